@@ -1,0 +1,48 @@
+import { Command } from "commander";
+
+import { withClient } from "../../../lib/db/connect.js";
+import { migrationStatus, type StatusReport } from "../../../lib/db/migrate.js";
+import { databaseUrl } from "../../../lib/endpoints.js";
+import { PreconditionError } from "../../../lib/errors.js";
+import { redactUrl } from "../../../lib/redact.js";
+import { commandContext } from "../../context.js";
+import { table } from "../../output.js";
+
+export interface DatabaseStatus extends StatusReport {
+  database: string;
+}
+
+export async function databaseStatus(url: string): Promise<DatabaseStatus> {
+  const report = await withClient(url, (client) => migrationStatus(client));
+  return { database: redactUrl(url), ...report };
+}
+
+export function describeStatus(status: DatabaseStatus): string {
+  const rows = status.migrations.map((m) => [
+    String(m.version).padStart(4, "0"),
+    m.name,
+    m.state,
+    m.appliedAt === undefined ? "" : m.appliedAt.toISOString().replace("T", " ").replace(/\.\d+Z$/, "Z"),
+  ]);
+  return [
+    `database ${status.database}`,
+    table(["version", "name", "state", "applied at"], rows),
+    `schema version ${status.current} of ${status.latest}; ${status.pending} pending`,
+  ].join("\n");
+}
+
+export function statusCommand(): Command {
+  return new Command("status")
+    .description("show applied and pending migrations (exit 3 with --check when any is pending)")
+    .option("--check", "exit with code 3 when migrations are pending")
+    .action(async (options: { check?: boolean }, command: Command) => {
+      const { config, logger, output } = commandContext(command);
+      const status = await databaseStatus(databaseUrl(config, logger));
+      output.result(status, describeStatus);
+      if (options.check === true && status.pending > 0) {
+        throw new PreconditionError(`${status.pending} migration(s) pending`, {
+          suggestion: "run `fitsfleet db init`",
+        });
+      }
+    });
+}

@@ -1,0 +1,63 @@
+/**
+ * Finds the system's PostgreSQL and Redis programs. Debian keeps the server
+ * programs of PostgreSQL in /usr/lib/postgresql/<major>/bin, off PATH, so we
+ * look on PATH first and then there (newest major first). All server programs
+ * come from one directory, so initdb and pg_ctl always match.
+ */
+import { accessSync, constants, existsSync, readdirSync, realpathSync } from "node:fs";
+import { delimiter, dirname, join } from "node:path";
+
+import { MissingDependencyError } from "../errors.js";
+
+function onPath(program: string): string | undefined {
+  for (const dir of (process.env.PATH ?? "").split(delimiter)) {
+    if (dir === "") {
+      continue;
+    }
+    const candidate = join(dir, program);
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+/** The directory holding initdb, pg_ctl, postgres, pg_dump and pg_restore of one version. */
+export function postgresBinDir(): string {
+  const initdb = onPath("initdb");
+  if (initdb !== undefined) {
+    return dirname(realpathSync(initdb));
+  }
+  const base = "/usr/lib/postgresql";
+  const majors = existsSync(base)
+    ? readdirSync(base)
+        .filter((v) => /^\d+$/.test(v) && existsSync(join(base, v, "bin", "initdb")))
+        .sort((a, b) => Number(b) - Number(a))
+    : [];
+  const newest = majors[0];
+  if (newest === undefined) {
+    throw new MissingDependencyError("initdb", "postgresql", {
+      context: { searched: ["PATH", "/usr/lib/postgresql/*/bin"] },
+    });
+  }
+  return join(base, newest, "bin");
+}
+
+export function postgresProgram(program: "initdb" | "pg_ctl" | "postgres" | "pg_dump" | "pg_restore" | "psql"): string {
+  const path = join(postgresBinDir(), program);
+  if (!existsSync(path)) {
+    throw new MissingDependencyError(program, program === "psql" ? "postgresql-client" : "postgresql");
+  }
+  return path;
+}
+
+export function redisServerProgram(): string {
+  const found = onPath("redis-server") ?? ["/usr/bin/redis-server", "/usr/sbin/redis-server"].find((p) => existsSync(p));
+  if (found === undefined) {
+    throw new MissingDependencyError("redis-server", "redis-server");
+  }
+  return found;
+}
