@@ -30,7 +30,17 @@ export function commandContext(command: Command): CommandContext {
       stackDir: globals.stackDir,
     },
   });
-  const logger = createLogger({ level: config.logLevel, format: config.logFormat });
-  logger.debug("configuration loaded", { sources: config.sources, configFile: config.configFile });
-  return { config, logger, output: new Output({ json: globals.json === true }) };
+  const logger = createLogger({
+    level: config.logLevel,
+    format: config.logFormat,
+  });
+  logger.debug("configuration loaded", {
+    sources: config.sources,
+    configFile: config.configFile,
+  });
+  return {
+    config,
+    logger,
+    output: new Output({ json: globals.json === true }),
+  };
 }

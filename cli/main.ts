@@ -4,17 +4,33 @@
  * once (message, then what to do; the stack only with --log-level debug or
  * DEBUG=1) and becomes the process exit code.
  */
-import { type Command, CommanderError } from "commander";
+import type { CommanderError } from "commander";
+import { type Command } from "commander";
 
-import { coerceError, EXIT, type FitsfleetError, InterruptedError, UsageError } from "../lib/errors.js";
+import {
+  coerceError,
+  EXIT,
+  type FitsfleetError,
+  InterruptedError,
+  UsageError,
+} from "../lib/errors.js";
 import { Output } from "./output.js";
 import { buildProgram } from "./program.js";
 
 /** commander's own outcomes: help and version are successes, the rest usage errors. */
-function fromCommander(error: CommanderError, command: Command): FitsfleetError | undefined {
-  if (["commander.helpDisplayed", "commander.version", "commander.help"].includes(error.code)) {
+function fromCommander(
+  error: CommanderError,
+  command: Command,
+): FitsfleetError | undefined {
+  if (
+    ["commander.helpDisplayed", "commander.version", "commander.help"].includes(
+      error.code,
+    )
+  ) {
     return error.code === "commander.help" && error.exitCode !== 0
-      ? new UsageError(`\`${commandPath(command)}\` needs a subcommand`, { suggestion: "choose one from the list above" })
+      ? new UsageError(`\`${commandPath(command)}\` needs a subcommand`, {
+          suggestion: "choose one from the list above",
+        })
       : undefined;
   }
   return new UsageError(error.message.replace(/^error: /, ""), {
@@ -70,7 +86,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     await program.parseAsync([...argv]);
     return EXIT.ok;
   } catch (raw) {
-    const error = raw instanceof CommandError ? fromCommander(raw.commanderError, raw.command) : coerceError(raw);
+    const error =
+      raw instanceof CommandError
+        ? fromCommander(raw.commanderError, raw.command)
+        : coerceError(raw);
     if (error === undefined) {
       return EXIT.ok;
     }
@@ -81,7 +100,10 @@ export async function main(argv: readonly string[]): Promise<number> {
 
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.once(signal, () => {
-    new Output({ json: process.argv.includes("--json") }).error(new InterruptedError(signal), { debug: false });
+    new Output({ json: process.argv.includes("--json") }).error(
+      new InterruptedError(signal),
+      { debug: false },
+    );
     process.exit(EXIT.interrupted);
   });
 }

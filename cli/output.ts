@@ -28,7 +28,9 @@ export class Output {
   /** A command's result: `data` as JSON with --json, else `human(data)`. */
   result<T>(data: T, human: (data: T) => string): void {
     if (this.json) {
-      this.streams.stdout(`${JSON.stringify(redactValue(data), jsonReplacer, 2)}\n`);
+      this.streams.stdout(
+        `${JSON.stringify(redactValue(data), jsonReplacer, 2)}\n`,
+      );
     } else {
       const text = human(data);
       if (text !== "") {
@@ -52,7 +54,9 @@ export class Output {
           exitCode: error.exitCode,
           message: error.message,
           suggestion: error.suggestion,
-          ...(Object.keys(error.context).length > 0 ? { context: error.context } : {}),
+          ...(Object.keys(error.context).length > 0
+            ? { context: error.context }
+            : {}),
         },
       };
       this.streams.stderr(`${JSON.stringify(redactValue(payload))}\n`);
@@ -78,12 +82,21 @@ function jsonReplacer(_key: string, value: unknown): unknown {
 }
 
 /** Renders rows as an aligned plain-text table. */
-export function table(headers: readonly string[], rows: readonly (readonly string[])[]): string {
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+export function table(
+  headers: readonly string[],
+  rows: readonly (readonly string[])[],
+): string {
+  const widths = headers.map((h, i) =>
+    Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)),
+  );
   const line = (cells: readonly string[]) =>
     cells
       .map((c, i) => c.padEnd(widths[i] ?? 0))
       .join("  ")
       .trimEnd();
-  return [line(headers), line(widths.map((w) => "-".repeat(w))), ...rows.map(line)].join("\n");
+  return [
+    line(headers),
+    line(widths.map((w) => "-".repeat(w))),
+    ...rows.map(line),
+  ].join("\n");
 }

@@ -33,11 +33,22 @@ export function buildProgram(): Command {
     .version(packageVersion(), "-V, --version", "print the version")
     .helpOption("-h, --help", "show help for a command")
     .option("--config <file>", "read settings from a JSON config file")
-    .option(`${CONFIG_KEYS.databaseUrl.flag} <url>`, CONFIG_KEYS.databaseUrl.help)
+    .option(
+      `${CONFIG_KEYS.databaseUrl.flag} <url>`,
+      CONFIG_KEYS.databaseUrl.help,
+    )
     .option(`${CONFIG_KEYS.redisUrl.flag} <url>`, CONFIG_KEYS.redisUrl.help)
-    .option("--json", "print results as JSON on stdout, errors as JSON on stderr")
+    .option(
+      "--json",
+      "print results as JSON on stdout, errors as JSON on stderr",
+    )
     .option(`${CONFIG_KEYS.logLevel.flag} <level>`, CONFIG_KEYS.logLevel.help)
-    .addOption(new Option(`${CONFIG_KEYS.logFormat.flag} <format>`, CONFIG_KEYS.logFormat.help))
+    .addOption(
+      new Option(
+        `${CONFIG_KEYS.logFormat.flag} <format>`,
+        CONFIG_KEYS.logFormat.help,
+      ),
+    )
     .option(`${CONFIG_KEYS.stackDir.flag} <dir>`, CONFIG_KEYS.stackDir.help)
     .addCommand(demoCommand())
     .addCommand(dbCommand())

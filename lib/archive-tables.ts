@@ -45,9 +45,14 @@ export function isTablePreset(name: string): name is TablePreset {
 /** Expands a comma list of preset names; an unknown name is a UsageError naming the flag. */
 export function presetTables(list: string, flag = "--preset"): string[] {
   const tables: string[] = [];
-  for (const name of list.split(",").map((s) => s.trim()).filter((s) => s !== "")) {
+  for (const name of list
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "")) {
     if (!isTablePreset(name)) {
-      throw new UsageError(`${flag}: unknown preset "${name}"; choose from ${Object.keys(TABLE_PRESETS).join(", ")}`);
+      throw new UsageError(
+        `${flag}: unknown preset "${name}"; choose from ${Object.keys(TABLE_PRESETS).join(", ")}`,
+      );
     }
     tables.push(...TABLE_PRESETS[name]);
   }

@@ -70,7 +70,10 @@ type ConfigKey = keyof z.infer<typeof SCHEMA>;
 const KEYS = Object.keys(SCHEMA.shape) as ConfigKey[];
 
 /** Flag spelling and environment variables per key; the first variable listed wins. */
-export const CONFIG_KEYS: Record<ConfigKey, { flag: string; env: string[]; help: string }> = {
+export const CONFIG_KEYS: Record<
+  ConfigKey,
+  { flag: string; env: string[]; help: string }
+> = {
   databaseUrl: {
     flag: "--database-url",
     env: ["FITSFLEET_DATABASE_URL", "DATABASE_URL"],
@@ -122,13 +125,21 @@ function flagValue(flags: ConfigFlags, key: ConfigKey): string | undefined {
 export function loadConfig(input: LoadConfigInput = {}): Config {
   const flags = input.flags ?? {};
   const env = input.env ?? process.env;
-  const readFile = input.readFile ?? ((path: string) => readFileSync(path, "utf8"));
+  const readFile =
+    input.readFile ?? ((path: string) => readFileSync(path, "utf8"));
   const problems: string[] = [];
 
   // Unknown FITSFLEET_* variables are almost always typos of known ones.
-  const knownEnv = new Set([...KEYS.flatMap((k) => CONFIG_KEYS[k].env), ...OTHER_ENV]);
+  const knownEnv = new Set([
+    ...KEYS.flatMap((k) => CONFIG_KEYS[k].env),
+    ...OTHER_ENV,
+  ]);
   for (const name of Object.keys(env)) {
-    if (name.startsWith("FITSFLEET_") && !knownEnv.has(name) && env[name] !== undefined) {
+    if (
+      name.startsWith("FITSFLEET_") &&
+      !knownEnv.has(name) &&
+      env[name] !== undefined
+    ) {
       const hint = closest(name, [...knownEnv]);
       problems.push(
         `${name}: unknown environment variable${hint ? ` (did you mean ${hint}?)` : ""}`,
@@ -137,7 +148,10 @@ export function loadConfig(input: LoadConfigInput = {}): Config {
   }
 
   const configFile = flags.config ?? nonEmpty(env.FITSFLEET_CONFIG);
-  const fileValues = configFile === undefined ? {} : readConfigFile(configFile, readFile, problems);
+  const fileValues =
+    configFile === undefined
+      ? {}
+      : readConfigFile(configFile, readFile, problems);
 
   const merged: Record<string, unknown> = {};
   const sources = {} as Record<ConfigKey, ConfigSource>;
@@ -145,7 +159,9 @@ export function loadConfig(input: LoadConfigInput = {}): Config {
   const base = defaults();
   for (const key of KEYS) {
     const fromFlag = flagValue(flags, key);
-    const envName = CONFIG_KEYS[key].env.find((name) => nonEmpty(env[name]) !== undefined);
+    const envName = CONFIG_KEYS[key].env.find(
+      (name) => nonEmpty(env[name]) !== undefined,
+    );
     if (fromFlag !== undefined) {
       merged[key] = fromFlag;
       sources[key] = "flag";
@@ -169,7 +185,10 @@ export function loadConfig(input: LoadConfigInput = {}): Config {
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
       const key = issue.path[0] as ConfigKey;
-      const shown = merged[key] === undefined ? "" : `: got ${redactText(JSON.stringify(merged[key]))}`;
+      const shown =
+        merged[key] === undefined
+          ? ""
+          : `: got ${redactText(JSON.stringify(merged[key]))}`;
       problems.push(`${key} (from ${origin[key]}): ${issue.message}${shown}`);
     }
   }
@@ -197,7 +216,10 @@ function readConfigFile(
   try {
     text = readFile(path);
   } catch (error) {
-    const reason = (error as NodeJS.ErrnoException).code === "ENOENT" ? "file not found" : String(error);
+    const reason =
+      (error as NodeJS.ErrnoException).code === "ENOENT"
+        ? "file not found"
+        : String(error);
     problems.push(`config file ${path}: ${reason}`);
     return {};
   }
@@ -205,7 +227,9 @@ function readConfigFile(
   try {
     data = JSON.parse(text);
   } catch (error) {
-    problems.push(`config file ${path}: not valid JSON (${(error as Error).message})`);
+    problems.push(
+      `config file ${path}: not valid JSON (${(error as Error).message})`,
+    );
     return {};
   }
   if (data === null || typeof data !== "object" || Array.isArray(data)) {
@@ -231,7 +255,10 @@ function nonEmpty(value: string | undefined): string | undefined {
 }
 
 /** The candidate within edit distance 3, for "did you mean" hints. */
-export function closest(word: string, candidates: readonly string[]): string | undefined {
+export function closest(
+  word: string,
+  candidates: readonly string[],
+): string | undefined {
   let best: string | undefined;
   let bestDistance = 4;
   for (const candidate of candidates) {
@@ -249,8 +276,13 @@ function editDistance(a: string, b: string): number {
   for (let i = 1; i <= a.length; i++) {
     const current = [i];
     for (let j = 1; j <= b.length; j++) {
-      const substitution = (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1);
-      current[j] = Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, substitution);
+      const substitution =
+        (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1);
+      current[j] = Math.min(
+        (previous[j] ?? 0) + 1,
+        (current[j - 1] ?? 0) + 1,
+        substitution,
+      );
     }
     previous = current;
   }

@@ -14,7 +14,9 @@ export function databaseUrl(config: Config, logger?: Logger): string {
   }
   const stack = runningStackUrls(config.stackDir);
   if (stack !== undefined) {
-    logger?.debug("using the embedded stack's database", { stackDir: config.stackDir });
+    logger?.debug("using the embedded stack's database", {
+      stackDir: config.stackDir,
+    });
     return stack.databaseUrl;
   }
   throw missing("databaseUrl", config);
@@ -26,7 +28,9 @@ export function redisUrl(config: Config, logger?: Logger): string {
   }
   const stack = runningStackUrls(config.stackDir);
   if (stack !== undefined) {
-    logger?.debug("using the embedded stack's Redis", { stackDir: config.stackDir });
+    logger?.debug("using the embedded stack's Redis", {
+      stackDir: config.stackDir,
+    });
     return stack.redisUrl;
   }
   throw missing("redisUrl", config);

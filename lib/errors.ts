@@ -41,7 +41,10 @@ export class FitsfleetError extends Error {
     message: string,
     options: FitsfleetErrorOptions = {},
   ) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    super(
+      message,
+      options.cause === undefined ? undefined : { cause: options.cause },
+    );
     this.name = new.target.name;
     this.code = code;
     this.exitCode = exitCode;
@@ -61,16 +64,24 @@ export class UsageError extends FitsfleetError {
 export class ConfigError extends FitsfleetError {
   readonly problems: readonly string[];
 
-  constructor(problems: readonly string[], options: FitsfleetErrorOptions = {}) {
+  constructor(
+    problems: readonly string[],
+    options: FitsfleetErrorOptions = {},
+  ) {
     const head =
       problems.length === 1
         ? "invalid configuration:"
         : `invalid configuration (${problems.length} problems):`;
-    super("config", EXIT.usage, [head, ...problems.map((p) => `  - ${p}`)].join("\n"), {
-      suggestion:
-        "fix the values above; precedence is flag > environment > config file > default (see `fitsfleet --help`)",
-      ...options,
-    });
+    super(
+      "config",
+      EXIT.usage,
+      [head, ...problems.map((p) => `  - ${p}`)].join("\n"),
+      {
+        suggestion:
+          "fix the values above; precedence is flag > environment > config file > default (see `fitsfleet --help`)",
+        ...options,
+      },
+    );
     this.problems = problems;
   }
 }
@@ -86,7 +97,11 @@ export class PreconditionError extends FitsfleetError {
 export class ExternalServiceError extends FitsfleetError {
   readonly service: string;
 
-  constructor(service: string, message: string, options: FitsfleetErrorOptions = {}) {
+  constructor(
+    service: string,
+    message: string,
+    options: FitsfleetErrorOptions = {},
+  ) {
     super("external", EXIT.external, message, options);
     this.service = service;
   }
@@ -107,11 +122,20 @@ export class SchemaNewerThanCodeError extends FitsfleetError {
 export class MissingDependencyError extends FitsfleetError {
   readonly program: string;
 
-  constructor(program: string, debianPackage: string, options: FitsfleetErrorOptions = {}) {
-    super("missing-dependency", EXIT.missingDependency, `required program not found: ${program}`, {
-      suggestion: `install it with \`apt-get install ${debianPackage}\` (Debian package ${debianPackage}), or put it on PATH`,
-      ...options,
-    });
+  constructor(
+    program: string,
+    debianPackage: string,
+    options: FitsfleetErrorOptions = {},
+  ) {
+    super(
+      "missing-dependency",
+      EXIT.missingDependency,
+      `required program not found: ${program}`,
+      {
+        suggestion: `install it with \`apt-get install ${debianPackage}\` (Debian package ${debianPackage}), or put it on PATH`,
+        ...options,
+      },
+    );
     this.program = program;
   }
 }
@@ -131,7 +155,8 @@ export function coerceError(error: unknown): FitsfleetError {
   if (error instanceof Error) {
     return new FitsfleetError("internal", EXIT.failed, error.message, {
       cause: error,
-      suggestion: "this is unexpected; rerun with --log-level debug and report the output",
+      suggestion:
+        "this is unexpected; rerun with --log-level debug and report the output",
     });
   }
   return new FitsfleetError("internal", EXIT.failed, String(error));

@@ -22,7 +22,11 @@ export interface ExecOptions {
   purpose?: string;
 }
 
-export function run(program: string, args: readonly string[], options: ExecOptions = {}): Promise<ExecResult> {
+export function run(
+  program: string,
+  args: readonly string[],
+  options: ExecOptions = {},
+): Promise<ExecResult> {
   return new Promise((resolve, reject) => {
     execFile(
       program,
@@ -39,15 +43,27 @@ export function run(program: string, args: readonly string[], options: ExecOptio
           return;
         }
         if ((error as NodeJS.ErrnoException).code === "ENOENT") {
-          reject(new MissingDependencyError(program, options.debianPackage ?? program));
+          reject(
+            new MissingDependencyError(
+              program,
+              options.debianPackage ?? program,
+            ),
+          );
           return;
         }
         const tail = (stderr || stdout).trim().split("\n").slice(-8).join("\n");
         const what = options.purpose ?? `run ${program}`;
         reject(
-          new FitsfleetError("command-failed", 1, redactText(`could not ${what}: ${program} failed${error.killed ? " (timed out)" : ""}\n${tail}`), {
-            cause: error,
-          }),
+          new FitsfleetError(
+            "command-failed",
+            1,
+            redactText(
+              `could not ${what}: ${program} failed${error.killed ? " (timed out)" : ""}\n${tail}`,
+            ),
+            {
+              cause: error,
+            },
+          ),
         );
       },
     );

@@ -43,11 +43,16 @@ function formatValue(value: unknown): string {
 export function createLogger(options: LoggerOptions = {}): Logger {
   const level = options.level ?? "info";
   const format = options.format ?? "text";
-  const write = options.write ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const write =
+    options.write ?? ((line: string) => process.stderr.write(`${line}\n`));
   const label = options.label ?? "fitsfleet";
   const bound = options.fields ?? {};
 
-  const emit = (at: LogLevel, message: string, fields: LogFields = {}): void => {
+  const emit = (
+    at: LogLevel,
+    message: string,
+    fields: LogFields = {},
+  ): void => {
     if (RANK[at] > RANK[level]) {
       return;
     }
@@ -60,14 +65,22 @@ export function createLogger(options: LoggerOptions = {}): Logger {
         msg: message,
         ...all,
       });
-      write(JSON.stringify(record, (_k, v: unknown) => (v instanceof Error ? v.message : v)));
+      write(
+        JSON.stringify(record, (_k, v: unknown) =>
+          v instanceof Error ? v.message : v,
+        ),
+      );
       return;
     }
     const pairs = Object.entries(all)
       .filter(([, v]) => v !== undefined)
       .map(([k, v]) => `${k}=${formatValue(v)}`)
       .join(" ");
-    write(redactText(`${at.toUpperCase().padEnd(5)} [${label}] ${message}${pairs ? ` ${pairs}` : ""}`));
+    write(
+      redactText(
+        `${at.toUpperCase().padEnd(5)} [${label}] ${message}${pairs ? ` ${pairs}` : ""}`,
+      ),
+    );
   };
 
   return {
@@ -86,7 +99,9 @@ export function createLogger(options: LoggerOptions = {}): Logger {
 }
 
 /** A logger that keeps its lines in memory, for tests. */
-export function captureLogger(level: LogLevel = "debug"): Logger & { lines: string[] } {
+export function captureLogger(
+  level: LogLevel = "debug",
+): Logger & { lines: string[] } {
   const lines: string[] = [];
   const logger = createLogger({ level, write: (line) => lines.push(line) });
   return Object.assign(logger, { lines });

@@ -17,7 +17,9 @@ export function packageRoot(): string {
   for (;;) {
     const manifest = join(dir, "package.json");
     if (existsSync(manifest)) {
-      const { name } = JSON.parse(readFileSync(manifest, "utf8")) as { name?: string };
+      const { name } = JSON.parse(readFileSync(manifest, "utf8")) as {
+        name?: string;
+      };
       if (name === "fitsfleet") {
         root = dir;
         return dir;
@@ -32,7 +34,9 @@ export function packageRoot(): string {
 }
 
 export function packageVersion(): string {
-  const { version } = JSON.parse(readFileSync(join(packageRoot(), "package.json"), "utf8")) as {
+  const { version } = JSON.parse(
+    readFileSync(join(packageRoot(), "package.json"), "utf8"),
+  ) as {
     version: string;
   };
   return version;

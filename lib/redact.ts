@@ -37,10 +37,13 @@ export function redactUrl(url: string): string {
 // scheme://user:password@ inside free text (error messages from drivers, argv…)
 const URL_CREDENTIALS = /([a-z][a-z0-9+.-]*:\/\/[^\s:/@]*:)([^\s@/]+)@/gi;
 // key=value pairs that libpq-style connection strings and configs use
-const KEY_VALUE = /\b(password|passwd|pwd|requirepass|secret|token)(\s*[=:]\s*)("[^"]*"|'[^']*'|\S+)/gi;
+const KEY_VALUE =
+  /\b(password|passwd|pwd|requirepass|secret|token)(\s*[=:]\s*)("[^"]*"|'[^']*'|\S+)/gi;
 
 export function redactText(text: string): string {
-  let out = text.replace(URL_CREDENTIALS, `$1${MASK}@`).replace(KEY_VALUE, `$1$2${MASK}`);
+  let out = text
+    .replace(URL_CREDENTIALS, `$1${MASK}@`)
+    .replace(KEY_VALUE, `$1$2${MASK}`);
   for (const secret of registered) {
     out = out.split(secret).join(MASK);
     const encoded = encodeURIComponent(secret);

@@ -1,11 +1,19 @@
 import { Command } from "commander";
 
 import type { Logger } from "../../lib/logger.js";
-import { stackUrls, stackUp } from "../../lib/stack/index.js";
+import { stackUp, stackUrls } from "../../lib/stack/index.js";
 import { commandContext } from "../context.js";
-import { type DatabaseStatus, databaseStatus, describeStatus } from "./db/status.js";
-import { describeInit, initDatabase, type InitDatabaseResult } from "./db/init.js";
-import { describeStack, stackReport, type StackReport } from "./stack/up.js";
+import {
+  describeInit,
+  initDatabase,
+  type InitDatabaseResult,
+} from "./db/init.js";
+import {
+  type DatabaseStatus,
+  databaseStatus,
+  describeStatus,
+} from "./db/status.js";
+import { describeStack, type StackReport, stackReport } from "./stack/up.js";
 
 export interface DemoResult {
   stack: StackReport;
@@ -18,7 +26,10 @@ export interface DemoResult {
  * archive schema in it, and show the schema status. Later stages (enqueue,
  * ingest workers, calibration cache) join as they land.
  */
-export async function runDemo(stackDir: string, logger?: Logger): Promise<DemoResult> {
+export async function runDemo(
+  stackDir: string,
+  logger?: Logger,
+): Promise<DemoResult> {
   const { state, created, started } = await stackUp(stackDir, { logger });
   const url = stackUrls(state).databaseUrl;
   const init = await initDatabase(url, { logger });
@@ -41,7 +52,9 @@ function describeDemo(result: DemoResult): string {
 
 export function demoCommand(): Command {
   return new Command("demo")
-    .description("run the toolkit end to end on the embedded local stack (so far: stack up, db init, db status)")
+    .description(
+      "run the toolkit end to end on the embedded local stack (so far: stack up, db init, db status)",
+    )
     .action(async (_options: unknown, command: Command) => {
       const { config, logger, output } = commandContext(command);
       output.result(await runDemo(config.stackDir, logger), describeDemo);

@@ -5,7 +5,11 @@
  */
 import pg from "pg";
 
-import { ExternalServiceError, type FitsfleetError, PreconditionError } from "../errors.js";
+import {
+  ExternalServiceError,
+  type FitsfleetError,
+  PreconditionError,
+} from "../errors.js";
 import { redactUrl } from "../redact.js";
 
 export type PgClient = pg.Client;
@@ -16,7 +20,10 @@ export interface ConnectOptions {
   connectTimeoutMs?: number;
 }
 
-export async function connect(url: string, options: ConnectOptions = {}): Promise<pg.Client> {
+export async function connect(
+  url: string,
+  options: ConnectOptions = {},
+): Promise<pg.Client> {
   const client = new pg.Client({
     connectionString: url,
     application_name: options.applicationName ?? "fitsfleet",
@@ -67,7 +74,10 @@ interface PgLikeError {
   message?: string;
 }
 
-export function describeConnectError(error: unknown, url: string): FitsfleetError {
+export function describeConnectError(
+  error: unknown,
+  url: string,
+): FitsfleetError {
   const e = (error ?? {}) as PgLikeError;
   const where = redactUrl(url);
   const code = e.code ?? "";
@@ -83,18 +93,29 @@ export function describeConnectError(error: unknown, url: string): FitsfleetErro
       "3D000": "the database does not exist",
       "57P03": "the server is starting up or shutting down",
       "53300": "the server has too many connections",
-    }[code] ?? (/timeout/i.test(e.message ?? "") ? "connection timed out" : (e.message ?? String(error)));
+    }[code] ??
+    (/timeout/i.test(e.message ?? "")
+      ? "connection timed out"
+      : (e.message ?? String(error)));
   if (code === "3D000") {
-    return new PreconditionError(`cannot use PostgreSQL database at ${where}: ${reason}`, {
-      cause: error,
-      suggestion: "create it first (for example `createdb NAME`), or fix --database-url / DATABASE_URL",
-    });
+    return new PreconditionError(
+      `cannot use PostgreSQL database at ${where}: ${reason}`,
+      {
+        cause: error,
+        suggestion:
+          "create it first (for example `createdb NAME`), or fix --database-url / DATABASE_URL",
+      },
+    );
   }
-  return new ExternalServiceError("postgresql", `cannot connect to PostgreSQL at ${where}: ${reason}`, {
-    cause: error,
-    suggestion:
-      code === "28P01" || code === "28000"
-        ? "check the user and password in --database-url / DATABASE_URL"
-        : "check that the server is running and --database-url / DATABASE_URL is right; `fitsfleet stack up` starts a local one",
-  });
+  return new ExternalServiceError(
+    "postgresql",
+    `cannot connect to PostgreSQL at ${where}: ${reason}`,
+    {
+      cause: error,
+      suggestion:
+        code === "28P01" || code === "28000"
+          ? "check the user and password in --database-url / DATABASE_URL"
+          : "check that the server is running and --database-url / DATABASE_URL is right; `fitsfleet stack up` starts a local one",
+    },
+  );
 }

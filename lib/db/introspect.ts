@@ -33,11 +33,16 @@ export interface SchemaInfo {
   enums: Record<string, string[]>;
 }
 
-export async function describeSchema(client: PgClient, schema = "public"): Promise<SchemaInfo> {
+export async function describeSchema(
+  client: PgClient,
+  schema = "public",
+): Promise<SchemaInfo> {
   await client.query("BEGIN READ ONLY");
   try {
     // With the schema on the search path, format_type() prints enum types unqualified.
-    await client.query(`SET LOCAL search_path TO ${quoteIdent(schema, "schema name")}`);
+    await client.query(
+      `SET LOCAL search_path TO ${quoteIdent(schema, "schema name")}`,
+    );
     const enums = await client.query<{ name: string; labels: string[] }>(
       `SELECT t.typname AS name, array_agg(e.enumlabel::text ORDER BY e.enumsortorder) AS labels
          FROM pg_type t
@@ -64,7 +69,11 @@ export async function describeSchema(client: PgClient, schema = "public"): Promi
         ORDER BY c.relname, a.attnum`,
       [schema],
     );
-    const constraints = await client.query<{ table: string; name: string; definition: string }>(
+    const constraints = await client.query<{
+      table: string;
+      name: string;
+      definition: string;
+    }>(
       `SELECT c.relname AS table, k.conname AS name, pg_get_constraintdef(k.oid) AS definition
          FROM pg_constraint k
          JOIN pg_class c ON c.oid = k.conrelid
@@ -72,7 +81,11 @@ export async function describeSchema(client: PgClient, schema = "public"): Promi
         WHERE n.nspname = $1`,
       [schema],
     );
-    const indexes = await client.query<{ table: string; name: string; definition: string }>(
+    const indexes = await client.query<{
+      table: string;
+      name: string;
+      definition: string;
+    }>(
       `SELECT tablename AS table, indexname AS name, indexdef AS definition
          FROM pg_indexes WHERE schemaname = $1`,
       [schema],
@@ -95,7 +108,10 @@ export async function describeSchema(client: PgClient, schema = "public"): Promi
     }
     const qualifier = `${schema}.`;
     for (const row of indexes.rows) {
-      table(row.table).indexes[row.name] = row.definition.replaceAll(` ON ${qualifier}`, " ON ");
+      table(row.table).indexes[row.name] = row.definition.replaceAll(
+        ` ON ${qualifier}`,
+        " ON ",
+      );
     }
     return {
       schema,
@@ -142,8 +158,12 @@ export function compareSchemas(
   options: CompareOptions = {},
 ): SchemaDifference[] {
   const diffs: SchemaDifference[] = [];
-  const only = options.tables === undefined ? undefined : new Set(options.tables);
-  const names = new Set([...Object.keys(expected.tables), ...Object.keys(actual.tables)]);
+  const only =
+    options.tables === undefined ? undefined : new Set(options.tables);
+  const names = new Set([
+    ...Object.keys(expected.tables),
+    ...Object.keys(actual.tables),
+  ]);
   const usedTypes = new Set<string>();
 
   for (const name of [...names].sort()) {
@@ -153,28 +173,45 @@ export function compareSchemas(
     const want = expected.tables[name];
     const have = actual.tables[name];
     if (want === undefined) {
-      diffs.push({ table: name, kind: "extra-table", detail: `table ${name} is not in the reference` });
+      diffs.push({
+        table: name,
+        kind: "extra-table",
+        detail: `table ${name} is not in the reference`,
+      });
       continue;
     }
     if (have === undefined) {
-      diffs.push({ table: name, kind: "missing-table", detail: `table ${name} is missing` });
+      diffs.push({
+        table: name,
+        kind: "missing-table",
+        detail: `table ${name} is missing`,
+      });
       continue;
     }
     want.columns.forEach((c) => usedTypes.add(c.type.replace(/\[\]$/, "")));
     have.columns.forEach((c) => usedTypes.add(c.type.replace(/\[\]$/, "")));
     diffs.push(...compareColumns(name, want.columns, have.columns));
     diffs.push(...compareNamed(name, "index", want.indexes, have.indexes));
-    diffs.push(...compareNamed(name, "constraint", want.constraints, have.constraints));
+    diffs.push(
+      ...compareNamed(name, "constraint", want.constraints, have.constraints),
+    );
   }
   if (only !== undefined) {
     for (const table of only) {
       if (!names.has(table)) {
-        diffs.push({ table, kind: "missing-table", detail: `table ${table} is in neither schema` });
+        diffs.push({
+          table,
+          kind: "missing-table",
+          detail: `table ${table} is in neither schema`,
+        });
       }
     }
   }
 
-  const enumNames = new Set([...Object.keys(expected.enums), ...Object.keys(actual.enums)]);
+  const enumNames = new Set([
+    ...Object.keys(expected.enums),
+    ...Object.keys(actual.enums),
+  ]);
   for (const name of [...enumNames].sort()) {
     if (only !== undefined && !usedTypes.has(name)) {
       continue;
@@ -182,9 +219,17 @@ export function compareSchemas(
     const want = expected.enums[name];
     const have = actual.enums[name];
     if (want === undefined) {
-      diffs.push({ table: undefined, kind: "enum", detail: `enum type ${name} is not in the reference` });
+      diffs.push({
+        table: undefined,
+        kind: "enum",
+        detail: `enum type ${name} is not in the reference`,
+      });
     } else if (have === undefined) {
-      diffs.push({ table: undefined, kind: "enum", detail: `enum type ${name} is missing` });
+      diffs.push({
+        table: undefined,
+        kind: "enum",
+        detail: `enum type ${name} is missing`,
+      });
     } else if (want.join("\u0000") !== have.join("\u0000")) {
       diffs.push({
         table: undefined,
@@ -196,14 +241,22 @@ export function compareSchemas(
   return diffs;
 }
 
-function compareColumns(table: string, want: ColumnInfo[], have: ColumnInfo[]): SchemaDifference[] {
+function compareColumns(
+  table: string,
+  want: ColumnInfo[],
+  have: ColumnInfo[],
+): SchemaDifference[] {
   const diffs: SchemaDifference[] = [];
   const haveByName = new Map(have.map((c) => [c.name, c]));
   const wantNames = new Set(want.map((c) => c.name));
   for (const w of want) {
     const h = haveByName.get(w.name);
     if (h === undefined) {
-      diffs.push({ table, kind: "missing-column", detail: `${table}.${w.name} (${w.type}) is missing` });
+      diffs.push({
+        table,
+        kind: "missing-column",
+        detail: `${table}.${w.name} (${w.type}) is missing`,
+      });
       continue;
     }
     const problems: string[] = [];
@@ -211,18 +264,32 @@ function compareColumns(table: string, want: ColumnInfo[], have: ColumnInfo[]): 
       problems.push(`type ${h.type}, reference ${w.type}`);
     }
     if (w.notNull !== h.notNull) {
-      problems.push(h.notNull ? "NOT NULL, reference nullable" : "nullable, reference NOT NULL");
+      problems.push(
+        h.notNull
+          ? "NOT NULL, reference nullable"
+          : "nullable, reference NOT NULL",
+      );
     }
     if (w.default !== h.default) {
-      problems.push(`default ${h.default ?? "none"}, reference ${w.default ?? "none"}`);
+      problems.push(
+        `default ${h.default ?? "none"}, reference ${w.default ?? "none"}`,
+      );
     }
     if (problems.length > 0) {
-      diffs.push({ table, kind: "column", detail: `${table}.${w.name}: ${problems.join("; ")}` });
+      diffs.push({
+        table,
+        kind: "column",
+        detail: `${table}.${w.name}: ${problems.join("; ")}`,
+      });
     }
   }
   for (const h of have) {
     if (!wantNames.has(h.name)) {
-      diffs.push({ table, kind: "extra-column", detail: `${table}.${h.name} (${h.type}) is not in the reference` });
+      diffs.push({
+        table,
+        kind: "extra-column",
+        detail: `${table}.${h.name} (${h.type}) is not in the reference`,
+      });
     }
   }
   return diffs;
@@ -238,14 +305,26 @@ function compareNamed(
   for (const [name, definition] of Object.entries(want)) {
     const actual = have[name];
     if (actual === undefined) {
-      diffs.push({ table, kind: `missing-${what}`, detail: `${what} ${name} on ${table} is missing: ${definition}` });
+      diffs.push({
+        table,
+        kind: `missing-${what}`,
+        detail: `${what} ${name} on ${table} is missing: ${definition}`,
+      });
     } else if (actual !== definition) {
-      diffs.push({ table, kind: what, detail: `${what} ${name} on ${table} is ${actual}; the reference has ${definition}` });
+      diffs.push({
+        table,
+        kind: what,
+        detail: `${what} ${name} on ${table} is ${actual}; the reference has ${definition}`,
+      });
     }
   }
   for (const [name, definition] of Object.entries(have)) {
     if (!(name in want)) {
-      diffs.push({ table, kind: `extra-${what}`, detail: `${what} ${name} on ${table} is not in the reference: ${definition}` });
+      diffs.push({
+        table,
+        kind: `extra-${what}`,
+        detail: `${what} ${name} on ${table} is not in the reference: ${definition}`,
+      });
     }
   }
   return diffs;
@@ -255,7 +334,11 @@ function compareNamed(
  * Loads a DDL file into a scratch database on the same server as `url`,
  * describes it, and drops the scratch database again (also on failure).
  */
-export async function describeDdl(url: string, ddl: string, label: string): Promise<SchemaInfo> {
+export async function describeDdl(
+  url: string,
+  ddl: string,
+  label: string,
+): Promise<SchemaInfo> {
   const scratch = `fitsfleet_scratch_${randomBytes(6).toString("hex")}`;
   await withClient(url, async (admin) => {
     try {
@@ -278,11 +361,18 @@ export async function describeDdl(url: string, ddl: string, label: string): Prom
       try {
         await client.query(ddl);
       } catch (error) {
-        throw new PreconditionError(`cannot load ${label}: ${(error as Error).message}`, { cause: error });
+        throw new PreconditionError(
+          `cannot load ${label}: ${(error as Error).message}`,
+          { cause: error },
+        );
       }
       return describeSchema(client, "public");
     });
   } finally {
-    await withClient(url, (admin) => admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(scratch)} WITH (FORCE)`));
+    await withClient(url, (admin) =>
+      admin.query(
+        `DROP DATABASE IF EXISTS ${quoteIdent(scratch)} WITH (FORCE)`,
+      ),
+    );
   }
 }

@@ -80,7 +80,11 @@ export function loadMigrations(dir: string = migrationsDir()): Migration[] {
   for (const file of files) {
     const match = FILE_NAME.exec(file);
     if (match === null) {
-      throw new FitsfleetError("bad-migration", 1, `migration file ${file} is not named NNNN_name.sql`);
+      throw new FitsfleetError(
+        "bad-migration",
+        1,
+        `migration file ${file} is not named NNNN_name.sql`,
+      );
     }
     const version = Number(match[1]);
     if (version !== migrations.length + 1) {
@@ -190,7 +194,11 @@ export async function runMigrations(
   if (options.dryRun === true) {
     const ledger = (await readLedger(client)) ?? [];
     checkLedger(ledger, migrations);
-    return { applied: migrations.slice(ledger.length), current: ledger.length, dryRun: true };
+    return {
+      applied: migrations.slice(ledger.length),
+      current: ledger.length,
+      dryRun: true,
+    };
   }
   const applied: Migration[] = [];
   // Each pass applies the transactional run of pending migrations up to the next
@@ -211,7 +219,9 @@ async function applyNextBatch(
 ): Promise<{ applied: Migration[]; current: number }> {
   await client.query("BEGIN");
   try {
-    await client.query("SELECT pg_advisory_xact_lock($1::bigint)", [MIGRATION_LOCK_KEY]);
+    await client.query("SELECT pg_advisory_xact_lock($1::bigint)", [
+      MIGRATION_LOCK_KEY,
+    ]);
     await client.query(`CREATE SCHEMA IF NOT EXISTS ${OWN_SCHEMA}`);
     await client.query(`
       CREATE TABLE IF NOT EXISTS fitsfleet.schema_migrations (
@@ -246,7 +256,11 @@ async function applyNextBatch(
   }
 }
 
-async function applyOne(client: PgClient, migration: Migration, logger: Logger | undefined): Promise<void> {
+async function applyOne(
+  client: PgClient,
+  migration: Migration,
+  logger: Logger | undefined,
+): Promise<void> {
   logger?.info("applying migration", { migration: migration.file });
   // Archive tables are unqualified in the SQL files and belong in public.
   await client.query("SET LOCAL search_path TO public");
@@ -262,9 +276,17 @@ async function applyOne(client: PgClient, migration: Migration, logger: Logger |
 }
 
 /** A no-transaction migration: one statement under a session-level lock. */
-async function applyAlone(client: PgClient, migration: Migration, logger: Logger | undefined): Promise<void> {
-  logger?.info("applying migration outside a transaction", { migration: migration.file });
-  await client.query("SELECT pg_advisory_lock($1::bigint)", [MIGRATION_LOCK_KEY]);
+async function applyAlone(
+  client: PgClient,
+  migration: Migration,
+  logger: Logger | undefined,
+): Promise<void> {
+  logger?.info("applying migration outside a transaction", {
+    migration: migration.file,
+  });
+  await client.query("SELECT pg_advisory_lock($1::bigint)", [
+    MIGRATION_LOCK_KEY,
+  ]);
   try {
     const ledger = (await readLedger(client)) ?? [];
     if (ledger.length >= migration.version) {
@@ -283,7 +305,9 @@ async function applyAlone(client: PgClient, migration: Migration, logger: Logger
       [migration.version, migration.name, migration.sha256],
     );
   } finally {
-    await client.query("SELECT pg_advisory_unlock($1::bigint)", [MIGRATION_LOCK_KEY]);
+    await client.query("SELECT pg_advisory_unlock($1::bigint)", [
+      MIGRATION_LOCK_KEY,
+    ]);
   }
 }
 
@@ -294,10 +318,13 @@ function migrationFailed(migration: Migration, error: unknown): FitsfleetError {
     const line = migration.sql.slice(0, Number(e.position)).split("\n").length;
     where = ` (line ${line})`;
   }
-  return new PreconditionError(`migration ${migration.file} failed${where}: ${e.message ?? String(error)}`, {
-    cause: error,
-    suggestion: migration.transactional
-      ? "nothing was changed. `db init` needs an empty database or one that fitsfleet initialised"
-      : "this migration runs outside a transaction; check the database state before retrying",
-  });
+  return new PreconditionError(
+    `migration ${migration.file} failed${where}: ${e.message ?? String(error)}`,
+    {
+      cause: error,
+      suggestion: migration.transactional
+        ? "nothing was changed. `db init` needs an empty database or one that fitsfleet initialised"
+        : "this migration runs outside a transaction; check the database state before retrying",
+    },
+  );
 }

@@ -4,7 +4,13 @@
  * look on PATH first and then there (newest major first). All server programs
  * come from one directory, so initdb and pg_ctl always match.
  */
-import { accessSync, constants, existsSync, readdirSync, realpathSync } from "node:fs";
+import {
+  accessSync,
+  constants,
+  existsSync,
+  readdirSync,
+  realpathSync,
+} from "node:fs";
 import { delimiter, dirname, join } from "node:path";
 
 import { MissingDependencyError } from "../errors.js";
@@ -26,36 +32,49 @@ function onPath(program: string): string | undefined {
 }
 
 /** The directory holding initdb, pg_ctl, postgres, pg_dump and pg_restore of one version. */
-export function postgresBinDir(): string {
+export function postgresBinDir(base = "/usr/lib/postgresql"): string {
   const initdb = onPath("initdb");
   if (initdb !== undefined) {
     return dirname(realpathSync(initdb));
   }
-  const base = "/usr/lib/postgresql";
   const majors = existsSync(base)
     ? readdirSync(base)
-        .filter((v) => /^\d+$/.test(v) && existsSync(join(base, v, "bin", "initdb")))
+        .filter(
+          (v) => /^\d+$/.test(v) && existsSync(join(base, v, "bin", "initdb")),
+        )
         .sort((a, b) => Number(b) - Number(a))
     : [];
   const newest = majors[0];
   if (newest === undefined) {
     throw new MissingDependencyError("initdb", "postgresql", {
-      context: { searched: ["PATH", "/usr/lib/postgresql/*/bin"] },
+      context: { searched: ["PATH", `${base}/*/bin`] },
     });
   }
   return join(base, newest, "bin");
 }
 
-export function postgresProgram(program: "initdb" | "pg_ctl" | "postgres" | "pg_dump" | "pg_restore" | "psql"): string {
+export function postgresProgram(
+  program: "initdb" | "pg_ctl" | "postgres" | "pg_dump" | "pg_restore" | "psql",
+): string {
   const path = join(postgresBinDir(), program);
   if (!existsSync(path)) {
-    throw new MissingDependencyError(program, program === "psql" ? "postgresql-client" : "postgresql");
+    throw new MissingDependencyError(
+      program,
+      program === "psql" ? "postgresql-client" : "postgresql",
+    );
   }
   return path;
 }
 
+/** Throws MissingDependencyError before anything is started if a server program is missing. */
+export function checkServerPrograms(): void {
+  postgresProgram("initdb");
+  postgresProgram("pg_ctl");
+  redisServerProgram();
+}
+
 export function redisServerProgram(): string {
-  const found = onPath("redis-server") ?? ["/usr/bin/redis-server", "/usr/sbin/redis-server"].find((p) => existsSync(p));
+  const found = onPath("redis-server");
   if (found === undefined) {
     throw new MissingDependencyError("redis-server", "redis-server");
   }

@@ -10,7 +10,18 @@
  *   redis/       config, append-only file, log (0700)
  */
 import { randomBytes } from "node:crypto";
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from "node:fs";
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
 import { createServer } from "node:net";
 import { dirname, join } from "node:path";
 
@@ -19,7 +30,14 @@ import { PreconditionError } from "../errors.js";
 import { processAlive } from "../exec.js";
 import type { Logger } from "../logger.js";
 import { registerSecret } from "../redact.js";
-import { clusterPid, initCluster, startCluster, stopCluster, SUPERUSER } from "./postgres.js";
+import { checkServerPrograms } from "./binaries.js";
+import {
+  clusterPid,
+  initCluster,
+  startCluster,
+  stopCluster,
+  SUPERUSER,
+} from "./postgres.js";
 import { redisPid, startRedis, stopRedis } from "./redis.js";
 
 export const STACK_DATABASE = "fitsfleet";
@@ -106,7 +124,11 @@ export function stackStatus(dir: string): StackStatus {
   return {
     dir,
     exists: true,
-    postgres: { running: pgPid !== undefined, pid: pgPid, port: state.postgres.port },
+    postgres: {
+      running: pgPid !== undefined,
+      pid: pgPid,
+      port: state.postgres.port,
+    },
     redis: { running: rPid !== undefined, pid: rPid, port: state.redis.port },
   };
 }
@@ -115,7 +137,11 @@ export function stackStatus(dir: string): StackStatus {
 export function runningStackUrls(dir: string): StackUrls | undefined {
   const status = stackStatus(dir);
   const state = readStack(dir);
-  if (state === undefined || status.postgres?.running !== true || status.redis?.running !== true) {
+  if (
+    state === undefined ||
+    status.postgres?.running !== true ||
+    status.redis?.running !== true
+  ) {
     return undefined;
   }
   return stackUrls(state);
@@ -125,9 +151,14 @@ export function runningStackUrls(dir: string): StackUrls | undefined {
  * Starts the stack, creating it on first use. Idempotent: servers already
  * running are left alone; a stopped stack restarts on its old data.
  */
-export async function stackUp(dir: string, options: StackUpOptions = {}): Promise<{ state: StackState; created: boolean; started: string[] }> {
+export async function stackUp(
+  dir: string,
+  options: StackUpOptions = {},
+): Promise<{ state: StackState; created: boolean; started: string[] }> {
   const p = paths(dir);
-  mkdirSync(dir, { recursive: true, mode: 0o711 });
+  mkdirSync(dir, { recursive: true });
+  // The server's user must pass through to its own folder; nobody may list ours.
+  chmodSync(dir, 0o711);
   return withLock(p.lock, async () => {
     const existing = readStack(dir);
     if (existing === undefined) {
@@ -135,10 +166,22 @@ export async function stackUp(dir: string, options: StackUpOptions = {}): Promis
       return { state, created: true, started: ["postgres", "redis"] };
     }
     const started: string[] = [];
-    const state = { ...existing, postgres: { ...existing.postgres }, redis: { ...existing.redis } };
+    if (
+      clusterPid(p.postgres) === undefined ||
+      redisPid(p.redis) === undefined
+    ) {
+      checkServerPrograms();
+    }
+    const state = {
+      ...existing,
+      postgres: { ...existing.postgres },
+      redis: { ...existing.redis },
+    };
     if (clusterPid(p.postgres) === undefined) {
       state.postgres.port = await portOrFree(state.postgres.port);
-      options.logger?.info("starting PostgreSQL", { port: state.postgres.port });
+      options.logger?.info("starting PostgreSQL", {
+        port: state.postgres.port,
+      });
       await startCluster(p.postgres, state.postgres.port);
       started.push("postgres");
     }
@@ -153,24 +196,39 @@ export async function stackUp(dir: string, options: StackUpOptions = {}): Promis
   });
 }
 
-async function create(dir: string, options: StackUpOptions): Promise<StackState> {
+async function create(
+  dir: string,
+  options: StackUpOptions,
+): Promise<StackState> {
   const p = paths(dir);
+  checkServerPrograms();
   const state: StackState = {
     version: 1,
     dir,
     createdAt: new Date().toISOString(),
     unsafeFast: options.unsafeFast === true,
-    postgres: { port: await freePort(), user: SUPERUSER, password: secret(), database: STACK_DATABASE },
+    postgres: {
+      port: await freePort(),
+      user: SUPERUSER,
+      password: secret(),
+      database: STACK_DATABASE,
+    },
     redis: { port: await freePort(), password: secret() },
   };
   registerSecret(state.postgres.password);
   registerSecret(state.redis.password);
   try {
-    options.logger?.info("initialising PostgreSQL cluster", { folder: p.postgres });
-    await initCluster(p.postgres, state.postgres.password, { unsafeFast: state.unsafeFast });
+    options.logger?.info("initialising PostgreSQL cluster", {
+      folder: p.postgres,
+    });
+    await initCluster(p.postgres, state.postgres.password, {
+      unsafeFast: state.unsafeFast,
+    });
     options.logger?.info("starting PostgreSQL", { port: state.postgres.port });
     await startCluster(p.postgres, state.postgres.port);
-    await withClient(stackUrls(state).adminUrl, (client) => client.query(`CREATE DATABASE ${STACK_DATABASE}`));
+    await withClient(stackUrls(state).adminUrl, (client) =>
+      client.query(`CREATE DATABASE ${STACK_DATABASE}`),
+    );
     options.logger?.info("starting Redis", { port: state.redis.port });
     await startRedis(p.redis, state.redis.port, state.redis.password);
     writeState(dir, state);
@@ -186,7 +244,10 @@ async function create(dir: string, options: StackUpOptions): Promise<StackState>
 }
 
 /** Stops both servers; with `purge`, deletes the state folder and all data. */
-export async function stackDown(dir: string, options: { purge?: boolean } = {}): Promise<{ stopped: string[]; purged: boolean }> {
+export async function stackDown(
+  dir: string,
+  options: { purge?: boolean } = {},
+): Promise<{ stopped: string[]; purged: boolean }> {
   const p = paths(dir);
   if (!existsSync(dir)) {
     return { stopped: [], purged: false };
@@ -227,7 +288,11 @@ function writeState(dir: string, state: StackState): void {
   writeFileSync(tmp, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
   renameSync(tmp, p.state);
   const pg = state.postgres;
-  writeFileSync(p.pgpass, `127.0.0.1:${pg.port}:*:${pg.user}:${pg.password.replaceAll("\\", "\\\\").replaceAll(":", "\\:")}\n`, { mode: 0o600 });
+  writeFileSync(
+    p.pgpass,
+    `127.0.0.1:${pg.port}:*:${pg.user}:${pg.password.replaceAll("\\", "\\\\").replaceAll(":", "\\:")}\n`,
+    { mode: 0o600 },
+  );
 }
 
 function secret(): string {
@@ -271,8 +336,15 @@ async function withLock<T>(file: string, fn: () => Promise<T>): Promise<T> {
       closeSync(fd);
       break;
     } catch (error) {
-      const holder = (error as NodeJS.ErrnoException).code === "EEXIST" ? Number(readFileSync(file, "utf8")) : NaN;
-      if (attempt > 0 || !Number.isInteger(holder) || (holder > 0 && processAlive(holder))) {
+      const holder =
+        (error as NodeJS.ErrnoException).code === "EEXIST"
+          ? Number(readFileSync(file, "utf8"))
+          : NaN;
+      if (
+        attempt > 0 ||
+        !Number.isInteger(holder) ||
+        (holder > 0 && processAlive(holder))
+      ) {
         throw new PreconditionError(
           `another fitsfleet stack command (pid ${holder}) is working on ${dirname(file)}`,
           { cause: error, suggestion: "wait for it to finish, then try again" },

@@ -6,11 +6,23 @@
  * Access is by password (scram-sha-256) over TCP on 127.0.0.1 only.
  */
 import { execFileSync } from "node:child_process";
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 
-import { FitsfleetError, MissingDependencyError, PreconditionError } from "../errors.js";
-import { processAlive, run } from "../exec.js";
+import {
+  FitsfleetError,
+  MissingDependencyError,
+  PreconditionError,
+} from "../errors.js";
+import { processAlive, run, sleep } from "../exec.js";
 import { postgresProgram } from "./binaries.js";
 
 export const SUPERUSER = "fitsfleet";
@@ -30,8 +42,12 @@ function serverOwner(): Owner | undefined {
     return undefined;
   }
   try {
-    const uid = Number(execFileSync("id", ["-u", "postgres"], { encoding: "utf8" }).trim());
-    const gid = Number(execFileSync("id", ["-g", "postgres"], { encoding: "utf8" }).trim());
+    const uid = Number(
+      execFileSync("id", ["-u", "postgres"], { encoding: "utf8" }).trim(),
+    );
+    const gid = Number(
+      execFileSync("id", ["-g", "postgres"], { encoding: "utf8" }).trim(),
+    );
     return { uid, gid };
   } catch {
     throw new MissingDependencyError("user postgres", "postgresql", {
@@ -42,19 +58,38 @@ function serverOwner(): Owner | undefined {
 }
 
 /** Runs a server program, as user postgres when we are root. */
-function runServerProgram(program: string, args: string[], purpose: string): Promise<unknown> {
+function runServerProgram(
+  program: string,
+  args: string[],
+  purpose: string,
+): Promise<unknown> {
   const owner = serverOwner();
   return owner === undefined
     ? run(program, args, { debianPackage: "postgresql", purpose })
-    : run("runuser", ["-u", "postgres", "--", program, ...args], { debianPackage: "util-linux", purpose });
+    : run("runuser", ["-u", "postgres", "--", program, ...args], {
+        debianPackage: "util-linux",
+        purpose,
+      });
 }
 
-export function postgresPaths(folder: string): { folder: string; data: string; log: string } {
-  return { folder, data: join(folder, "data"), log: join(folder, "postgres.log") };
+export function postgresPaths(folder: string): {
+  folder: string;
+  data: string;
+  log: string;
+} {
+  return {
+    folder,
+    data: join(folder, "data"),
+    log: join(folder, "postgres.log"),
+  };
 }
 
 /** Creates the cluster with a superuser and password; settings that never change go into postgresql.conf. */
-export async function initCluster(folder: string, password: string, settings: PostgresSettings = {}): Promise<void> {
+export async function initCluster(
+  folder: string,
+  password: string,
+  settings: PostgresSettings = {},
+): Promise<void> {
   const paths = postgresPaths(folder);
   mkdirSync(folder, { recursive: true, mode: 0o700 });
   const owner = serverOwner();
@@ -63,10 +98,13 @@ export async function initCluster(folder: string, password: string, settings: Po
     try {
       await run("runuser", ["-u", "postgres", "--", "test", "-w", folder]);
     } catch {
-      throw new PreconditionError(`PostgreSQL runs as user postgres and cannot write to ${folder}`, {
-        suggestion:
-          "choose a --stack-dir whose parent folders the postgres user can enter (the default under /tmp works)",
-      });
+      throw new PreconditionError(
+        `PostgreSQL runs as user postgres and cannot write to ${folder}`,
+        {
+          suggestion:
+            "choose a --stack-dir whose parent folders the postgres user can enter (the default under /tmp works)",
+        },
+      );
     }
   }
   const pwfile = join(folder, ".pwfile");
@@ -104,28 +142,52 @@ export async function initCluster(folder: string, password: string, settings: Po
       ? ["fsync = off", "synchronous_commit = off", "full_page_writes = off"]
       : []),
   ];
-  writeFileSync(join(paths.data, "postgresql.conf"), `\n${conf.join("\n")}\n`, { flag: "a" });
+  writeFileSync(join(paths.data, "postgresql.conf"), `\n${conf.join("\n")}\n`, {
+    flag: "a",
+  });
 }
 
-export async function startCluster(folder: string, port: number): Promise<void> {
+export async function startCluster(
+  folder: string,
+  port: number,
+): Promise<void> {
   const paths = postgresPaths(folder);
   try {
     await runServerProgram(
       postgresProgram("pg_ctl"),
-      ["-D", paths.data, "-l", paths.log, "-w", "-t", "60", "-o", `-p ${port}`, "start"],
+      [
+        "-D",
+        paths.data,
+        "-l",
+        paths.log,
+        "-w",
+        "-t",
+        "60",
+        "-o",
+        `-p ${port}`,
+        "start",
+      ],
       `start PostgreSQL on port ${port}`,
     );
   } catch (error) {
-    const log = existsSync(paths.log) ? readFileSync(paths.log, "utf8").trim().split("\n").slice(-5).join("\n") : "";
-    throw new FitsfleetError("postgres-start", 1, `PostgreSQL did not start on 127.0.0.1:${port}\n${log}`, {
-      cause: error,
-      suggestion: `see ${paths.log}`,
-    });
+    const log = existsSync(paths.log)
+      ? readFileSync(paths.log, "utf8").trim().split("\n").slice(-5).join("\n")
+      : "";
+    throw new FitsfleetError(
+      "postgres-start",
+      1,
+      `PostgreSQL did not start on 127.0.0.1:${port}\n${log}`,
+      {
+        cause: error,
+        suggestion: `see ${paths.log}`,
+      },
+    );
   }
 }
 
 export async function stopCluster(folder: string): Promise<void> {
-  if (clusterPid(folder) === undefined) {
+  const pid = clusterPid(folder);
+  if (pid === undefined) {
     return;
   }
   await runServerProgram(
@@ -133,6 +195,11 @@ export async function stopCluster(folder: string): Promise<void> {
     ["-D", postgresPaths(folder).data, "-m", "fast", "-w", "-t", "60", "stop"],
     "stop PostgreSQL",
   );
+  // pg_ctl returns when postmaster.pid is gone, a moment before the process exits.
+  const deadline = Date.now() + 10_000;
+  while (processAlive(pid) && Date.now() < deadline) {
+    await sleep(20);
+  }
 }
 
 /** The postmaster's pid if it is running, from postmaster.pid. */
@@ -142,7 +209,9 @@ export function clusterPid(folder: string): number | undefined {
     return undefined;
   }
   const pid = Number(readFileSync(pidFile, "utf8").split("\n", 1)[0]);
-  return Number.isInteger(pid) && pid > 0 && processAlive(pid) ? pid : undefined;
+  return Number.isInteger(pid) && pid > 0 && processAlive(pid)
+    ? pid
+    : undefined;
 }
 
 /** Keeps the cluster folder private to its owner. */

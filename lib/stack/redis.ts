@@ -13,7 +13,12 @@ import { FitsfleetError } from "../errors.js";
 import { processAlive, run, sleep } from "../exec.js";
 import { redisServerProgram } from "./binaries.js";
 
-export function redisPaths(folder: string): { folder: string; conf: string; pid: string; log: string } {
+export function redisPaths(folder: string): {
+  folder: string;
+  conf: string;
+  pid: string;
+  log: string;
+} {
   return {
     folder,
     conf: join(folder, "redis.conf"),
@@ -22,7 +27,11 @@ export function redisPaths(folder: string): { folder: string; conf: string; pid:
   };
 }
 
-export async function startRedis(folder: string, port: number, password: string): Promise<void> {
+export async function startRedis(
+  folder: string,
+  port: number,
+  password: string,
+): Promise<void> {
   const paths = redisPaths(folder);
   mkdirSync(folder, { recursive: true, mode: 0o700 });
   const conf = [
@@ -40,14 +49,28 @@ export async function startRedis(folder: string, port: number, password: string)
     `requirepass ${password}`,
   ];
   writeFileSync(paths.conf, `${conf.join("\n")}\n`, { mode: 0o600 });
-  await run(redisServerProgram(), [paths.conf], { debianPackage: "redis-server", purpose: `start Redis on port ${port}` });
+  await run(redisServerProgram(), [paths.conf], {
+    debianPackage: "redis-server",
+    purpose: `start Redis on port ${port}`,
+  });
   await waitForRedis(port, password, paths.log);
 }
 
-async function waitForRedis(port: number, password: string, log: string): Promise<void> {
+async function waitForRedis(
+  port: number,
+  password: string,
+  log: string,
+): Promise<void> {
   const deadline = Date.now() + 15_000;
   for (;;) {
-    const client = new Redis({ host: "127.0.0.1", port, password, lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+    const client = new Redis({
+      host: "127.0.0.1",
+      port,
+      password,
+      lazyConnect: true,
+      retryStrategy: () => null,
+      maxRetriesPerRequest: 0,
+    });
     client.on("error", () => undefined);
     try {
       await client.connect();
@@ -55,11 +78,18 @@ async function waitForRedis(port: number, password: string, log: string): Promis
       return;
     } catch (error) {
       if (Date.now() > deadline) {
-        const tail = existsSync(log) ? readFileSync(log, "utf8").trim().split("\n").slice(-5).join("\n") : "";
-        throw new FitsfleetError("redis-start", 1, `Redis did not start on 127.0.0.1:${port}\n${tail}`, {
-          cause: error,
-          suggestion: `see ${log}`,
-        });
+        const tail = existsSync(log)
+          ? readFileSync(log, "utf8").trim().split("\n").slice(-5).join("\n")
+          : "";
+        throw new FitsfleetError(
+          "redis-start",
+          1,
+          `Redis did not start on 127.0.0.1:${port}\n${tail}`,
+          {
+            cause: error,
+            suggestion: `see ${log}`,
+          },
+        );
       }
     } finally {
       client.disconnect();
@@ -74,7 +104,9 @@ export function redisPid(folder: string): number | undefined {
     return undefined;
   }
   const pid = Number(readFileSync(pidFile, "utf8").trim());
-  return Number.isInteger(pid) && pid > 0 && processAlive(pid) ? pid : undefined;
+  return Number.isInteger(pid) && pid > 0 && processAlive(pid)
+    ? pid
+    : undefined;
 }
 
 /** SIGTERM, then wait up to 15 s for the process to go; SIGKILL after that. */

@@ -4,7 +4,12 @@ import { Command } from "commander";
 
 import { presetTables } from "../../../lib/archive-tables.js";
 import { withClient } from "../../../lib/db/connect.js";
-import { compareSchemas, describeDdl, describeSchema, type SchemaDifference } from "../../../lib/db/introspect.js";
+import {
+  compareSchemas,
+  describeDdl,
+  describeSchema,
+  type SchemaDifference,
+} from "../../../lib/db/introspect.js";
 import { databaseUrl } from "../../../lib/endpoints.js";
 import { EXIT, FitsfleetError, UsageError } from "../../../lib/errors.js";
 import { redactUrl } from "../../../lib/redact.js";
@@ -27,9 +32,14 @@ export interface DiffResult {
 }
 
 /** Compares the archive schema (public) of `url` with a reference DDL file or another database. */
-export async function diffDatabase(url: string, options: DiffOptions): Promise<DiffResult> {
+export async function diffDatabase(
+  url: string,
+  options: DiffOptions,
+): Promise<DiffResult> {
   if ((options.reference === undefined) === (options.against === undefined)) {
-    throw new UsageError("db diff needs exactly one of --reference FILE or --against URL");
+    throw new UsageError(
+      "db diff needs exactly one of --reference FILE or --against URL",
+    );
   }
   let expected;
   let comparedWith: string;
@@ -38,55 +48,105 @@ export async function diffDatabase(url: string, options: DiffOptions): Promise<D
     try {
       ddl = readFileSync(options.reference, "utf8");
     } catch (error) {
-      throw new UsageError(`--reference: cannot read ${options.reference}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+      throw new UsageError(
+        `--reference: cannot read ${options.reference}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+      );
     }
     expected = await describeDdl(url, ddl, options.reference);
     comparedWith = options.reference;
   } else {
     const against = options.against ?? "";
-    expected = await withClient(against, (client) => describeSchema(client, "public"));
+    expected = await withClient(against, (client) =>
+      describeSchema(client, "public"),
+    );
     comparedWith = redactUrl(against);
   }
-  const actual = await withClient(url, (client) => describeSchema(client, "public"));
+  const actual = await withClient(url, (client) =>
+    describeSchema(client, "public"),
+  );
   return {
     database: redactUrl(url),
     comparedWith,
     tables: options.tables ?? "all",
-    differences: compareSchemas(expected, actual, options.tables === undefined ? {} : { tables: options.tables }),
+    differences: compareSchemas(
+      expected,
+      actual,
+      options.tables === undefined ? {} : { tables: options.tables },
+    ),
   };
 }
 
 export function describeDiff(result: DiffResult): string {
-  const scope = result.tables === "all" ? "all tables" : `${result.tables.length} tables`;
-  const lines = [`comparing ${result.database} with ${result.comparedWith} (${scope})`];
+  const scope =
+    result.tables === "all" ? "all tables" : `${result.tables.length} tables`;
+  const lines = [
+    `comparing ${result.database} with ${result.comparedWith} (${scope})`,
+  ];
   if (result.differences.length === 0) {
     lines.push("no differences");
   } else {
-    lines.push(`${result.differences.length} difference(s):`, ...result.differences.map((d) => `  - ${d.detail}`));
+    lines.push(
+      `${result.differences.length} difference(s):`,
+      ...result.differences.map((d) => `  - ${d.detail}`),
+    );
   }
   return lines.join("\n");
 }
 
 export function diffCommand(): Command {
   return new Command("diff")
-    .description("compare the archive schema with a reference DDL file or another database (exit 1 if they differ)")
-    .option("--reference <file>", "DDL file to compare with (loaded into a scratch database; needs CREATEDB)")
+    .description(
+      "compare the archive schema with a reference DDL file or another database (exit 1 if they differ)",
+    )
+    .option(
+      "--reference <file>",
+      "DDL file to compare with (loaded into a scratch database; needs CREATEDB)",
+    )
     .option("--against <url>", "another database to compare with")
     .option("--tables <names>", "comma-separated tables to compare")
-    .option("--preset <names>", "table sets to compare: ingest, archive, summit (comma-separated)")
-    .action(async (options: { reference?: string; against?: string; tables?: string; preset?: string }, command: Command) => {
-      const { config, logger, output } = commandContext(command);
-      const listed = options.tables?.split(",").map((t) => t.trim()).filter((t) => t !== "") ?? [];
-      const preset = options.preset === undefined ? [] : presetTables(options.preset);
-      const tables = listed.length + preset.length > 0 ? [...new Set([...preset, ...listed])] : undefined;
-      const result = await diffDatabase(databaseUrl(config, logger), {
-        ...(options.reference === undefined ? {} : { reference: options.reference }),
-        ...(options.against === undefined ? {} : { against: options.against }),
-        ...(tables === undefined ? {} : { tables }),
-      });
-      output.result(result, describeDiff);
-      if (result.differences.length > 0) {
-        throw new FitsfleetError("schema-differs", EXIT.failed, `the schemas differ in ${result.differences.length} place(s)`);
-      }
-    });
+    .option(
+      "--preset <names>",
+      "table sets to compare: ingest, archive, summit (comma-separated)",
+    )
+    .action(
+      async (
+        options: {
+          reference?: string;
+          against?: string;
+          tables?: string;
+          preset?: string;
+        },
+        command: Command,
+      ) => {
+        const { config, logger, output } = commandContext(command);
+        const listed =
+          options.tables
+            ?.split(",")
+            .map((t) => t.trim())
+            .filter((t) => t !== "") ?? [];
+        const preset =
+          options.preset === undefined ? [] : presetTables(options.preset);
+        const tables =
+          listed.length + preset.length > 0
+            ? [...new Set([...preset, ...listed])]
+            : undefined;
+        const result = await diffDatabase(databaseUrl(config, logger), {
+          ...(options.reference === undefined
+            ? {}
+            : { reference: options.reference }),
+          ...(options.against === undefined
+            ? {}
+            : { against: options.against }),
+          ...(tables === undefined ? {} : { tables }),
+        });
+        output.result(result, describeDiff);
+        if (result.differences.length > 0) {
+          throw new FitsfleetError(
+            "schema-differs",
+            EXIT.failed,
+            `the schemas differ in ${result.differences.length} place(s)`,
+          );
+        }
+      },
+    );
 }

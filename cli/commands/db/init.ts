@@ -22,11 +22,17 @@ export interface InitDatabaseResult {
 }
 
 /** Brings the database's schema to the newest version this build knows. */
-export async function initDatabase(url: string, options: InitDatabaseOptions = {}): Promise<InitDatabaseResult> {
+export async function initDatabase(
+  url: string,
+  options: InitDatabaseOptions = {},
+): Promise<InitDatabaseResult> {
   const started = performance.now();
   const migrations = loadMigrations();
   const report = await withClient(url, (client) =>
-    runMigrations(client, migrations, { dryRun: options.dryRun === true, logger: options.logger }),
+    runMigrations(client, migrations, {
+      dryRun: options.dryRun === true,
+      logger: options.logger,
+    }),
   );
   return {
     database: redactUrl(url),
@@ -46,32 +52,55 @@ export function describeInit(result: InitDatabaseResult): string {
   const lines = [`database ${result.database}`];
   if (result.dryRun) {
     if (result.applied.length === 0) {
-      lines.push(`schema is at version ${result.version}, the latest; nothing would be applied`);
+      lines.push(
+        `schema is at version ${result.version}, the latest; nothing would be applied`,
+      );
     } else {
-      lines.push(`would apply ${result.applied.length} migration(s) in one transaction:`);
+      lines.push(
+        `would apply ${result.applied.length} migration(s) in one transaction:`,
+      );
       for (const m of result.applied) {
-        lines.push("", `-- ${String(m.version).padStart(4, "0")}_${m.name}.sql`, (m.sql ?? "").trimEnd());
+        lines.push(
+          "",
+          `-- ${String(m.version).padStart(4, "0")}_${m.name}.sql`,
+          (m.sql ?? "").trimEnd(),
+        );
       }
     }
     return lines.join("\n");
   }
   if (result.applied.length === 0) {
-    lines.push(`schema is at version ${result.version}, the latest; nothing to do`);
+    lines.push(
+      `schema is at version ${result.version}, the latest; nothing to do`,
+    );
   } else {
-    lines.push(`applied ${result.applied.length} migration(s) in ${result.seconds.toFixed(2)} s:`);
-    lines.push(...result.applied.map((m) => `  ${String(m.version).padStart(4, "0")} ${m.name}`));
-    lines.push(`schema is now at version ${result.version} of ${result.latest}`);
+    lines.push(
+      `applied ${result.applied.length} migration(s) in ${result.seconds.toFixed(2)} s:`,
+    );
+    lines.push(
+      ...result.applied.map(
+        (m) => `  ${String(m.version).padStart(4, "0")} ${m.name}`,
+      ),
+    );
+    lines.push(
+      `schema is now at version ${result.version} of ${result.latest}`,
+    );
   }
   return lines.join("\n");
 }
 
 export function initCommand(): Command {
   return new Command("init")
-    .description("create or update the archive schema (idempotent; one transaction)")
+    .description(
+      "create or update the archive schema (idempotent; one transaction)",
+    )
     .option("--dry-run", "print the SQL that would be applied, change nothing")
     .action(async (options: { dryRun?: boolean }, command: Command) => {
       const { config, logger, output } = commandContext(command);
-      const result = await initDatabase(databaseUrl(config, logger), { dryRun: options.dryRun, logger });
+      const result = await initDatabase(databaseUrl(config, logger), {
+        dryRun: options.dryRun,
+        logger,
+      });
       output.result(result, describeInit);
     });
 }

@@ -22,7 +22,12 @@ export function describeStatus(status: DatabaseStatus): string {
     String(m.version).padStart(4, "0"),
     m.name,
     m.state,
-    m.appliedAt === undefined ? "" : m.appliedAt.toISOString().replace("T", " ").replace(/\.\d+Z$/, "Z"),
+    m.appliedAt === undefined
+      ? ""
+      : m.appliedAt
+          .toISOString()
+          .replace("T", " ")
+          .replace(/\.\d+Z$/, "Z"),
   ]);
   return [
     `database ${status.database}`,
@@ -33,7 +38,9 @@ export function describeStatus(status: DatabaseStatus): string {
 
 export function statusCommand(): Command {
   return new Command("status")
-    .description("show applied and pending migrations (exit 3 with --check when any is pending)")
+    .description(
+      "show applied and pending migrations (exit 3 with --check when any is pending)",
+    )
     .option("--check", "exit with code 3 when migrations are pending")
     .action(async (options: { check?: boolean }, command: Command) => {
       const { config, logger, output } = commandContext(command);

@@ -6,7 +6,9 @@ import { upCommand } from "./up.js";
 
 export function stackCommand(): Command {
   return new Command("stack")
-    .description("run a throwaway PostgreSQL and Redis on this machine (the embedded local stack)")
+    .description(
+      "run a throwaway PostgreSQL and Redis on this machine (the embedded local stack)",
+    )
     .addCommand(upCommand())
     .addCommand(statusCommand())
     .addCommand(downCommand());

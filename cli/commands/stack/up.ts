@@ -2,7 +2,13 @@ import { Command } from "commander";
 
 import type { Logger } from "../../../lib/logger.js";
 import { redactUrl } from "../../../lib/redact.js";
-import { pgpassFile, readStack, stackStatus, stackUp, stackUrls } from "../../../lib/stack/index.js";
+import {
+  pgpassFile,
+  readStack,
+  stackStatus,
+  stackUp,
+  stackUrls,
+} from "../../../lib/stack/index.js";
 import { commandContext } from "../../context.js";
 
 export interface StackReport {
@@ -10,19 +16,27 @@ export interface StackReport {
   running: boolean;
   created: boolean;
   started: string[];
-  postgres: { url: string; port: number; pid: number | undefined; running: boolean } | undefined;
-  redis: { url: string; port: number; pid: number | undefined; running: boolean } | undefined;
+  postgres:
+    | { url: string; port: number; pid: number | undefined; running: boolean }
+    | undefined;
+  redis:
+    | { url: string; port: number; pid: number | undefined; running: boolean }
+    | undefined;
   pgpassFile: string | undefined;
 }
 
 /** The stack's state as a report; URLs are always redacted. */
-export function stackReport(dir: string, extra: { created?: boolean; started?: string[] } = {}): StackReport {
+export function stackReport(
+  dir: string,
+  extra: { created?: boolean; started?: string[] } = {},
+): StackReport {
   const status = stackStatus(dir);
   const state = status.exists ? readStack(dir) : undefined;
   const urls = state === undefined ? undefined : stackUrls(state);
   return {
     dir,
-    running: status.postgres?.running === true && status.redis?.running === true,
+    running:
+      status.postgres?.running === true && status.redis?.running === true,
     created: extra.created ?? false,
     started: extra.started ?? [],
     postgres:
@@ -30,7 +44,9 @@ export function stackReport(dir: string, extra: { created?: boolean; started?: s
         ? undefined
         : { url: redactUrl(urls.databaseUrl), ...status.postgres },
     redis:
-      status.redis === undefined || urls === undefined ? undefined : { url: redactUrl(urls.redisUrl), ...status.redis },
+      status.redis === undefined || urls === undefined
+        ? undefined
+        : { url: redactUrl(urls.redisUrl), ...status.redis },
     pgpassFile: status.exists ? pgpassFile(dir) : undefined,
   };
 }
@@ -39,7 +55,13 @@ export function describeStack(report: StackReport): string {
   if (report.postgres === undefined || report.redis === undefined) {
     return `no embedded stack under ${report.dir}; start one with \`fitsfleet stack up\``;
   }
-  const state = report.created ? "created and started" : report.started.length > 0 ? `started ${report.started.join(", ")}` : report.running ? "running" : "stopped";
+  const state = report.created
+    ? "created and started"
+    : report.started.length > 0
+      ? `started ${report.started.join(", ")}`
+      : report.running
+        ? "running"
+        : "stopped";
   const service = (name: string, s: NonNullable<StackReport["postgres"]>) =>
     `  ${name.padEnd(10)} ${s.url}  ${s.running ? `(pid ${s.pid})` : "(not running)"}`;
   const lines = [
@@ -57,17 +79,31 @@ export function describeStack(report: StackReport): string {
   return lines.join("\n");
 }
 
-export async function upStack(dir: string, options: { unsafeFast?: boolean; logger?: Logger } = {}): Promise<StackReport> {
+export async function upStack(
+  dir: string,
+  options: { unsafeFast?: boolean; logger?: Logger } = {},
+): Promise<StackReport> {
   const { created, started } = await stackUp(dir, options);
   return stackReport(dir, { created, started });
 }
 
 export function upCommand(): Command {
   return new Command("up")
-    .description("start a throwaway PostgreSQL and Redis on free loopback ports (idempotent)")
-    .option("--unsafe-fast", "turn off fsync for speed; data may be lost on a crash (tests, benchmarks)")
+    .description(
+      "start a throwaway PostgreSQL and Redis on free loopback ports (idempotent)",
+    )
+    .option(
+      "--unsafe-fast",
+      "turn off fsync for speed; data may be lost on a crash (tests, benchmarks)",
+    )
     .action(async (options: { unsafeFast?: boolean }, command: Command) => {
       const { config, logger, output } = commandContext(command);
-      output.result(await upStack(config.stackDir, { unsafeFast: options.unsafeFast, logger }), describeStack);
+      output.result(
+        await upStack(config.stackDir, {
+          unsafeFast: options.unsafeFast,
+          logger,
+        }),
+        describeStack,
+      );
     });
 }

@@ -1,0 +1,254 @@
+/**
+ * The real CLI as a subprocess: help, version, usage errors, configuration
+ * errors, and db init/status against real databases, with exit codes.
+ */
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+
+import { withClient } from "../../lib/db/connect.js";
+import { loadMigrations } from "../../lib/db/migrate.js";
+import { packageRoot } from "../../lib/paths.js";
+import { runCli } from "../helpers/cli.js";
+import { testDatabase } from "../helpers/db.js";
+
+const noStackTrace = (text: string) =>
+  assert.doesNotMatch(
+    text,
+    /\n\s+at .+:\d+:\d+/,
+    `a stack trace leaked:\n${text}`,
+  );
+
+describe("fitsfleet CLI", () => {
+  it("--help lists every command group, the environment and the exit codes", async () => {
+    const { code, stdout } = await runCli(["--help"]);
+    assert.equal(code, 0);
+    for (const group of ["demo", "db", "stack"]) {
+      assert.match(
+        stdout,
+        new RegExp(`^  ${group}\\s+\\S`, "m"),
+        `group ${group} missing`,
+      );
+    }
+    for (const flag of [
+      "--config",
+      "--database-url",
+      "--redis-url",
+      "--json",
+      "--log-level",
+    ]) {
+      assert.ok(stdout.includes(flag), `global flag ${flag} missing`);
+    }
+    assert.match(stdout, /Exit codes:/);
+    assert.match(stdout, /DATABASE_URL/);
+  });
+
+  it("--version prints the package version", async () => {
+    const { version } = JSON.parse(
+      readFileSync(join(packageRoot(), "package.json"), "utf8"),
+    ) as { version: string };
+    const { code, stdout } = await runCli(["--version"]);
+    assert.equal(code, 0);
+    assert.equal(stdout.trim(), version);
+  });
+
+  it("a wrong flag exits 2 with one clear message and no stack trace", async () => {
+    const { code, stdout, stderr } = await runCli(["db", "init", "--dry-rnu"]);
+    assert.equal(code, 2);
+    assert.equal(stdout, "");
+    assert.match(stderr, /^error: unknown option '--dry-rnu'/);
+    assert.match(stderr, /Did you mean --dry-run\?/);
+    assert.match(stderr, /hint: run `fitsfleet db init --help`/);
+    noStackTrace(stderr);
+  });
+
+  it("an unknown command or a missing subcommand exits 2", async () => {
+    const unknown = await runCli(["db", "inti"]);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /unknown command 'inti'/);
+    const bare = await runCli(["stack"]);
+    assert.equal(bare.code, 2);
+    assert.match(bare.stderr, /`fitsfleet stack` needs a subcommand/);
+  });
+
+  it("reports every configuration problem at once, exit 2", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "ff-conf-"));
+    const file = join(dir, "fitsfleet.json");
+    writeFileSync(
+      file,
+      JSON.stringify({ databaseURL: "postgres://x@h/db", logLevel: "chatty" }),
+    );
+    const { code, stderr } = await runCli(["--config", file, "db", "status"], {
+      FITSFLEET_REDIS: "x",
+    });
+    assert.equal(code, 2);
+    assert.match(stderr, /invalid configuration \(3 problems\)/);
+    assert.match(
+      stderr,
+      /unknown key "databaseURL" \(did you mean "databaseUrl"\?\)/,
+    );
+    assert.match(stderr, /logLevel \(from .*fitsfleet\.json key "logLevel"\)/);
+    assert.match(stderr, /FITSFLEET_REDIS: unknown environment variable/);
+    noStackTrace(stderr);
+  });
+
+  it("says how to get a database when none is configured and no stack runs", async () => {
+    const { code, stderr } = await runCli(["db", "status"]);
+    assert.equal(code, 2);
+    assert.match(
+      stderr,
+      /databaseUrl: required\. Pass --database-url, set FITSFLEET_DATABASE_URL or DATABASE_URL/,
+    );
+    assert.match(stderr, /fitsfleet stack up/);
+  });
+
+  it("an unreachable server exits 4 without revealing the password", async () => {
+    const { code, stderr } = await runCli(["db", "init"], {
+      DATABASE_URL: "postgres://archive:Tr0ub4dor@127.0.0.1:9/fits",
+    });
+    assert.equal(code, 4);
+    assert.match(
+      stderr,
+      /cannot connect to PostgreSQL at postgres:\/\/archive:\*\*\*@127\.0\.0\.1:9\/fits: connection refused/,
+    );
+    assert.doesNotMatch(stderr, /Tr0ub4dor/);
+    noStackTrace(stderr);
+    const debug = await runCli(["--log-level", "debug", "db", "init"], {
+      DATABASE_URL: "postgres://archive:Tr0ub4dor@127.0.0.1:9/fits",
+    });
+    assert.equal(debug.code, 4);
+    assert.match(debug.stderr, /\n\s+at /, "--log-level debug shows the stack");
+    assert.doesNotMatch(debug.stderr, /Tr0ub4dor/);
+  });
+
+  it("--json errors are one parseable object on stderr", async () => {
+    const { code, stderr } = await runCli(["--json", "db", "status"], {
+      DATABASE_URL: "postgres://a:b-secret@127.0.0.1:9/x",
+    });
+    assert.equal(code, 4);
+    const parsed = JSON.parse(stderr) as {
+      error: {
+        code: string;
+        exitCode: number;
+        message: string;
+        suggestion: string;
+      };
+    };
+    assert.equal(parsed.error.code, "external");
+    assert.equal(parsed.error.exitCode, 4);
+    assert.doesNotMatch(stderr, /b-secret/);
+  });
+
+  it("db init creates the schema, db status shows it, and a second init is a no-op", async (t) => {
+    const db = await testDatabase(t, { empty: true });
+    const env = { DATABASE_URL: db.url };
+    const pending = await runCli(["db", "status", "--check"], env);
+    assert.equal(pending.code, 3, pending.stderr);
+    assert.match(pending.stdout, /0001\s+archive_schema\s+pending/);
+
+    const init = await runCli(["db", "init"], env);
+    assert.equal(init.code, 0, init.stderr);
+    assert.match(init.stdout, /applied 1 migration\(s\)/);
+    assert.doesNotMatch(
+      init.stdout + init.stderr,
+      new RegExp(new URL(db.url).password),
+    );
+    const tables = await withClient(db.url, (c) =>
+      c.query(
+        "SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'public'",
+      ),
+    );
+    assert.equal(tables.rows[0].n, 61);
+
+    const status = await runCli(["--json", "db", "status", "--check"], env);
+    assert.equal(status.code, 0, status.stderr);
+    const report = JSON.parse(status.stdout) as {
+      current: number;
+      pending: number;
+      database: string;
+    };
+    assert.equal(report.current, loadMigrations().length);
+    assert.equal(report.pending, 0);
+    assert.match(report.database, /:\*\*\*@/);
+
+    const again = await runCli(["db", "init"], env);
+    assert.equal(again.code, 0);
+    assert.match(again.stdout, /nothing to do/);
+  });
+
+  it("db diff compares with the reference DDL: exit 0 when equal, 1 with the differences", async (t) => {
+    const reference = join(
+      packageRoot(),
+      "..",
+      "shared",
+      "docs",
+      "reference",
+      "fitsstorage-v3-schema.sql",
+    );
+    const db = await testDatabase(t);
+    const env = { DATABASE_URL: db.url };
+    const same = await runCli(
+      [
+        "db",
+        "diff",
+        "--reference",
+        reference,
+        "--preset",
+        "ingest,archive,summit",
+      ],
+      env,
+    );
+    assert.equal(same.code, 0, same.stderr);
+    assert.match(same.stdout, /\(28 tables\)\nno differences/);
+    await withClient(db.url, (c) =>
+      c.query("ALTER TABLE users ADD COLUMN nickname text"),
+    );
+    const changed = await runCli(
+      ["db", "diff", "--reference", reference, "--tables", "users"],
+      env,
+    );
+    assert.equal(changed.code, 1);
+    assert.match(
+      changed.stdout,
+      /users\.nickname \(text\) is not in the reference/,
+    );
+    const badPreset = await runCli(
+      ["db", "diff", "--reference", reference, "--preset", "everything"],
+      env,
+    );
+    assert.equal(badPreset.code, 2);
+    assert.match(
+      badPreset.stderr,
+      /--preset: unknown preset "everything"; choose from ingest, archive, summit/,
+    );
+  });
+
+  it("refuses a database newer than the code with exit 5", async (t) => {
+    const db = await testDatabase(t);
+    await withClient(db.url, (c) =>
+      c.query(
+        "INSERT INTO fitsfleet.schema_migrations (version, name, sha256) VALUES (9999, 'from_the_future', 'x')",
+      ),
+    );
+    const { code, stderr } = await runCli(["db", "init"], {
+      DATABASE_URL: db.url,
+    });
+    assert.equal(code, 5);
+    assert.match(
+      stderr,
+      /schema version 9999 but this fitsfleet only knows versions up to/,
+    );
+    noStackTrace(stderr);
+  });
+
+  it("a missing server program exits 6 and names the package to install", async () => {
+    const { code, stderr } = await runCli(["stack", "up"], {
+      PATH: "/nonexistent",
+    });
+    assert.equal(code, 6);
+    assert.match(stderr, /required program not found: redis-server/);
+    assert.match(stderr, /apt-get install redis-server/);
+  });
+});

@@ -1,0 +1,58 @@
+import assert from "node:assert/strict";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { it } from "node:test";
+
+import { runCli } from "../helpers/cli.js";
+
+it("stack up / status / demo / down work as the README says, with redacted URLs", async () => {
+  const env = {
+    FITSFLEET_STACK_DIR: mkdtempSync(join(tmpdir(), "ff-stackcli-")),
+  };
+  try {
+    const up = await runCli(["--json", "stack", "up"], env);
+    assert.equal(up.code, 0, up.stderr);
+    const report = JSON.parse(up.stdout) as {
+      running: boolean;
+      created: boolean;
+      postgres: { url: string; port: number };
+    };
+    assert.equal(report.running, true);
+    assert.equal(report.created, true);
+    assert.match(
+      report.postgres.url,
+      /^postgres:\/\/fitsfleet:\*\*\*@127\.0\.0\.1:\d+\/fitsfleet$/,
+    );
+
+    // Other commands find the running stack without any URL.
+    const demo = await runCli(["demo"], env);
+    assert.equal(demo.code, 0, demo.stderr);
+    assert.match(
+      demo.stdout,
+      /== db init[\s\S]*schema is now at version \d+[\s\S]*== db status[\s\S]*0 pending/,
+    );
+    const status = await runCli(["db", "status", "--check"], env);
+    assert.equal(status.code, 0, status.stderr);
+
+    const stackStatus = await runCli(["stack", "status"], env);
+    assert.equal(stackStatus.code, 0);
+    assert.match(
+      stackStatus.stdout,
+      /PGPASSFILE=.*psql -h 127\.0\.0\.1 -p \d+ -U fitsfleet fitsfleet/,
+    );
+    assert.doesNotMatch(
+      stackStatus.stdout + up.stdout + demo.stdout + demo.stderr,
+      /fitsfleet:(?!\*\*\*)[^@\s]+@/,
+    );
+
+    const down = await runCli(["stack", "down"], env);
+    assert.equal(down.code, 0);
+    assert.match(down.stdout, /stopped redis, postgres; data kept/);
+    const stopped = await runCli(["stack", "status"], env);
+    assert.equal(stopped.code, 3);
+  } finally {
+    const purge = await runCli(["stack", "down", "--purge"], env);
+    assert.equal(purge.code, 0);
+  }
+});
