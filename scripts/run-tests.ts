@@ -56,6 +56,8 @@ try {
         "--test",
         "--test-reporter=spec",
         "--test-concurrency=2",
+        // A hang fails its test instead of stalling CI.
+        "--test-timeout=180000",
         ...files,
       ],
       {

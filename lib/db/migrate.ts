@@ -194,6 +194,9 @@ export async function runMigrations(
   if (options.dryRun === true) {
     const ledger = (await readLedger(client)) ?? [];
     checkLedger(ledger, migrations);
+    if (ledger.length === 0) {
+      await refuseForeignTables(client);
+    }
     return {
       applied: migrations.slice(ledger.length),
       current: ledger.length,
@@ -232,6 +235,9 @@ async function applyNextBatch(
       )`);
     const ledger = (await readLedger(client)) ?? [];
     checkLedger(ledger, migrations);
+    if (ledger.length === 0) {
+      await refuseForeignTables(client);
+    }
     const pending = migrations.slice(ledger.length);
     const batch: Migration[] = [];
     for (const migration of pending) {
@@ -253,6 +259,26 @@ async function applyNextBatch(
   } catch (error) {
     await client.query("ROLLBACK").catch(() => undefined);
     throw error;
+  }
+}
+
+/**
+ * A database with tables in public but no ledger was not made by fitsfleet:
+ * most likely --database-url points at the live archive or an old restore.
+ */
+async function refuseForeignTables(client: PgClient): Promise<void> {
+  const { rows } = await client.query<{ name: string }>(
+    "SELECT tablename AS name FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename",
+  );
+  if (rows.length > 0) {
+    const names = rows.slice(0, 5).map((r) => r.name);
+    throw new PreconditionError(
+      `the database already holds ${rows.length} table(s) in schema public (${names.join(", ")}${rows.length > 5 ? ", …" : ""}) but no fitsfleet migration ledger; nothing was changed`,
+      {
+        suggestion:
+          "db init builds a new archive database: point --database-url at an empty database (is this the live archive?)",
+      },
+    );
   }
 }
 

@@ -156,6 +156,9 @@ export async function stackUp(
   options: StackUpOptions = {},
 ): Promise<{ state: StackState; created: boolean; started: string[] }> {
   const p = paths(dir);
+  if (!existsSync(p.state)) {
+    checkServerPrograms(); // before anything is created
+  }
   mkdirSync(dir, { recursive: true });
   // The server's user must pass through to its own folder; nobody may list ours.
   chmodSync(dir, 0o711);
@@ -201,7 +204,6 @@ async function create(
   options: StackUpOptions,
 ): Promise<StackState> {
   const p = paths(dir);
-  checkServerPrograms();
   const state: StackState = {
     version: 1,
     dir,

@@ -3,8 +3,7 @@
  * errors, and db init/status against real databases, with exit codes.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 
@@ -13,6 +12,7 @@ import { loadMigrations } from "../../lib/db/migrate.js";
 import { packageRoot } from "../../lib/paths.js";
 import { runCli } from "../helpers/cli.js";
 import { testDatabase } from "../helpers/db.js";
+import { tempDir } from "../helpers/tmp.js";
 
 const noStackTrace = (text: string) =>
   assert.doesNotMatch(
@@ -73,8 +73,8 @@ describe("fitsfleet CLI", () => {
     assert.match(bare.stderr, /`fitsfleet stack` needs a subcommand/);
   });
 
-  it("reports every configuration problem at once, exit 2", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "ff-conf-"));
+  it("reports every configuration problem at once, exit 2", async (t) => {
+    const dir = tempDir(t, "ff-conf-");
     const file = join(dir, "fitsfleet.json");
     writeFileSync(
       file,
@@ -243,11 +243,14 @@ describe("fitsfleet CLI", () => {
     noStackTrace(stderr);
   });
 
-  it("a missing server program exits 6 and names the package to install", async () => {
+  it("a missing server program exits 6, names the package to install, and creates nothing", async (t) => {
+    const dir = join(tempDir(t), "stack");
     const { code, stderr } = await runCli(["stack", "up"], {
       PATH: "/nonexistent",
+      FITSFLEET_STACK_DIR: dir,
     });
     assert.equal(code, 6);
+    assert.equal(existsSync(dir), false);
     assert.match(stderr, /required program not found: redis-server/);
     assert.match(stderr, /apt-get install redis-server/);
   });

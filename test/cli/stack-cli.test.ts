@@ -1,14 +1,12 @@
 import assert from "node:assert/strict";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { it } from "node:test";
 
 import { runCli } from "../helpers/cli.js";
+import { tempDir } from "../helpers/tmp.js";
 
-it("stack up / status / demo / down work as the README says, with redacted URLs", async () => {
+it("stack up / status / demo / down work as the README says, with redacted URLs", async (t) => {
   const env = {
-    FITSFLEET_STACK_DIR: mkdtempSync(join(tmpdir(), "ff-stackcli-")),
+    FITSFLEET_STACK_DIR: tempDir(t, "ff-stackcli-"),
   };
   try {
     const up = await runCli(["--json", "stack", "up"], env);

@@ -1,8 +1,7 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { describe, it } from "node:test";
+import { describe, it, type TestContext } from "node:test";
 
 import { connect, withClient } from "../../lib/db/connect.js";
 import {
@@ -14,14 +13,12 @@ import {
   PreconditionError,
   SchemaNewerThanCodeError,
 } from "../../lib/errors.js";
+import { packageRoot } from "../../lib/paths.js";
 import { testDatabase } from "../helpers/db.js";
+import { folderWith } from "../helpers/tmp.js";
 
-function migrationsFrom(files: Record<string, string>) {
-  const dir = mkdtempSync(join(tmpdir(), "ff-mig-"));
-  for (const [name, sql] of Object.entries(files)) {
-    writeFileSync(join(dir, name), sql);
-  }
-  return loadMigrations(dir);
+function migrationsFrom(t: TestContext, files: Record<string, string>) {
+  return loadMigrations(folderWith(t, files));
 }
 
 async function publicTables(url: string): Promise<string[]> {
@@ -91,7 +88,7 @@ describe("runMigrations", () => {
 
   it("leaves the database exactly as it was when a later migration fails", async (t) => {
     const db = await testDatabase(t, { empty: true });
-    const migrations = migrationsFrom({
+    const migrations = migrationsFrom(t, {
       "0001_ok.sql": "CREATE TABLE kept_if_committed (id int);",
       "0002_broken.sql":
         "CREATE TABLE also_new (id int);\nSELECT no_such_function();",
@@ -138,10 +135,10 @@ describe("runMigrations", () => {
     await withClient(db.url, (c) =>
       runMigrations(
         c,
-        migrationsFrom({ "0001_a.sql": "CREATE TABLE a (id int);" }),
+        migrationsFrom(t, { "0001_a.sql": "CREATE TABLE a (id int);" }),
       ),
     );
-    const edited = migrationsFrom({
+    const edited = migrationsFrom(t, {
       "0001_a.sql": "CREATE TABLE a (id bigint);",
       "0002_b.sql": "CREATE TABLE b (id int);",
     });
@@ -154,7 +151,7 @@ describe("runMigrations", () => {
 
   it("runs a no-transaction migration on its own after the batch before it", async (t) => {
     const db = await testDatabase(t, { empty: true });
-    const migrations = migrationsFrom({
+    const migrations = migrationsFrom(t, {
       "0001_table.sql": "CREATE TABLE big (id int);",
       "0002_index.sql":
         "--! no-transaction\nCREATE INDEX CONCURRENTLY big_id ON big (id);",
@@ -182,5 +179,37 @@ describe("runMigrations", () => {
     assert.equal(report.applied.length, loadMigrations().length);
     assert.match(report.applied[0]?.sql ?? "", /CREATE TABLE file/);
     assert.deepEqual(await publicTables(db.url), []);
+  });
+});
+
+describe("runMigrations on a database it did not make", () => {
+  it("refuses an existing archive without a ledger and changes nothing", async (t) => {
+    const db = await testDatabase(t, { empty: true });
+    const reference = readFileSync(
+      join(
+        packageRoot(),
+        "..",
+        "shared",
+        "docs",
+        "reference",
+        "fitsstorage-v3-schema.sql",
+      ),
+      "utf8",
+    );
+    await withClient(db.url, (c) => c.query(reference));
+    for (const dryRun of [false, true]) {
+      await assert.rejects(
+        withClient(db.url, (c) => runMigrations(c, undefined, { dryRun })),
+        (e: unknown) =>
+          e instanceof PreconditionError &&
+          /already holds 61 table\(s\) in schema public \(calcache, calcachequeue/.test(
+            e.message,
+          ),
+      );
+    }
+    const ledger = await withClient(db.url, (c) =>
+      c.query("SELECT to_regclass('fitsfleet.schema_migrations') AS t"),
+    );
+    assert.equal(ledger.rows[0].t, null);
   });
 });

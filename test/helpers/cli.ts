@@ -5,7 +5,8 @@
  * picked up by accident.
  */
 import { execFile } from "node:child_process";
-import { existsSync, mkdtempSync } from "node:fs";
+import { randomUUID } from "node:crypto";
+import { existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -38,10 +39,8 @@ export function runCli(
       base[key] = value;
     }
   }
-  base.FITSFLEET_STACK_DIR = join(
-    mkdtempSync(join(tmpdir(), "ff-cli-")),
-    "no-stack",
-  );
+  // A folder that does not exist: no stack runs there unless the test starts one.
+  base.FITSFLEET_STACK_DIR = join(tmpdir(), `ff-no-stack-${randomUUID()}`);
   return new Promise((resolve) => {
     execFile(
       process.execPath,

@@ -23,14 +23,17 @@ import {
   stackUp,
   stackUrls,
 } from "../../lib/stack/index.js";
+import { tempDir } from "../helpers/tmp.js";
 
 const mode = (path: string) => statSync(path).mode & 0o777;
 
 describe("embedded stack", () => {
-  const dir = mkdtempSync(join(tmpdir(), "ff-stack-"));
+  let dir = "";
   let state: StackState;
 
   before(async () => {
+    // removed by stack down --purge in after()
+    dir = mkdtempSync(join(tmpdir(), "ff-stack-"));
     const result = await stackUp(dir);
     assert.equal(result.created, true);
     state = result.state;
@@ -130,8 +133,8 @@ describe("embedded stack", () => {
     state = restarted.state;
   });
 
-  it("deletes everything with --purge", async () => {
-    const purgeDir = mkdtempSync(join(tmpdir(), "ff-purge-"));
+  it("deletes everything with --purge", async (t) => {
+    const purgeDir = tempDir(t, "ff-purge-");
     await stackUp(purgeDir);
     const result = await stackDown(purgeDir, { purge: true });
     assert.equal(result.purged, true);
@@ -144,8 +147,8 @@ describe("stack folder", () => {
   it(
     "refuses, before starting anything, a folder the postgres user cannot enter",
     { skip: process.getuid?.() !== 0 ? "only as root" : false },
-    async () => {
-      const privateParent = mkdtempSync(join(tmpdir(), "ff-private-"));
+    async (t) => {
+      const privateParent = tempDir(t, "ff-private-");
       const dir = join(privateParent, "stack");
       await assert.rejects(
         stackUp(dir),
@@ -165,12 +168,12 @@ describe("stack folder", () => {
 });
 
 describe("server programs", () => {
-  it("names the Debian package when PostgreSQL is not installed", () => {
+  it("names the Debian package when PostgreSQL is not installed", (t) => {
     const path = process.env.PATH;
     process.env.PATH = "/nonexistent";
     try {
       assert.throws(
-        () => postgresBinDir(mkdtempSync(join(tmpdir(), "ff-nopg-"))),
+        () => postgresBinDir(tempDir(t, "ff-nopg-")),
         (e: unknown) =>
           e instanceof MissingDependencyError &&
           e.program === "initdb" &&

@@ -1,18 +1,8 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { describe, it } from "node:test";
 
 import { loadMigrations } from "../../lib/db/migrate.js";
-
-function folder(files: Record<string, string>): string {
-  const dir = mkdtempSync(join(tmpdir(), "ff-mig-"));
-  for (const [name, sql] of Object.entries(files)) {
-    writeFileSync(join(dir, name), sql);
-  }
-  return dir;
-}
+import { folderWith } from "../helpers/tmp.js";
 
 describe("loadMigrations", () => {
   it("reads the shipped migrations in order with checksums", () => {
@@ -27,24 +17,26 @@ describe("loadMigrations", () => {
     assert.ok(migrations.every((m) => m.transactional));
   });
 
-  it("rejects gaps, duplicates and badly named files", () => {
+  it("rejects gaps, duplicates and badly named files", (t) => {
     assert.throws(
-      () => loadMigrations(folder({ "0001_a.sql": "", "0003_c.sql": "" })),
+      () =>
+        loadMigrations(folderWith(t, { "0001_a.sql": "", "0003_c.sql": "" })),
       /expected version 0002/,
     );
     assert.throws(
-      () => loadMigrations(folder({ "0001_a.sql": "", "0001_b.sql": "" })),
+      () =>
+        loadMigrations(folderWith(t, { "0001_a.sql": "", "0001_b.sql": "" })),
       /expected version 0002/,
     );
     assert.throws(
-      () => loadMigrations(folder({ "1_a.sql": "" })),
+      () => loadMigrations(folderWith(t, { "1_a.sql": "" })),
       /not named NNNN_name\.sql/,
     );
   });
 
-  it("recognises the no-transaction header only on the first line", () => {
+  it("recognises the no-transaction header only on the first line", (t) => {
     const migrations = loadMigrations(
-      folder({
+      folderWith(t, {
         "0001_a.sql":
           "--! no-transaction\nCREATE INDEX CONCURRENTLY x ON t (c);",
         "0002_b.sql": "SELECT 1;\n--! no-transaction",
