@@ -9,36 +9,31 @@ import type { Logger } from "./logger.js";
 import { runningStackUrls } from "./stack/index.js";
 
 export function databaseUrl(config: Config, logger?: Logger): string {
-  if (config.databaseUrl !== undefined) {
-    return config.databaseUrl;
-  }
-  const stack = runningStackUrls(config.stackDir);
-  if (stack !== undefined) {
-    logger?.debug("using the embedded stack's database", {
-      stackDir: config.stackDir,
-    });
-    return stack.databaseUrl;
-  }
-  throw missing("databaseUrl", config);
+  return endpoint(config, "databaseUrl", logger);
 }
 
 export function redisUrl(config: Config, logger?: Logger): string {
-  if (config.redisUrl !== undefined) {
-    return config.redisUrl;
+  return endpoint(config, "redisUrl", logger);
+}
+
+function endpoint(
+  config: Config,
+  key: "databaseUrl" | "redisUrl",
+  logger: Logger | undefined,
+): string {
+  const configured = config[key];
+  if (configured !== undefined) {
+    return configured;
   }
   const stack = runningStackUrls(config.stackDir);
   if (stack !== undefined) {
-    logger?.debug("using the embedded stack's Redis", {
+    logger?.debug(`using the embedded stack for ${key}`, {
       stackDir: config.stackDir,
     });
-    return stack.redisUrl;
+    return stack[key];
   }
-  throw missing("redisUrl", config);
-}
-
-function missing(key: "databaseUrl" | "redisUrl", config: Config): ConfigError {
   const k = CONFIG_KEYS[key];
-  return new ConfigError([
+  throw new ConfigError([
     `${key}: required. Pass ${k.flag}, set ${k.env.join(" or ")}, put "${key}" in the config file, or start the embedded stack with \`fitsfleet stack up\` (none is running under ${config.stackDir})`,
   ]);
 }

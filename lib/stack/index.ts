@@ -254,28 +254,22 @@ export async function stackDown(
   if (!existsSync(dir)) {
     return { stopped: [], purged: false };
   }
-  return withLock(p.lock, async () => {
-    const stopped: string[] = [];
+  const stopped = await withLock(p.lock, async () => {
+    const names: string[] = [];
     if (redisPid(p.redis) !== undefined) {
       await stopRedis(p.redis);
-      stopped.push("redis");
+      names.push("redis");
     }
     if (clusterPid(p.postgres) !== undefined) {
       await stopCluster(p.postgres);
-      stopped.push("postgres");
+      names.push("postgres");
     }
-    if (options.purge === true) {
-      for (const name of [p.state, p.pgpass, p.postgres, p.redis]) {
-        rmSync(name, { recursive: true, force: true });
-      }
-    }
-    return { stopped, purged: options.purge === true };
-  }).then((result) => {
-    if (options.purge === true) {
-      rmSync(dir, { recursive: true, force: true });
-    }
-    return result;
+    return names;
   });
+  if (options.purge === true) {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return { stopped, purged: options.purge === true };
 }
 
 /** The libpq password file for the stack, so psql works without a password in the URL. */

@@ -12,6 +12,7 @@ import { loadMigrations } from "../../lib/db/migrate.js";
 import { packageRoot } from "../../lib/paths.js";
 import { runCli } from "../helpers/cli.js";
 import { testDatabase } from "../helpers/db.js";
+import { REFERENCE_SCHEMA } from "../helpers/shared.js";
 import { tempDir } from "../helpers/tmp.js";
 
 const noStackTrace = (text: string) =>
@@ -179,14 +180,7 @@ describe("fitsfleet CLI", () => {
   });
 
   it("db diff compares with the reference DDL: exit 0 when equal, 1 with the differences", async (t) => {
-    const reference = join(
-      packageRoot(),
-      "..",
-      "shared",
-      "docs",
-      "reference",
-      "fitsstorage-v3-schema.sql",
-    );
+    const reference = REFERENCE_SCHEMA;
     const db = await testDatabase(t);
     const env = { DATABASE_URL: db.url };
     const same = await runCli(

@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { describe, it, type TestContext } from "node:test";
 
 import { connect, withClient } from "../../lib/db/connect.js";
@@ -13,8 +12,8 @@ import {
   PreconditionError,
   SchemaNewerThanCodeError,
 } from "../../lib/errors.js";
-import { packageRoot } from "../../lib/paths.js";
 import { testDatabase } from "../helpers/db.js";
+import { REFERENCE_SCHEMA } from "../helpers/shared.js";
 import { folderWith } from "../helpers/tmp.js";
 
 function migrationsFrom(t: TestContext, files: Record<string, string>) {
@@ -185,17 +184,7 @@ describe("runMigrations", () => {
 describe("runMigrations on a database it did not make", () => {
   it("refuses an existing archive without a ledger and changes nothing", async (t) => {
     const db = await testDatabase(t, { empty: true });
-    const reference = readFileSync(
-      join(
-        packageRoot(),
-        "..",
-        "shared",
-        "docs",
-        "reference",
-        "fitsstorage-v3-schema.sql",
-      ),
-      "utf8",
-    );
+    const reference = readFileSync(REFERENCE_SCHEMA, "utf8");
     await withClient(db.url, (c) => c.query(reference));
     for (const dryRun of [false, true]) {
       await assert.rejects(

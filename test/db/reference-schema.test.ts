@@ -4,8 +4,7 @@
  * defaults, enum values and order, keys, indexes).
  */
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 
 import { TABLE_PRESETS } from "../../lib/archive-tables.js";
@@ -16,17 +15,9 @@ import {
   describeSchema,
   type SchemaInfo,
 } from "../../lib/db/introspect.js";
-import { packageRoot } from "../../lib/paths.js";
 import { testDatabase, testEnv } from "../helpers/db.js";
+import { REFERENCE_SCHEMA } from "../helpers/shared.js";
 
-const REFERENCE = join(
-  packageRoot(),
-  "..",
-  "shared",
-  "docs",
-  "reference",
-  "fitsstorage-v3-schema.sql",
-);
 const REQUIRED = [
   ...TABLE_PRESETS.ingest,
   ...TABLE_PRESETS.archive,
@@ -35,11 +26,10 @@ const REQUIRED = [
 
 let reference: Promise<SchemaInfo> | undefined;
 function referenceSchema(): Promise<SchemaInfo> {
-  assert.ok(existsSync(REFERENCE), `reference DDL not found at ${REFERENCE}`);
   reference ??= describeDdl(
     testEnv().adminUrl,
-    readFileSync(REFERENCE, "utf8"),
-    REFERENCE,
+    readFileSync(REFERENCE_SCHEMA, "utf8"),
+    REFERENCE_SCHEMA,
   );
   return reference;
 }
