@@ -8,6 +8,7 @@ import { CONFIG_KEYS } from "../lib/config.js";
 import { packageVersion } from "../lib/paths.js";
 import { dbCommand } from "./commands/db/index.js";
 import { demoCommand } from "./commands/demo.js";
+import { fitsCommand } from "./commands/fits/index.js";
 import { stackCommand } from "./commands/stack/index.js";
 
 const FOOTER = `
@@ -53,6 +54,7 @@ export function buildProgram(): Command {
     .addCommand(demoCommand())
     .addCommand(dbCommand())
     .addCommand(stackCommand())
+    .addCommand(fitsCommand())
     .addHelpText("after", FOOTER)
     .showSuggestionAfterError(true);
   return program;

@@ -1,0 +1,230 @@
+import { Command } from "commander";
+
+import { coerceError, EXIT, FitsfleetError } from "../../../lib/errors.js";
+import type { Card } from "../../../lib/fits/card.js";
+import { FitsFormatError } from "../../../lib/fits/errors.js";
+import {
+  isCompressedName,
+  readFitsFile,
+  readHeaders,
+} from "../../../lib/fits/read.js";
+import type { FitsStructure, Hdu } from "../../../lib/fits/scanner.js";
+import { commandContext } from "../../context.js";
+import { table } from "../../output.js";
+
+export interface InspectOptions {
+  /** Read headers only, seeking past data units (no checksums; not for .bz2). */
+  headersOnly?: boolean;
+}
+
+export interface CardReport {
+  keyword: string;
+  kind: string;
+  value: unknown;
+  comment: string | undefined;
+  image: string;
+}
+
+export interface HduReport {
+  index: number;
+  type: string;
+  extname: string | undefined;
+  bitpix: number;
+  axes: number[];
+  pcount: number;
+  gcount: number;
+  headerOffset: number;
+  dataOffset: number;
+  dataSize: number;
+  cards: CardReport[];
+}
+
+export interface FileReport {
+  file: string;
+  ok: boolean;
+  compressed: boolean;
+  fileSize?: number;
+  fileMd5?: string;
+  dataSize?: number;
+  dataMd5?: string;
+  hdus: HduReport[];
+  warnings: string[];
+  error?: { code: string; problem: string | undefined; message: string };
+}
+
+function cardReport(card: Card): CardReport {
+  const value = card.value;
+  return {
+    keyword: card.keyword,
+    kind: card.kind,
+    value: typeof value === "bigint" ? value.toString() : value,
+    comment: card.comment,
+    image: card.images.join("\n"),
+  };
+}
+
+function hduReport(hdu: Hdu): HduReport {
+  return {
+    index: hdu.index,
+    type: hdu.type,
+    extname: hdu.header.string("EXTNAME"),
+    bitpix: hdu.bitpix,
+    axes: hdu.axes,
+    pcount: hdu.pcount,
+    gcount: hdu.gcount,
+    headerOffset: hdu.headerOffset,
+    dataOffset: hdu.dataOffset,
+    dataSize: hdu.dataSize,
+    cards: hdu.header.cards.map(cardReport),
+  };
+}
+
+/** Reads one file; a damaged file is a report with its error, not a throw. */
+export async function inspectFile(
+  path: string,
+  options: InspectOptions = {},
+): Promise<FileReport> {
+  const compressed = isCompressedName(path);
+  try {
+    if (options.headersOnly === true && !compressed) {
+      const structure: FitsStructure = readHeaders(path);
+      return {
+        file: path,
+        ok: true,
+        compressed,
+        hdus: structure.hdus.map(hduReport),
+        warnings: structure.warnings,
+      };
+    }
+    const result = await readFitsFile(path);
+    return {
+      file: path,
+      ok: true,
+      compressed,
+      fileSize: result.fileSize,
+      fileMd5: result.fileMd5,
+      dataSize: result.dataSize,
+      dataMd5: result.dataMd5,
+      hdus: result.structure.hdus.map(hduReport),
+      warnings: result.structure.warnings,
+    };
+  } catch (raw) {
+    const error = raw instanceof FitsfleetError ? raw : readError(raw, path);
+    if (!(error instanceof FitsFormatError) && error.exitCode !== EXIT.failed) {
+      throw error; // a missing bzip2 program is not a property of this file
+    }
+    return {
+      file: path,
+      ok: false,
+      compressed,
+      hdus: [],
+      warnings: [],
+      error: {
+        code: error.code,
+        problem: error instanceof FitsFormatError ? error.problem : undefined,
+        message: error.message,
+      },
+    };
+  }
+}
+
+function readError(error: unknown, path: string): FitsfleetError {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === "ENOENT" || code === "EACCES" || code === "EISDIR") {
+    return new FitsfleetError(
+      "unreadable",
+      EXIT.failed,
+      `${path}: cannot read (${code})`,
+    );
+  }
+  return coerceError(error);
+}
+
+export function describeFile(
+  report: FileReport,
+  options: { cards?: boolean } = {},
+): string {
+  if (!report.ok) {
+    return `${report.file}\n  error: ${report.error?.message}`;
+  }
+  const lines = [report.file];
+  if (report.fileMd5 !== undefined) {
+    lines.push(
+      report.compressed
+        ? `  bzip2: ${report.fileSize} bytes stored (md5 ${report.fileMd5}), ${report.dataSize} bytes of FITS (md5 ${report.dataMd5})`
+        : `  ${report.fileSize} bytes (md5 ${report.fileMd5})`,
+    );
+  }
+  const rows = report.hdus.map((h) => [
+    String(h.index),
+    h.type,
+    h.extname ?? "",
+    String(h.bitpix),
+    h.axes.length === 0 ? "-" : h.axes.join("x"),
+    String(h.cards.length),
+    String(h.dataSize),
+  ]);
+  lines.push(
+    ...table(
+      ["hdu", "type", "extname", "bitpix", "axes", "cards", "data bytes"],
+      rows,
+    )
+      .split("\n")
+      .map((l) => `  ${l}`),
+  );
+  for (const warning of report.warnings) {
+    lines.push(`  warning: ${warning}`);
+  }
+  if (options.cards === true) {
+    for (const hdu of report.hdus) {
+      lines.push("", `  --- HDU ${hdu.index} (${hdu.type}) ---`);
+      lines.push(
+        ...hdu.cards
+          .flatMap((c) => c.image.split("\n"))
+          .map((image) => `  ${image.trimEnd()}`),
+      );
+    }
+  }
+  return lines.join("\n");
+}
+
+export function inspectCommand(): Command {
+  return new Command("inspect")
+    .description(
+      "show a FITS file's HDUs, cards and checksums (plain or .bz2; exit 1 if any file is damaged)",
+    )
+    .argument("<files...>", "FITS files (.fits or .fits.bz2)")
+    .option("--cards", "print every header card")
+    .option(
+      "--headers-only",
+      "skip data units instead of reading them (no checksums; uncompressed files)",
+    )
+    .action(
+      async (
+        files: string[],
+        options: { cards?: boolean; headersOnly?: boolean },
+        command: Command,
+      ) => {
+        const { output } = commandContext(command);
+        const reports: FileReport[] = [];
+        for (const file of files) {
+          reports.push(
+            await inspectFile(file, { headersOnly: options.headersOnly }),
+          );
+        }
+        output.result(reports, (all) =>
+          all
+            .map((r) => describeFile(r, { cards: options.cards }))
+            .join("\n\n"),
+        );
+        const damaged = reports.filter((r) => !r.ok);
+        if (damaged.length > 0) {
+          throw new FitsfleetError(
+            "fits-damaged",
+            EXIT.failed,
+            `${damaged.length} of ${reports.length} file(s) could not be read`,
+          );
+        }
+      },
+    );
+}
