@@ -3,7 +3,7 @@
  * first lookup. CONTINUE cards are folded into the long string they extend, so
  * `cards` counts logical cards as astropy does.
  */
-import type { Card} from "./card.js";
+import type { Card } from "./card.js";
 import { type FitsValue } from "./card.js";
 
 export class Header {
