@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Prepares a fresh Debian machine for fitsfleet: the PostgreSQL and Redis server
-# programs (Debian packages, installed only when missing), the npm
+# programs and the bzip2 decompressors (Debian packages, installed only when
+# missing), the npm
 # dependencies, and the build. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +11,8 @@ if ! command -v initdb >/dev/null 2>&1 && ! compgen -G "/usr/lib/postgresql/*/bi
   missing+=(postgresql)
 fi
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v lbzip2 >/dev/null 2>&1 || missing+=(lbzip2)
+command -v bzip2 >/dev/null 2>&1 || missing+=(bzip2)
 
 if ((${#missing[@]} > 0)); then
   if [ "$(id -u)" -eq 0 ]; then

@@ -4,10 +4,12 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 
+import { bunzip2 } from "../../lib/fits/bzip2.js";
 import { FitsFormatError, type FitsProblem } from "../../lib/fits/errors.js";
 import { readFitsFile, readHeaders } from "../../lib/fits/read.js";
 import { dataPadding, headerBytes } from "../../lib/fits/write.js";
@@ -215,4 +217,65 @@ describe("damaged bzip2 files", () => {
       await assert.rejects(readFitsFile(path), reason);
     }
   });
+});
+
+describe("both decompressors", () => {
+  const original = sharedPath(
+    "fixtures",
+    "fits",
+    "gemini",
+    "gmos-s_illum_HAM_44_12amp_v1.fits.bz2",
+  );
+  const bytes = readFileSync(original);
+  const corrupt = Buffer.from(bytes);
+  corrupt.fill(0x5a, 3000, 3200);
+
+  async function drain(
+    use: { program: string; args: string[] },
+    input: Buffer,
+  ): Promise<{ size: number; md5: string }> {
+    const hash = createHash("md5");
+    let size = 0;
+    for await (const chunk of bunzip2([input], "x.fits.bz2", use)) {
+      hash.update(chunk);
+      size += chunk.length;
+    }
+    return { size, md5: hash.digest("hex") };
+  }
+
+  for (const use of [
+    { program: "lbzip2", args: ["-n", "1", "-d", "-c"] },
+    { program: "bzip2", args: ["-d", "-c"] },
+  ]) {
+    it(`${use.program}: same bytes, and the same three errors`, async () => {
+      const expected = execFileSync(
+        "sh",
+        ["-c", `bzip2 -dc '${original}' | md5sum`],
+        { encoding: "utf8" },
+      ).split(" ")[0];
+      assert.equal((await drain(use, bytes)).md5, expected);
+      for (const [input, reason] of [
+        [
+          bytes.subarray(0, 5000),
+          /x\.fits\.bz2: cannot decompress: the compressed data is truncated/,
+        ],
+        [
+          corrupt,
+          /x\.fits\.bz2: cannot decompress: the compressed data is corrupt/,
+        ],
+        [
+          Buffer.from("SIMPLE  =                    T"),
+          /x\.fits\.bz2: cannot decompress: it is not bzip2-compressed data/,
+        ],
+      ] as const) {
+        await assert.rejects(
+          drain(use, input),
+          (e: unknown) =>
+            e instanceof FitsFormatError &&
+            e.problem === "bzip2" &&
+            reason.test(e.message),
+        );
+      }
+    });
+  }
 });

@@ -1,0 +1,63 @@
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { it } from "node:test";
+
+import type { FileReport } from "../../cli/commands/fits/inspect.js";
+import { runCli } from "../helpers/cli.js";
+import { sharedPath } from "../helpers/shared.js";
+import { tempDir } from "../helpers/tmp.js";
+
+it("fits inspect reports HDUs and checksums, and names each damaged file (exit 1)", async (t) => {
+  const gmos = sharedPath(
+    "fixtures",
+    "fits",
+    "gemini",
+    "gmos-s_illum_HAM_44_12amp_v1.fits.bz2",
+  );
+  const notFits = join(tempDir(t), "notes.fits");
+  writeFileSync(notFits, "observing log, not FITS\n");
+
+  const good = await runCli(["--json", "fits", "inspect", gmos]);
+  assert.equal(good.code, 0, good.stderr);
+  const [report] = JSON.parse(good.stdout) as FileReport[];
+  assert.ok(report?.ok);
+  assert.equal(report.hdus.length, 13);
+  assert.deepEqual(report.hdus[1]?.axes, [128, 1056]);
+  assert.equal(report.hdus[1]?.extname, "SCI");
+  assert.equal(
+    report.fileMd5,
+    execFileSync("md5sum", [gmos], { encoding: "utf8" }).split(" ")[0],
+  );
+  assert.equal(
+    report.dataMd5,
+    execFileSync("sh", ["-c", `bzip2 -dc '${gmos}' | md5sum`], {
+      encoding: "utf8",
+    }).split(" ")[0],
+  );
+
+  const mixed = await runCli([
+    "fits",
+    "inspect",
+    "--cards",
+    gmos,
+    notFits,
+    "/nonexistent.fits",
+  ]);
+  assert.equal(mixed.code, 1);
+  assert.match(mixed.stdout, /hdu\s+type\s+extname\s+bitpix/);
+  assert.match(
+    mixed.stdout,
+    /^ {2}SIMPLE {2}= {20}T/m,
+    "--cards prints the card images",
+  );
+  assert.match(
+    mixed.stdout,
+    new RegExp(
+      `${notFits}\\n  error: .*not a FITS file: it does not start with SIMPLE =`,
+    ),
+  );
+  assert.match(mixed.stdout, /\/nonexistent\.fits: cannot read \(ENOENT\)/);
+  assert.match(mixed.stderr, /error: 2 of 3 file\(s\) could not be read/);
+});
