@@ -80,15 +80,16 @@ function parseCardValue(card: Card): ParsedValue {
   if (first.kind !== "string" || card.images.length === 1) {
     return first;
   }
-  // Long string (CONTINUE convention): each part ends with & except the last.
-  let value = first.value as string;
+  // Long string (CONTINUE convention). Like astropy, drop one trailing "&"
+  // from every segment, the last included (real files end the last one with
+  // "&" too, e.g. GMOS AMPNAME = '…right&').
+  const unamp = (text: string) =>
+    text.endsWith("&") ? text.slice(0, -1) : text;
+  let value = unamp(first.value as string);
   const comments = first.comment === undefined ? [] : [first.comment];
   for (const continuation of card.images.slice(1)) {
     const part = parseValueField(continuation, 10);
-    if (value.endsWith("&")) {
-      value = value.slice(0, -1);
-    }
-    value += typeof part.value === "string" ? part.value : "";
+    value += typeof part.value === "string" ? unamp(part.value) : "";
     if (part.comment !== undefined && part.comment !== "") {
       comments.push(part.comment);
     }

@@ -106,6 +106,9 @@ describe("headers", () => {
       "CONTINUE  'cards because it does not fit&'",
       "CONTINUE  ' in one.'           / with a comment",
       "HIERARCH ESO DET CHIP NAME = 'ccd42' / hierarchical",
+      "AMPNAME = 'EEV 9273-16-03, left&'",
+      "CONTINUE  'right&'",
+      "SINGLE  = 'ends with &'",
       "object  = 'duplicate keeps first'",
     ]);
     assert.deepEqual(
@@ -119,6 +122,8 @@ describe("headers", () => {
         "HISTORY",
         "LONGSTR",
         "ESO DET CHIP NAME",
+        "AMPNAME",
+        "SINGLE",
         "OBJECT",
       ],
     );
@@ -133,6 +138,9 @@ describe("headers", () => {
     );
     assert.equal(header.card("LONGSTR")?.comment, "with a comment");
     assert.equal(header.get("ESO DET CHIP NAME"), "ccd42");
+    // astropy drops the "&" of the last segment too, but not of a single card.
+    assert.equal(header.get("AMPNAME"), "EEV 9273-16-03, leftright");
+    assert.equal(header.get("SINGLE"), "ends with &");
     assert.equal(header.all("OBJECT").length, 2);
     assert.equal(header.get("MISSING"), undefined);
   });
