@@ -26,6 +26,11 @@ it("fits inspect reports HDUs and checksums, and names each damaged file (exit 1
   assert.equal(report.hdus.length, 13);
   assert.deepEqual(report.hdus[1]?.axes, [128, 1056]);
   assert.equal(report.hdus[1]?.extname, "SCI");
+  assert.equal(report.tags?.instrumentClass, "GMOS");
+  assert.ok(
+    report.tags.tags.includes("GMOS") && report.tags.tags.includes("SOUTH"),
+    report.tags.tags.join(" "),
+  );
   assert.equal(
     report.fileMd5,
     execFileSync("md5sum", [gmos], { encoding: "utf8" }).split(" ")[0],
@@ -47,6 +52,7 @@ it("fits inspect reports HDUs and checksums, and names each damaged file (exit 1
   ]);
   assert.equal(mixed.code, 1);
   assert.match(mixed.stdout, /hdu\s+type\s+extname\s+bitpix/);
+  assert.match(mixed.stdout, /^ {2}tags \(GMOS\): .*GEMINI.*GMOS/m);
   assert.match(
     mixed.stdout,
     /^ {2}SIMPLE {2}= {20}T/m,

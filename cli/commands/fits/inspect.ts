@@ -9,6 +9,7 @@ import {
   readHeaders,
 } from "../../../lib/fits/read.js";
 import type { FitsStructure, Hdu } from "../../../lib/fits/scanner.js";
+import { computeTags } from "../../../lib/gemini/tags.js";
 import { commandContext } from "../../context.js";
 import { table } from "../../output.js";
 
@@ -48,6 +49,12 @@ export interface FileReport {
   dataSize?: number;
   dataMd5?: string;
   hdus: HduReport[];
+  /** Gemini data tags (the archive's header.types), when the file is Gemini data. */
+  tags?: {
+    instrumentClass: string | undefined;
+    tags: string[];
+    error: string | undefined;
+  };
   warnings: string[];
   error?: { code: string; problem: string | undefined; message: string };
 }
@@ -106,6 +113,7 @@ export async function inspectFile(
       dataSize: result.dataSize,
       dataMd5: result.dataMd5,
       hdus: result.structure.hdus.map(hduReport),
+      tags: tagReport(result.structure),
       warnings: result.structure.warnings,
     };
   } catch (raw) {
@@ -126,6 +134,19 @@ export async function inspectFile(
       },
     };
   }
+}
+
+function tagReport(structure: FitsStructure): FileReport["tags"] {
+  const phu = structure.hdus[0]?.header;
+  if (phu === undefined) {
+    return undefined;
+  }
+  const result = computeTags(phu);
+  return {
+    instrumentClass: result.instrumentClass,
+    tags: [...result.tags].sort(),
+    error: result.error,
+  };
 }
 
 function readError(error: unknown, path: string): FitsfleetError {
@@ -172,6 +193,13 @@ export function describeFile(
       .split("\n")
       .map((l) => `  ${l}`),
   );
+  if (report.tags?.instrumentClass !== undefined) {
+    lines.push(
+      report.tags.error === undefined
+        ? `  tags (${report.tags.instrumentClass}): ${report.tags.tags.join(" ")}`
+        : `  tags (${report.tags.instrumentClass}): ${report.tags.error}`,
+    );
+  }
   for (const warning of report.warnings) {
     lines.push(`  warning: ${warning}`);
   }
