@@ -27,6 +27,11 @@ it("fits inspect reports HDUs and checksums, and names each damaged file (exit 1
   assert.deepEqual(report.hdus[1]?.axes, [128, 1056]);
   assert.equal(report.hdus[1]?.extname, "SCI");
   assert.equal(report.tags?.instrumentClass, "GMOS");
+  assert.equal(report.descriptors?.values.instrument, "GMOS-S");
+  assert.match(
+    String(report.descriptors?.values.ut_datetime),
+    /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d/,
+  );
   assert.ok(
     report.tags.tags.includes("GMOS") && report.tags.tags.includes("SOUTH"),
     report.tags.tags.join(" "),
@@ -53,6 +58,7 @@ it("fits inspect reports HDUs and checksums, and names each damaged file (exit 1
   assert.equal(mixed.code, 1);
   assert.match(mixed.stdout, /hdu\s+type\s+extname\s+bitpix/);
   assert.match(mixed.stdout, /^ {2}tags \(GMOS\): .*GEMINI.*GMOS/m);
+  assert.match(mixed.stdout, /^ {2}instrument\s+GMOS-S$/m);
   assert.match(
     mixed.stdout,
     /^ {2}SIMPLE {2}= {20}T/m,

@@ -1,3 +1,5 @@
+import { basename } from "node:path";
+
 import { Command } from "commander";
 
 import { coerceError, EXIT, FitsfleetError } from "../../../lib/errors.js";
@@ -9,6 +11,11 @@ import {
   readHeaders,
 } from "../../../lib/fits/read.js";
 import type { FitsStructure, Hdu } from "../../../lib/fits/scanner.js";
+import {
+  describe,
+  type Descriptors,
+  geminiFile,
+} from "../../../lib/gemini/descriptors.js";
 import { computeTags } from "../../../lib/gemini/tags.js";
 import { commandContext } from "../../context.js";
 import { table } from "../../output.js";
@@ -55,6 +62,8 @@ export interface FileReport {
     tags: string[];
     error: string | undefined;
   };
+  /** Generic Gemini descriptors (values the header row is made from), when the file is Gemini data. */
+  descriptors?: Descriptors;
   warnings: string[];
   error?: { code: string; problem: string | undefined; message: string };
 }
@@ -114,6 +123,7 @@ export async function inspectFile(
       dataMd5: result.dataMd5,
       hdus: result.structure.hdus.map(hduReport),
       tags: tagReport(result.structure),
+      descriptors: descriptorReport(result.structure, path),
       warnings: result.structure.warnings,
     };
   } catch (raw) {
@@ -147,6 +157,16 @@ function tagReport(structure: FitsStructure): FileReport["tags"] {
     tags: [...result.tags].sort(),
     error: result.error,
   };
+}
+
+function descriptorReport(
+  structure: FitsStructure,
+  path: string,
+): Descriptors | undefined {
+  const tags = tagReport(structure);
+  return tags?.instrumentClass === undefined
+    ? undefined
+    : describe(geminiFile(structure, basename(path)));
 }
 
 function readError(error: unknown, path: string): FitsfleetError {
@@ -198,6 +218,22 @@ export function describeFile(
       report.tags.error === undefined
         ? `  tags (${report.tags.instrumentClass}): ${report.tags.tags.join(" ")}`
         : `  tags (${report.tags.instrumentClass}): ${report.tags.error}`,
+    );
+  }
+  if (report.descriptors !== undefined) {
+    const { values, errors } = report.descriptors;
+    const rows = Object.entries(values).map(([name, value]) => [
+      name,
+      value === null
+        ? errors[name] === undefined
+          ? ""
+          : `(failed: ${errors[name]})`
+        : String(value),
+    ]);
+    lines.push(
+      ...table(["descriptor", "value"], rows)
+        .split("\n")
+        .map((l) => `  ${l}`),
     );
   }
   for (const warning of report.warnings) {

@@ -1,0 +1,353 @@
+/**
+ * Descriptors: the values the archive's `header` row is made from, computed
+ * from the headers as the reference's metadata library does
+ * (docs/MAPPING-NOTES.md §1.2, §3 and §5). A descriptor that fails gives null
+ * with the reason recorded, never a crash: a bad header degrades to NULL
+ * columns, it does not fail the ingest.
+ *
+ * This is the generic set shared by every Gemini instrument; per-instrument
+ * descriptors (filters, dispersers, binning, read modes, RA/Dec from the WCS)
+ * join as tables per instrument class.
+ */
+import type { FitsValue } from "../fits/card.js";
+import type { Header } from "../fits/header.js";
+import type { FitsStructure } from "../fits/scanner.js";
+import { airmassDescriptor, PhuView } from "./tags.js";
+
+export type DescriptorValue = string | number | null;
+
+/** What descriptors read: the primary header, the science extensions, the file name. */
+export interface GeminiFile {
+  phu: Header;
+  /** Headers of the SCI extensions in file order (§1.2); empty when there are none. */
+  sci: Header[];
+  fileName: string;
+}
+
+export function geminiFile(
+  structure: FitsStructure,
+  fileName: string,
+): GeminiFile {
+  const [primary, ...extensions] = structure.hdus;
+  if (primary === undefined) {
+    throw new Error("a FITS file has at least one HDU");
+  }
+  let sci = extensions
+    .filter((h) => {
+      const name = h.header.string("EXTNAME");
+      // An image extension without EXTNAME counts as SCI.
+      return name === "SCI" || (name === undefined && h.type === "IMAGE");
+    })
+    .map((h) => h.header);
+  // A single-HDU image: the primary header stands in as the only SCI extension.
+  if (extensions.length === 0 && primary.dataSize > 0) {
+    sci = [primary.header];
+  }
+  return { phu: primary.header, sci, fileName };
+}
+
+/** A descriptor that cannot produce a value throws; `describe` turns that into null plus a reason. */
+export class DescriptorError extends Error {}
+
+type Descriptor = (f: GeminiFile) => DescriptorValue;
+
+const phuValue =
+  (keyword: string): Descriptor =>
+  (f) => {
+    const value = f.phu.get(keyword);
+    if (value === undefined || value === null) {
+      return null;
+    }
+    return typeof value === "bigint"
+      ? Number(value)
+      : typeof value === "object"
+        ? null
+        : (value as string | number);
+  };
+
+/** §3.2: "Any" → 100, "NN-percentile" → NN, anything else → null. */
+export function parsePercentile(value: FitsValue | undefined): number | null {
+  if (value === "Any") {
+    return 100;
+  }
+  const match =
+    typeof value === "string" ? /^(\d\d)-percentile$/.exec(value) : null;
+  return match === null ? null : Number(match[1]);
+}
+
+/** §5.4 */
+export function qaState(f: GeminiFile): string {
+  const read = (keyword: string): string => {
+    const value = f.phu.get(keyword) ?? "UNKNOWN";
+    if (typeof value !== "string") {
+      throw new DescriptorError(`${keyword} is not a string`);
+    }
+    return value;
+  };
+  const p = read("RAWPIREQ");
+  const g = read("RAWGEMQA");
+  const [pu, gu] = [p.toUpperCase(), g.toUpperCase()];
+  if (pu === "UNKNOWN" || gu === "UNKNOWN") {
+    return "Undefined";
+  }
+  if (pu === "YES" && gu === "USABLE") {
+    return "Pass";
+  }
+  if (pu === "NO" && gu === "USABLE") {
+    return "Usable";
+  }
+  if (gu === "BAD") {
+    return "Fail";
+  }
+  if (pu === "CHECK" || gu === "CHECK") {
+    return "CHECK";
+  }
+  return `${p}:${g}`;
+}
+
+// --- times (§3.6, §5.2) ---------------------------------------------------------
+
+interface DateParts {
+  year: number;
+  month: number;
+  day: number;
+}
+
+interface TimeParts {
+  hour: number;
+  minute: number;
+  second: number;
+  microsecond: number;
+}
+
+const pad = (n: number, width = 2) => String(n).padStart(width, "0");
+
+function isoTime(t: TimeParts): string {
+  const base = `${pad(t.hour)}:${pad(t.minute)}:${pad(t.second)}`;
+  return t.microsecond === 0 ? base : `${base}.${pad(t.microsecond, 6)}`;
+}
+
+function isoDateTime(d: DateParts, t: TimeParts): string {
+  return `${pad(d.year, 4)}-${pad(d.month)}-${pad(d.day)}T${isoTime(t)}`;
+}
+
+/** h:m:s(.fraction); the fraction is truncated to microseconds, as dateutil does. */
+function parseTime(text: string, full: boolean): TimeParts | undefined {
+  const match = (
+    full
+      ? /^(\d?\d):(\d?\d):(\d?\d)(?:\.(\d+))?$/
+      : /^(\d?\d):(\d?\d):(\d?\d)(?:\.(\d+))?/
+  ).exec(text);
+  if (match === null) {
+    return undefined;
+  }
+  const [hour, minute, second] = [match[1], match[2], match[3]].map(Number) as [
+    number,
+    number,
+    number,
+  ];
+  if (hour > 23 || minute > 59 || second > 59) {
+    return undefined;
+  }
+  const microsecond = Number((match[4] ?? "").slice(0, 6).padEnd(6, "0"));
+  return { hour, minute, second, microsecond };
+}
+
+function validDate(d: DateParts): boolean {
+  const probe = new Date(Date.UTC(d.year, d.month - 1, d.day));
+  return (
+    probe.getUTCFullYear() === d.year &&
+    probe.getUTCMonth() === d.month - 1 &&
+    probe.getUTCDate() === d.day
+  );
+}
+
+function fromEpoch(ms: number, microsecondRemainder = 0): string {
+  const date = new Date(ms);
+  return isoDateTime(
+    {
+      year: date.getUTCFullYear(),
+      month: date.getUTCMonth() + 1,
+      day: date.getUTCDate(),
+    },
+    {
+      hour: date.getUTCHours(),
+      minute: date.getUTCMinutes(),
+      second: date.getUTCSeconds(),
+      microsecond: date.getUTCMilliseconds() * 1000 + microsecondRemainder,
+    },
+  );
+}
+
+/** §5.2: the start of the observation (UT), as an ISO text without time zone, or null. */
+export function utDatetime(f: GeminiFile): string | null {
+  let date: DateParts | undefined;
+  for (const keyword of ["DATE-OBS", "DATE-OBS", "DATE", "UTDATE"]) {
+    const raw = f.phu.get(keyword) ?? "";
+    if (typeof raw !== "string") {
+      throw new DescriptorError(`${keyword} is not a string`);
+    }
+    const text = raw.trim();
+    if (/^\d{4}-[01]\d-[0123]\dT[012]\d:[0-5]\d:\d\d/.test(text)) {
+      const day = /^(\d{4})-(\d\d)-(\d\d)/.exec(text);
+      const time = parseTime(text.slice(11), false);
+      const parts =
+        day === null
+          ? undefined
+          : {
+              year: Number(day[1]),
+              month: Number(day[2]),
+              day: Number(day[3]),
+            };
+      if (parts === undefined || time === undefined || !validDate(parts)) {
+        throw new DescriptorError(
+          `${keyword} is not a valid date and time: ${text}`,
+        );
+      }
+      return isoDateTime(parts, time);
+    }
+    const iso = /^(\d{4})-(\d\d)-(\d\d)/.exec(text);
+    const old = /^(\d\d)\/(\d\d)\/(\d{2,})/.exec(text);
+    const candidate = iso
+      ? { year: Number(iso[1]), month: Number(iso[2]), day: Number(iso[3]) }
+      : old
+        ? {
+            year: 1900 + Number(old[3]),
+            month: Number(old[2]),
+            day: Number(old[1]),
+          }
+        : undefined;
+    if (candidate !== undefined && validDate(candidate)) {
+      date = candidate;
+      break;
+    }
+  }
+  let time: TimeParts | undefined;
+  for (const keyword of ["UT", "UT", "TIME-OBS", "STARTUT", "UTSTART"]) {
+    const raw = f.phu.get(keyword);
+    time = typeof raw === "string" ? parseTime(raw.trim(), true) : undefined;
+    if (time !== undefined) {
+      break;
+    }
+  }
+  if (date !== undefined && time !== undefined) {
+    return isoDateTime(date, time);
+  }
+  const mjd = f.phu.get("MJD-OBS") ?? 0;
+  if (typeof mjd === "number" && mjd > 1) {
+    // 1858-11-17T00:00 UTC plus MJD days, to the microsecond.
+    const micros =
+      Math.round(mjd * 86_400_000_000) + Date.UTC(1858, 10, 17) * 1000;
+    return fromEpoch(Math.floor(micros / 1000), micros % 1000);
+  }
+  const start = f.phu.get("OBSSTART");
+  if (typeof start === "string" && start.trim() !== "") {
+    const day = /^(\d{4})-(\d\d)-(\d\d)[T ]/.exec(start.trim());
+    const t = parseTime(start.trim().slice(11), false);
+    if (day !== null && t !== undefined) {
+      return isoDateTime(
+        { year: Number(day[1]), month: Number(day[2]), day: Number(day[3]) },
+        t,
+      );
+    }
+  }
+  if (date === undefined) {
+    if (f.sci.length === 0) {
+      throw new DescriptorError(
+        "no date keywords and no science extensions to take FRMNAME from",
+      );
+    }
+    // FRMNAME of each science extension, then the file name; the last that looks like a date wins.
+    for (const candidate of [
+      ...f.sci.map((h) => h.string("FRMNAME") ?? ""),
+      f.fileName,
+    ]) {
+      const year = Number(candidate.slice(1, 5));
+      const month = Number(candidate.slice(5, 7));
+      const day = Number(candidate.slice(7, 9));
+      if (
+        year > 1999 &&
+        month < 13 &&
+        day < 32 &&
+        validDate({ year, month, day })
+      ) {
+        date = { year, month, day };
+      }
+    }
+  }
+  return date === undefined
+    ? null
+    : isoDateTime(
+        date,
+        time ?? { hour: 0, minute: 0, second: 0, microsecond: 0 },
+      );
+}
+
+/** §5.3: PHU LT as a time of day, or null. */
+export function localTime(f: GeminiFile): string | null {
+  const value = f.phu.get("LT");
+  if (typeof value !== "string") {
+    return null;
+  }
+  const time = parseTime(value.trim(), true);
+  return time === undefined ? null : isoTime(time);
+}
+
+/** §5.5 */
+export function cassRotatorPa(f: GeminiFile): number | null {
+  const value = f.phu.get("CRPA") ?? 400;
+  if (typeof value !== "number") {
+    throw new DescriptorError("CRPA is not a number");
+  }
+  return Math.abs(value) <= 360 ? value : null;
+}
+
+export const GENERIC_DESCRIPTORS: Record<string, Descriptor> = {
+  program_id: phuValue("GEMPRGID"),
+  observation_id: phuValue("OBSID"),
+  data_label: phuValue("DATALAB"),
+  telescope: phuValue("TELESCOP"),
+  instrument: phuValue("INSTRUME"),
+  object: phuValue("OBJECT"),
+  observation_type: phuValue("OBSTYPE"),
+  observation_class: phuValue("OBSCLASS"),
+  ut_datetime: utDatetime,
+  local_time: localTime,
+  qa_state: qaState,
+  raw_iq: (f) => parsePercentile(f.phu.get("RAWIQ")),
+  raw_cc: (f) => parsePercentile(f.phu.get("RAWCC")),
+  raw_wv: (f) => parsePercentile(f.phu.get("RAWWV")),
+  raw_bg: (f) => parsePercentile(f.phu.get("RAWBG")),
+  requested_iq: (f) => parsePercentile(f.phu.get("REQIQ")),
+  requested_cc: (f) => parsePercentile(f.phu.get("REQCC")),
+  requested_wv: (f) => parsePercentile(f.phu.get("REQWV")),
+  requested_bg: (f) => parsePercentile(f.phu.get("REQBG")),
+  airmass: (f) => airmassDescriptor(new PhuView(f.phu)) ?? null,
+  azimuth: phuValue("AZIMUTH"),
+  elevation: phuValue("ELEVATIO"),
+  cass_rotator_pa: cassRotatorPa,
+};
+
+export interface Descriptors {
+  values: Record<string, DescriptorValue>;
+  /** Why a descriptor gave null, when it failed rather than found nothing. */
+  errors: Record<string, string>;
+}
+
+/** Every descriptor; failures become null with the reason in `errors`. */
+export function describe(
+  f: GeminiFile,
+  table: Record<string, Descriptor> = GENERIC_DESCRIPTORS,
+): Descriptors {
+  const values: Record<string, DescriptorValue> = {};
+  const errors: Record<string, string> = {};
+  for (const [name, descriptor] of Object.entries(table)) {
+    try {
+      values[name] = descriptor(f);
+    } catch (error) {
+      values[name] = null;
+      errors[name] = (error as Error).message;
+    }
+  }
+  return { values, errors };
+}

@@ -1,0 +1,74 @@
+/**
+ * The generic descriptors for every header dump with expected values: the same
+ * values the reference's metadata library (DRAGONS v4.2.2) returned.
+ */
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe as suite, it } from "node:test";
+
+import { readHeaders } from "../../lib/fits/read.js";
+import {
+  describe,
+  geminiFile,
+  GENERIC_DESCRIPTORS,
+  parsePercentile,
+} from "../../lib/gemini/descriptors.js";
+import { loadHeaderDumps, writeDumpAsFits } from "../helpers/header-dumps.js";
+import { sharedPath } from "../helpers/shared.js";
+import { tempDir } from "../helpers/tmp.js";
+
+const dumps = loadHeaderDumps();
+
+function same(got: unknown, want: unknown): boolean {
+  if (typeof got === "number" && typeof want === "number") {
+    return Math.abs(got - want) <= 1e-9 * Math.max(1, Math.abs(want));
+  }
+  return got === want;
+}
+
+suite("generic Gemini descriptors", () => {
+  for (const instrument of ["GMOS", "NIRI", "F2", "GNIRS"]) {
+    it(`${instrument}: every expected value`, (t) => {
+      const dir = tempDir(t);
+      const expected = JSON.parse(
+        readFileSync(
+          join(sharedPath("fixtures", "expected"), `${instrument}.json`),
+          "utf8",
+        ),
+      ) as Record<string, { descriptors: Record<string, unknown> }>;
+      const mismatches: string[] = [];
+      let compared = 0;
+      for (const [name, want] of Object.entries(expected)) {
+        const dump = dumps.find(
+          (d) => d.instrument === instrument && d.name === name,
+        );
+        assert.ok(dump, `no dump for ${name}`);
+        const path = join(dir, dump.fitsName);
+        writeDumpAsFits(dump, path);
+        const { values } = describe(
+          geminiFile(readHeaders(path), `${dump.fitsName}.bz2`),
+        );
+        for (const key of Object.keys(GENERIC_DESCRIPTORS)) {
+          compared++;
+          if (!same(values[key], want.descriptors[key])) {
+            mismatches.push(
+              `${name} ${key}: got ${JSON.stringify(values[key])}, expected ${JSON.stringify(want.descriptors[key])}`,
+            );
+          }
+        }
+      }
+      assert.deepEqual(mismatches, []);
+      assert.ok(compared > 200);
+    });
+  }
+
+  it("percentiles: Any, NN-percentile, and nothing else", () => {
+    assert.equal(parsePercentile("Any"), 100);
+    assert.equal(parsePercentile("70-percentile"), 70);
+    assert.equal(parsePercentile("100-percentile"), null);
+    assert.equal(parsePercentile("UNKNOWN"), null);
+    assert.equal(parsePercentile(85), null);
+    assert.equal(parsePercentile(undefined), null);
+  });
+});
