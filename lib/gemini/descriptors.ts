@@ -12,16 +12,23 @@
 import type { FitsValue } from "../fits/card.js";
 import type { Header } from "../fits/header.js";
 import type { FitsStructure } from "../fits/scanner.js";
-import { airmassDescriptor, PhuView } from "./tags.js";
+import {
+  airmassDescriptor,
+  computeTags,
+  type InstrumentClass,
+  PhuView,
+} from "./tags.js";
 
 export type DescriptorValue = string | number | null;
 
-/** What descriptors read: the primary header, the science extensions, the file name. */
+/** What descriptors read: the primary header, the science extensions, the file name, the tags. */
 export interface GeminiFile {
   phu: Header;
   /** Headers of the SCI extensions in file order (§1.2); empty when there are none. */
   sci: Header[];
   fileName: string;
+  instrumentClass: InstrumentClass | undefined;
+  tags: Set<string>;
 }
 
 export function geminiFile(
@@ -43,7 +50,8 @@ export function geminiFile(
   if (extensions.length === 0 && primary.dataSize > 0) {
     sci = [primary.header];
   }
-  return { phu: primary.header, sci, fileName };
+  const { instrumentClass, tags } = computeTags(primary.header);
+  return { phu: primary.header, sci, fileName, instrumentClass, tags };
 }
 
 /** A descriptor that cannot produce a value throws; `describe` turns that into null plus a reason. */
@@ -302,6 +310,42 @@ export function cassRotatorPa(f: GeminiFile): number | null {
   return Math.abs(value) <= 360 ? value : null;
 }
 
+/** int(COADDS), default 1: a number is truncated, a string must hold an integer. */
+export function coadds(f: GeminiFile): number {
+  const value = f.phu.get("COADDS") ?? 1;
+  if (typeof value === "number") {
+    return Math.trunc(value);
+  }
+  if (typeof value === "string" && /^\s*[+-]?\d+\s*$/.test(value)) {
+    return Number(value);
+  }
+  throw new DescriptorError(
+    `COADDS is not an integer: ${JSON.stringify(value)}`,
+  );
+}
+
+function exptime(f: GeminiFile): number | null {
+  const value = f.phu.get("EXPTIME") ?? -1;
+  if (typeof value !== "number") {
+    throw new DescriptorError(
+      `EXPTIME is not a number: ${JSON.stringify(value)}`,
+    );
+  }
+  return value < 0 ? null : value;
+}
+
+/** §5.7: EXPTIME, times the coadds while the data are unprepared (they were summed). */
+export function exposureTime(f: GeminiFile): number | null {
+  const t = exptime(f);
+  return t === null ? null : f.tags.has("PREPARED") ? t : t * coadds(f);
+}
+
+/** §6.1: GMOS has no coadds, and values above 10,000 s are not trusted. */
+function gmosExposureTime(f: GeminiFile): number | null {
+  const t = exptime(f);
+  return t === null || t > 10_000 ? null : t;
+}
+
 export const GENERIC_DESCRIPTORS: Record<string, Descriptor> = {
   program_id: phuValue("GEMPRGID"),
   observation_id: phuValue("OBSID"),
@@ -326,7 +370,27 @@ export const GENERIC_DESCRIPTORS: Record<string, Descriptor> = {
   azimuth: phuValue("AZIMUTH"),
   elevation: phuValue("ELEVATIO"),
   cass_rotator_pa: cassRotatorPa,
+  coadds,
+  exposure_time: exposureTime,
 };
+
+/** Per-class replacements of generic descriptors; each instrument's table grows here. */
+const CLASS_DESCRIPTORS: Record<InstrumentClass, Record<string, Descriptor>> = {
+  GEMINI: {},
+  GMOS: { exposure_time: gmosExposureTime },
+  NIRI: {},
+  F2: {},
+  GNIRS: {},
+};
+
+/** The descriptor table of a file's class: the generic set with the class's overrides. */
+export function descriptorTable(
+  cls: InstrumentClass | undefined,
+): Record<string, Descriptor> {
+  return cls === undefined
+    ? GENERIC_DESCRIPTORS
+    : { ...GENERIC_DESCRIPTORS, ...CLASS_DESCRIPTORS[cls] };
+}
 
 export interface Descriptors {
   values: Record<string, DescriptorValue>;
@@ -350,4 +414,46 @@ export function describe(
     }
   }
   return { values, errors };
+}
+
+// --- header columns that are not descriptors (§5.10, DOMAIN.md §2.4) ---------------
+
+/** `gcal_lamp`: the GCAL lamp, or "Off" when its shutter is closed on an IR lamp or no lamp is named. */
+export function gcalLamp(f: GeminiFile): string | null {
+  const lamp = f.phu.get("GCALLAMP");
+  const shutter = f.phu.get("GCALSHUT");
+  if (lamp === undefined || shutter === undefined) {
+    return null;
+  }
+  const l = String(lamp).toUpperCase();
+  if (
+    (String(shutter).toUpperCase() === "CLOSED" &&
+      (l === "IRHIGH" || l === "IRLOW")) ||
+    l === "" ||
+    l === "NO VALUE"
+  ) {
+    return "Off";
+  }
+  return String(lamp);
+}
+
+/** `wavefront_sensor`: the guiding sensors, sorted and joined with "&", or null. */
+export function wavefrontSensor(f: GeminiFile): string | null {
+  const sensors = ["AOWFS", "OIWFS", "PWFS1", "PWFS2"].filter(
+    (s) => f.phu.get(`${s}_ST`) === "guiding",
+  );
+  if (f.phu.has("GWFS1CFG")) {
+    sensors.push("GEMS");
+  }
+  return sensors.length === 0 ? null : sensors.sort().join("&");
+}
+
+/** `adaptive_optics`: the AO fold is in the beam. */
+export function adaptiveOptics(f: GeminiFile): boolean {
+  return (f.phu.string("AOFOLD") ?? "OUT") === "IN";
+}
+
+/** `laser_guide_star`: the laser loop is closed or the laser stage is in. */
+export function laserGuideStar(f: GeminiFile): boolean {
+  return f.phu.get("LGSLOOP") === "CLOSED" || f.phu.get("LGUSTAGE") === "IN";
 }

@@ -8,11 +8,17 @@ import { join } from "node:path";
 import { describe as suite, it } from "node:test";
 
 import { readHeaders } from "../../lib/fits/read.js";
+import { FitsScanner } from "../../lib/fits/scanner.js";
+import { headerBytes } from "../../lib/fits/write.js";
 import {
+  adaptiveOptics,
   describe,
+  descriptorTable,
+  gcalLamp,
   geminiFile,
-  GENERIC_DESCRIPTORS,
+  laserGuideStar,
   parsePercentile,
+  wavefrontSensor,
 } from "../../lib/gemini/descriptors.js";
 import { loadHeaderDumps, writeDumpAsFits } from "../helpers/header-dumps.js";
 import { sharedPath } from "../helpers/shared.js";
@@ -49,7 +55,9 @@ suite("generic Gemini descriptors", () => {
         const { values } = describe(
           geminiFile(readHeaders(path), `${dump.fitsName}.bz2`),
         );
-        for (const key of Object.keys(GENERIC_DESCRIPTORS)) {
+        for (const key of Object.keys(
+          descriptorTable(instrument === "GMOS" ? "GMOS" : undefined),
+        )) {
           compared++;
           if (!same(values[key], want.descriptors[key])) {
             mismatches.push(
@@ -62,6 +70,57 @@ suite("generic Gemini descriptors", () => {
       assert.ok(compared > 200);
     });
   }
+
+  it("header columns from PHU keywords: GCAL lamp, wavefront sensors, AO, laser", () => {
+    const file = (cards: string[]) => {
+      const scanner = new FitsScanner();
+      scanner.push(
+        headerBytes([
+          "SIMPLE  =                    T",
+          "BITPIX  =                    8",
+          "NAXIS   =                    0",
+          ...cards,
+        ]),
+      );
+      return geminiFile(scanner.end(), "N20200101S0001.fits");
+    };
+    assert.equal(
+      gcalLamp(file(["GCALLAMP= 'IRhigh'", "GCALSHUT= 'CLOSED'"])),
+      "Off",
+    );
+    assert.equal(
+      gcalLamp(file(["GCALLAMP= 'IRhigh'", "GCALSHUT= 'OPEN'"])),
+      "IRhigh",
+    );
+    assert.equal(
+      gcalLamp(file(["GCALLAMP= 'QH'", "GCALSHUT= 'CLOSED'"])),
+      "QH",
+    );
+    assert.equal(
+      gcalLamp(file(["GCALLAMP= 'No Value'", "GCALSHUT= 'OPEN'"])),
+      "Off",
+    );
+    assert.equal(gcalLamp(file(["GCALLAMP= 'QH'"])), null);
+    assert.equal(
+      wavefrontSensor(
+        file([
+          "PWFS2_ST= 'guiding'",
+          "OIWFS_ST= 'guiding'",
+          "AOWFS_ST= 'parked'",
+        ]),
+      ),
+      "OIWFS&PWFS2",
+    );
+    assert.equal(
+      wavefrontSensor(file(["PWFS1_ST= 'parked'", "GWFS1CFG= 'x'"])),
+      "GEMS",
+    );
+    assert.equal(wavefrontSensor(file([])), null);
+    assert.equal(adaptiveOptics(file(["AOFOLD  = 'IN'"])), true);
+    assert.equal(adaptiveOptics(file(["AOFOLD  = 'park-pos.'"])), false);
+    assert.equal(laserGuideStar(file(["LGUSTAGE= 'IN'"])), true);
+    assert.equal(laserGuideStar(file(["LGSLOOP = 'OPEN'"])), false);
+  });
 
   it("percentiles: Any, NN-percentile, and nothing else", () => {
     assert.equal(parsePercentile("Any"), 100);
