@@ -28,12 +28,19 @@ function testFiles(dir: string): string[] {
 }
 
 const root = packageRoot();
+// Arguments may be test files or folders of them; none means every test.
 const requested = process.argv.slice(2);
-const files = (
-  requested.length > 0
-    ? requested
-    : testFiles(join(root, "test")).map((f) => relative(root, f))
-).sort();
+const files = (requested.length > 0 ? requested : ["test"])
+  .flatMap((arg) =>
+    statSync(join(root, arg)).isDirectory()
+      ? testFiles(join(root, arg)).map((f) => relative(root, f))
+      : [arg],
+  )
+  .sort();
+if (files.length === 0) {
+  console.error(`no test files in ${requested.join(" ")}`);
+  process.exit(2);
+}
 
 const stackDir = mkdtempSync(join(tmpdir(), "fitsfleet-test-"));
 let code = 1;

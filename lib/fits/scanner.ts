@@ -79,19 +79,8 @@ export class FitsScanner {
           state.remaining + state.padding,
           chunk.length - at,
         );
-        const fromData = Math.min(skip, state.remaining);
-        state.remaining -= fromData;
-        state.padding -= skip - fromData;
+        this.consumeData(state, skip);
         at += skip;
-        this.offset += skip;
-        if (state.remaining === 0 && state.padding === 0) {
-          this.state = {
-            kind: "header",
-            header: new Header(),
-            start: this.offset,
-            blocks: 0,
-          };
-        }
         continue;
       }
       // Header: whole blocks straight from the chunk when aligned, else via the partial buffer.
@@ -129,23 +118,29 @@ export class FitsScanner {
 
   /** Records that `n` bytes (at most `skippable()`) were skipped. */
   skip(n: number): void {
-    if (n > 0) {
-      const state = this.state;
-      if (state.kind !== "data" || n > state.remaining + state.padding) {
-        throw new Error("FitsScanner.skip: not inside a data unit");
-      }
-      const fromData = Math.min(n, state.remaining);
-      state.remaining -= fromData;
-      state.padding -= n - fromData;
-      this.offset += n;
-      if (state.remaining === 0 && state.padding === 0) {
-        this.state = {
-          kind: "header",
-          header: new Header(),
-          start: this.offset,
-          blocks: 0,
-        };
-      }
+    const state = this.state;
+    if (state.kind !== "data" || n > state.remaining + state.padding) {
+      throw new Error("FitsScanner.skip: not inside a data unit");
+    }
+    this.consumeData(state, n);
+  }
+
+  /** Counts `n` bytes of data unit, then padding; at the end of both, a new header begins. */
+  private consumeData(
+    state: Extract<State, { kind: "data" }>,
+    n: number,
+  ): void {
+    const fromData = Math.min(n, state.remaining);
+    state.remaining -= fromData;
+    state.padding -= n - fromData;
+    this.offset += n;
+    if (state.remaining === 0 && state.padding === 0) {
+      this.state = {
+        kind: "header",
+        header: new Header(),
+        start: this.offset,
+        blocks: 0,
+      };
     }
   }
 

@@ -258,6 +258,14 @@ function pyFloat(value: FitsValue | undefined): number {
   return NaN;
 }
 
+/** OBSTYPE DARK: a calibration that is neither an image nor a spectrum (GMOS, NIRI, GNIRS). */
+const darkRule: Rule = (h) =>
+  h.is("OBSTYPE", "DARK")
+    ? set(["DARK", "CAL"], { blocks: ["IMAGE", "SPECT"] })
+    : undefined;
+const arcRule: Rule = (h) =>
+  h.is("OBSTYPE", "ARC") ? set(["ARC", "CAL"]) : undefined;
+
 const GMOS_IFU_MASKS: Record<string, string> = {
   "IFU-B": "ONESLIT_BLUE",
   "IFU-B-NS": "ONESLIT_BLUE",
@@ -282,11 +290,8 @@ function gmosIsSpect(h: PhuView): boolean {
 
 const GMOS_RULES: Rule[] = [
   () => set(["GMOS"]),
-  (h) =>
-    h.is("OBSTYPE", "DARK")
-      ? set(["DARK", "CAL"], { blocks: ["IMAGE", "SPECT"] })
-      : undefined,
-  (h) => (h.is("OBSTYPE", "ARC") ? set(["ARC", "CAL"]) : undefined),
+  darkRule,
+  arcRule,
   (h) =>
     h.is("OBSTYPE", "BIAS")
       ? set(["BIAS", "CAL"], { blocks: ["IMAGE", "SPECT"] })
@@ -356,10 +361,7 @@ const GMOS_RULES: Rule[] = [
 
 const NIRI_RULES: Rule[] = [
   () => set(["NIRI"]),
-  (h) =>
-    h.is("OBSTYPE", "DARK")
-      ? set(["DARK", "CAL"], { blocks: ["SPECT", "IMAGE"] })
-      : undefined,
+  darkRule,
   (h) => (h.is("OBSTYPE", "ARC") ? set(["ARC"]) : undefined),
   (h) => (h.is("OBSTYPE", "FLAT") ? set(["CAL", "FLAT"]) : undefined),
   (h) => {
@@ -409,7 +411,7 @@ const F2_RULES: Rule[] = [
   // Acquisitions through the slit: inferred from the reference's v4.2.2 output (MAPPING-NOTES §4.4).
   (h) =>
     f2Slit(h) ? set(["LS", "THRUSLIT"], { ifPresent: ["IMAGE"] }) : undefined,
-  (h) => (h.is("OBSTYPE", "ARC") ? set(["ARC", "CAL"]) : undefined),
+  arcRule,
   (h) => (h.is("OBSTYPE", "FLAT") ? set(["FLAT", "CAL"]) : undefined),
   (h) => {
     if (h.str("OBJECT").toUpperCase() !== "TWILIGHT") {
@@ -451,11 +453,8 @@ function gnirsSubmode(h: PhuView): string[] {
 
 const GNIRS_RULES: Rule[] = [
   () => set(["GNIRS"]),
-  (h) =>
-    h.is("OBSTYPE", "DARK")
-      ? set(["DARK", "CAL"], { blocks: ["IMAGE", "SPECT"] })
-      : undefined,
-  (h) => (h.is("OBSTYPE", "ARC") ? set(["ARC", "CAL"]) : undefined),
+  darkRule,
+  arcRule,
   // The submode for acquisitions is inferred from the reference's v4.2.2 output (MAPPING-NOTES §4.5).
   (h) =>
     h.is("ACQMIR", "In") ? set(["IMAGE", ...gnirsSubmode(h)]) : undefined,

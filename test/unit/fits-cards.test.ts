@@ -2,27 +2,14 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
 import { Card, parseValueField } from "../../lib/fits/card.js";
-import { FitsScanner } from "../../lib/fits/scanner.js";
-import { cardImage, formatCard, headerBytes } from "../../lib/fits/write.js";
+import { cardImage, formatCard } from "../../lib/fits/write.js";
+import { headerWith } from "../helpers/fits.js";
 
 function value(field: string) {
   return parseValueField(cardImage(`KEY     = ${field}`), 10);
 }
 
-function headerOf(images: string[]) {
-  const scanner = new FitsScanner();
-  scanner.push(
-    headerBytes([
-      "SIMPLE  =                    T",
-      "BITPIX  =                    8",
-      "NAXIS   =                    0",
-      ...images,
-    ]),
-  );
-  const [hdu] = scanner.end().hdus;
-  assert.ok(hdu);
-  return hdu.header;
-}
+const headerOf = (images: string[]) => headerWith(images);
 
 describe("card values", () => {
   it("strings: '' escapes, trailing spaces dropped, leading kept, comments after", () => {

@@ -8,8 +8,6 @@ import { join } from "node:path";
 import { describe as suite, it } from "node:test";
 
 import { readHeaders } from "../../lib/fits/read.js";
-import { FitsScanner } from "../../lib/fits/scanner.js";
-import { headerBytes } from "../../lib/fits/write.js";
 import {
   adaptiveOptics,
   describe,
@@ -20,6 +18,7 @@ import {
   parsePercentile,
   wavefrontSensor,
 } from "../../lib/gemini/descriptors.js";
+import { structureWith } from "../helpers/fits.js";
 import { loadHeaderDumps, writeDumpAsFits } from "../helpers/header-dumps.js";
 import { sharedPath } from "../helpers/shared.js";
 import { tempDir } from "../helpers/tmp.js";
@@ -72,18 +71,8 @@ suite("generic Gemini descriptors", () => {
   }
 
   it("header columns from PHU keywords: GCAL lamp, wavefront sensors, AO, laser", () => {
-    const file = (cards: string[]) => {
-      const scanner = new FitsScanner();
-      scanner.push(
-        headerBytes([
-          "SIMPLE  =                    T",
-          "BITPIX  =                    8",
-          "NAXIS   =                    0",
-          ...cards,
-        ]),
-      );
-      return geminiFile(scanner.end(), "N20200101S0001.fits");
-    };
+    const file = (cards: string[]) =>
+      geminiFile(structureWith(cards), "N20200101S0001.fits");
     assert.equal(
       gcalLamp(file(["GCALLAMP= 'IRhigh'", "GCALSHUT= 'CLOSED'"])),
       "Off",

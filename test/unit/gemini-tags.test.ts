@@ -7,20 +7,13 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 
-import type { Header } from "../../lib/fits/header.js";
-import { FitsScanner } from "../../lib/fits/scanner.js";
-import { headerBytes } from "../../lib/fits/write.js";
 import { applyTagSets, computeTags, typesText } from "../../lib/gemini/tags.js";
+import { headerWith } from "../helpers/fits.js";
 import { loadHeaderDumps } from "../helpers/header-dumps.js";
 import { sharedPath } from "../helpers/shared.js";
 
-function primary(cards: string[]): Header {
-  const scanner = new FitsScanner();
-  scanner.push(headerBytes(cards.map((c) => c.trimEnd())));
-  const hdu = scanner.end().hdus[0];
-  assert.ok(hdu);
-  return hdu.header;
-}
+/** Every header here (dumps and crafted ones) already starts with SIMPLE, BITPIX, NAXIS. */
+const primary = (cards: string[]) => headerWith(cards, { minimal: false });
 
 const dumps = loadHeaderDumps();
 
