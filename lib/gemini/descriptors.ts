@@ -10,68 +10,29 @@
  * join as tables per instrument class.
  */
 import type { FitsValue } from "../fits/card.js";
-import type { Header } from "../fits/header.js";
-import type { FitsStructure } from "../fits/scanner.js";
+import { filterWavelength, nearestBand } from "./common.js";
 import {
-  airmassDescriptor,
-  computeTags,
-  type InstrumentClass,
-  PhuView,
-} from "./tags.js";
+  type Descriptor,
+  DescriptorError,
+  type DescriptorValue,
+  type GeminiFile,
+  phuScalar,
+} from "./model.js";
+import { NIRI_DESCRIPTORS } from "./niri.js";
+import { FILTER_DESCRIPTORS, OPTICS_DESCRIPTORS } from "./optics.js";
+import { airmassDescriptor, type InstrumentClass, PhuView } from "./tags.js";
 
-export type DescriptorValue = string | number | null;
-
-/** What descriptors read: the primary header, the science extensions, the file name, the tags. */
-export interface GeminiFile {
-  phu: Header;
-  /** Headers of the SCI extensions in file order (§1.2); empty when there are none. */
-  sci: Header[];
-  fileName: string;
-  instrumentClass: InstrumentClass | undefined;
-  tags: Set<string>;
-}
-
-export function geminiFile(
-  structure: FitsStructure,
-  fileName: string,
-): GeminiFile {
-  const [primary, ...extensions] = structure.hdus;
-  if (primary === undefined) {
-    throw new Error("a FITS file has at least one HDU");
-  }
-  let sci = extensions
-    .filter((h) => {
-      const name = h.header.string("EXTNAME");
-      // An image extension without EXTNAME counts as SCI.
-      return name === "SCI" || (name === undefined && h.type === "IMAGE");
-    })
-    .map((h) => h.header);
-  // A single-HDU image: the primary header stands in as the only SCI extension.
-  if (extensions.length === 0 && primary.dataSize > 0) {
-    sci = [primary.header];
-  }
-  const { instrumentClass, tags } = computeTags(primary.header);
-  return { phu: primary.header, sci, fileName, instrumentClass, tags };
-}
-
-/** A descriptor that cannot produce a value throws; `describe` turns that into null plus a reason. */
-export class DescriptorError extends Error {}
-
-type Descriptor = (f: GeminiFile) => DescriptorValue;
+export {
+  DescriptorError,
+  type DescriptorValue,
+  type GeminiFile,
+  geminiFile,
+} from "./model.js";
 
 const phuValue =
   (keyword: string): Descriptor =>
-  (f) => {
-    const value = f.phu.get(keyword);
-    if (value === undefined || value === null) {
-      return null;
-    }
-    return typeof value === "bigint"
-      ? Number(value)
-      : typeof value === "object"
-        ? null
-        : (value as string | number);
-  };
+  (f) =>
+    phuScalar(f, keyword);
 
 /** §3.2: "Any" → 100, "NN-percentile" → NN, anything else → null. */
 export function parsePercentile(value: FitsValue | undefined): number | null {
@@ -378,10 +339,37 @@ export const GENERIC_DESCRIPTORS: Record<string, Descriptor> = {
 const CLASS_DESCRIPTORS: Record<InstrumentClass, Record<string, Descriptor>> = {
   GEMINI: {},
   GMOS: { exposure_time: gmosExposureTime },
-  NIRI: {},
+  // Optics join a class's table once its own descriptors are checked against the reference.
+  NIRI: {
+    ...OPTICS_DESCRIPTORS,
+    ...FILTER_DESCRIPTORS,
+    ...NIRI_DESCRIPTORS,
+    wavelength_band: wavelengthBand,
+  },
   F2: {},
   GNIRS: {},
 };
+
+/**
+ * §5.9: the band nearest to the effective wavelength: the imaging filter's, or
+ * the central wavelength of a spectrum; null for darks, biases and masks.
+ */
+export function wavelengthBand(f: GeminiFile): string | null {
+  const table = descriptorTable(f.instrumentClass);
+  if (f.tags.has("IMAGE")) {
+    const filter = table.filter_name?.(f);
+    const instrument =
+      f.instrumentClass === "GMOS" ? "GMOS" : String(phuScalar(f, "INSTRUME"));
+    return nearestBand(
+      filterWavelength(instrument, typeof filter === "string" ? filter : null),
+    );
+  }
+  if (f.tags.has("SPECT")) {
+    const wavelength = table.central_wavelength?.(f);
+    return nearestBand(typeof wavelength === "number" ? wavelength : null);
+  }
+  return null;
+}
 
 /** The descriptor table of a file's class: the generic set with the class's overrides. */
 export function descriptorTable(
@@ -401,7 +389,7 @@ export interface Descriptors {
 /** Every descriptor; failures become null with the reason in `errors`. */
 export function describe(
   f: GeminiFile,
-  table: Record<string, Descriptor> = GENERIC_DESCRIPTORS,
+  table: Record<string, Descriptor> = descriptorTable(f.instrumentClass),
 ): Descriptors {
   const values: Record<string, DescriptorValue> = {};
   const errors: Record<string, string> = {};

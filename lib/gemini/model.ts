@@ -1,0 +1,61 @@
+/**
+ * The file as descriptors see it (docs/MAPPING-NOTES.md §1): the primary
+ * header, the science extensions, the file name and the tags.
+ */
+import type { Header } from "../fits/header.js";
+import type { FitsStructure } from "../fits/scanner.js";
+import { computeTags, type InstrumentClass } from "./tags.js";
+
+/** Scalars, or one value per science extension. */
+export type DescriptorValue =
+  string | number | boolean | null | (string | number | null)[];
+
+export interface GeminiFile {
+  phu: Header;
+  /** Headers of the SCI extensions in file order (§1.2); empty when there are none. */
+  sci: Header[];
+  fileName: string;
+  instrumentClass: InstrumentClass | undefined;
+  tags: Set<string>;
+}
+
+export type Descriptor = (f: GeminiFile) => DescriptorValue;
+
+/** A descriptor that cannot produce a value throws this; `describe` turns it into null plus a reason. */
+export class DescriptorError extends Error {}
+
+export function geminiFile(
+  structure: FitsStructure,
+  fileName: string,
+): GeminiFile {
+  const [primary, ...extensions] = structure.hdus;
+  if (primary === undefined) {
+    throw new Error("a FITS file has at least one HDU");
+  }
+  let sci = extensions
+    .filter((h) => {
+      const name = h.header.string("EXTNAME");
+      // An image extension without EXTNAME counts as SCI.
+      return name === "SCI" || (name === undefined && h.type === "IMAGE");
+    })
+    .map((h) => h.header);
+  // A single-HDU image: the primary header stands in as the only SCI extension.
+  if (extensions.length === 0 && primary.dataSize > 0) {
+    sci = [primary.header];
+  }
+  const { instrumentClass, tags } = computeTags(primary.header);
+  return { phu: primary.header, sci, fileName, instrumentClass, tags };
+}
+
+/** A PHU keyword's value as a descriptor value: strings and numbers pass, anything else is null. */
+export function phuScalar(
+  f: GeminiFile,
+  keyword: string,
+): string | number | null {
+  const value = f.phu.get(keyword);
+  return typeof value === "string" || typeof value === "number"
+    ? value
+    : typeof value === "bigint"
+      ? Number(value)
+      : null;
+}
