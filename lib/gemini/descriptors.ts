@@ -11,6 +11,7 @@
  */
 import type { FitsValue } from "../fits/card.js";
 import { filterWavelength, nearestBand } from "./common.js";
+import { F2_DESCRIPTORS } from "./f2.js";
 import {
   type Descriptor,
   DescriptorError,
@@ -346,7 +347,12 @@ const CLASS_DESCRIPTORS: Record<InstrumentClass, Record<string, Descriptor>> = {
     ...NIRI_DESCRIPTORS,
     wavelength_band: wavelengthBand,
   },
-  F2: {},
+  F2: {
+    ...OPTICS_DESCRIPTORS,
+    ...FILTER_DESCRIPTORS,
+    ...F2_DESCRIPTORS,
+    wavelength_band: wavelengthBand,
+  },
   GNIRS: {},
 };
 
