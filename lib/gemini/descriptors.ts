@@ -12,6 +12,7 @@
 import type { FitsValue } from "../fits/card.js";
 import { filterWavelength, nearestBand } from "./common.js";
 import { F2_DESCRIPTORS } from "./f2.js";
+import { GNIRS_DESCRIPTORS } from "./gnirs.js";
 import {
   type Descriptor,
   DescriptorError,
@@ -353,7 +354,12 @@ const CLASS_DESCRIPTORS: Record<InstrumentClass, Record<string, Descriptor>> = {
     ...F2_DESCRIPTORS,
     wavelength_band: wavelengthBand,
   },
-  GNIRS: {},
+  GNIRS: {
+    ...OPTICS_DESCRIPTORS,
+    ...FILTER_DESCRIPTORS,
+    ...GNIRS_DESCRIPTORS,
+    wavelength_band: wavelengthBand,
+  },
 };
 
 /**
