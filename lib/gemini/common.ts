@@ -197,3 +197,26 @@ export function filterWavelength(
     null
   );
 }
+
+/** §3.5: a number, a numeric string, or sexagesimal text (RA in hours unless it says degrees). */
+export function parseAngle(value: unknown, kind: "ra" | "dec"): number | null {
+  if (typeof value === "number") {
+    return value;
+  }
+  if (typeof value !== "string") {
+    return null;
+  }
+  const text = value.trim();
+  if (text !== "" && Number.isFinite(Number(text))) {
+    return Number(text);
+  }
+  const degrees = kind === "dec" || /degrees?$/.test(text);
+  const match = /^([+-]?)(\d+)[:\s]+(\d+)[:\s]+(\d+(?:\.\d*)?)/.exec(text);
+  if (match === null) {
+    return null;
+  }
+  const magnitude =
+    Number(match[2]) + Number(match[3]) / 60 + Number(match[4]) / 3600;
+  const signed = match[1] === "-" ? -magnitude : magnitude;
+  return degrees ? signed : signed * 15;
+}

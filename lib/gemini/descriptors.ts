@@ -12,6 +12,7 @@
 import type { FitsValue } from "../fits/card.js";
 import { filterWavelength, nearestBand } from "./common.js";
 import { F2_DESCRIPTORS } from "./f2.js";
+import { GMOS_DESCRIPTORS } from "./gmos.js";
 import { GNIRS_DESCRIPTORS } from "./gnirs.js";
 import {
   type Descriptor,
@@ -340,7 +341,13 @@ export const GENERIC_DESCRIPTORS: Record<string, Descriptor> = {
 /** Per-class replacements of generic descriptors; each instrument's table grows here. */
 const CLASS_DESCRIPTORS: Record<InstrumentClass, Record<string, Descriptor>> = {
   GEMINI: {},
-  GMOS: { exposure_time: gmosExposureTime },
+  GMOS: {
+    ...OPTICS_DESCRIPTORS,
+    ...FILTER_DESCRIPTORS,
+    ...GMOS_DESCRIPTORS,
+    exposure_time: gmosExposureTime,
+    wavelength_band: wavelengthBand,
+  },
   // Optics join a class's table once its own descriptors are checked against the reference.
   NIRI: {
     ...OPTICS_DESCRIPTORS,
