@@ -8,6 +8,7 @@ import {
   type Descriptor,
   DescriptorError,
   type GeminiFile,
+  phuFloat,
   phuScalar,
 } from "./model.js";
 import { maybeStripped } from "./optics.js";
@@ -113,20 +114,9 @@ const FILTER_WAVELENGTH_NM: Record<string, number> = {
 };
 
 function f2CentralWavelength(f: GeminiFile): number | null {
-  const raw = f.phu.get("WAVELENG");
-  if (raw === undefined) {
+  const angstrom = phuFloat(f, "WAVELENG");
+  if (angstrom === undefined) {
     throw new DescriptorError("WAVELENG is missing");
-  }
-  const angstrom =
-    typeof raw === "string"
-      ? Number.parseFloat(raw)
-      : typeof raw === "number"
-        ? raw
-        : NaN;
-  if (Number.isNaN(angstrom)) {
-    throw new DescriptorError(
-      `WAVELENG is not a number: ${JSON.stringify(raw)}`,
-    );
   }
   const nm =
     FILTER_WAVELENGTH_NM[f2FilterName(f, "keepId") ?? ""] ?? angstrom * 0.1;

@@ -3,14 +3,14 @@
  * cross-dispersing prism, the focal-plane mask is slit plus decker, the read
  * mode comes from the number of reads and the well depth from the detector bias.
  */
-import { float32Round, Section, stripComponentId } from "./common.js";
+import { Section, stripComponentId } from "./common.js";
 import {
   type Descriptor,
   DescriptorError,
   type GeminiFile,
   phuScalar,
 } from "./model.js";
-import { genericFilterName } from "./optics.js";
+import { centralWavelengthFrom, genericFilterName } from "./optics.js";
 
 const strip = (value: string, pretty: boolean): string =>
   pretty ? (stripComponentId(value) ?? value) : value;
@@ -70,22 +70,6 @@ export function gnirsFocalPlaneMask(
   return `${slit}&${decker}`;
 }
 
-function gnirsCentralWavelength(f: GeminiFile): number | null {
-  const raw = f.phu.get("GRATWAVE") ?? -1;
-  const micrometres =
-    typeof raw === "string"
-      ? Number.parseFloat(raw)
-      : typeof raw === "number"
-        ? raw
-        : NaN;
-  if (Number.isNaN(micrometres)) {
-    throw new DescriptorError(
-      `GRATWAVE is not a number: ${JSON.stringify(raw)}`,
-    );
-  }
-  return micrometres < 0 ? null : float32Round(micrometres);
-}
-
 function gnirsReadMode(f: GeminiFile): string {
   const key = `${String(f.phu.get("LNRS"))},${String(f.phu.get("NDAVGS"))}`;
   return (
@@ -129,7 +113,7 @@ export const GNIRS_DESCRIPTORS: Record<string, Descriptor> = {
   disperser: (f) => gnirsDisperser(f, true),
   focal_plane_mask: (f) => gnirsFocalPlaneMask(f, true),
   filter_name: (f) => genericFilterName(f, true),
-  central_wavelength: gnirsCentralWavelength,
+  central_wavelength: centralWavelengthFrom("GRATWAVE"),
   read_mode: gnirsReadMode,
   well_depth_setting: gnirsWellDepth,
   data_section: (f) =>

@@ -59,3 +59,30 @@ export function phuScalar(
       ? Number(value)
       : null;
 }
+
+/**
+ * A PHU keyword read as a float, as Python's float() would: numbers and numeric
+ * strings; anything else is a DescriptorError. Absent gives `fallback`.
+ */
+export function phuFloat(
+  f: GeminiFile,
+  keyword: string,
+  fallback?: number,
+): number | undefined {
+  const raw = f.phu.get(keyword);
+  if (raw === undefined) {
+    return fallback;
+  }
+  const value =
+    typeof raw === "string"
+      ? Number.parseFloat(raw)
+      : typeof raw === "number"
+        ? raw
+        : NaN;
+  if (Number.isNaN(value)) {
+    throw new DescriptorError(
+      `${keyword} is not a number: ${JSON.stringify(raw)}`,
+    );
+  }
+  return value;
+}

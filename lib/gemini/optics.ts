@@ -9,8 +9,8 @@
 import { float32Round, Section, stripComponentId } from "./common.js";
 import {
   type Descriptor,
-  DescriptorError,
   type GeminiFile,
+  phuFloat,
   phuScalar,
 } from "./model.js";
 
@@ -74,19 +74,12 @@ export function genericFilterName(
   return names.slice(0, 2).join("&");
 }
 
-/** CWAVE in µm (default −1; a numeric string is read as a number; negative gives null). */
-function genericCentralWavelength(f: GeminiFile): number | null {
-  const raw = f.phu.get("CWAVE") ?? -1;
-  const value =
-    typeof raw === "string"
-      ? Number.parseFloat(raw)
-      : typeof raw === "number"
-        ? raw
-        : NaN;
-  if (Number.isNaN(value)) {
-    throw new DescriptorError(`CWAVE is not a number: ${JSON.stringify(raw)}`);
-  }
-  return value < 0 ? null : float32Round(value);
+/** A central wavelength in µm from `keyword` (absent or negative gives null), rounded as the reference does. */
+export function centralWavelengthFrom(keyword: string): Descriptor {
+  return (f) => {
+    const micrometres = phuFloat(f, keyword, -1) ?? -1;
+    return micrometres < 0 ? null : float32Round(micrometres);
+  };
 }
 
 export const OPTICS_DESCRIPTORS: Record<string, Descriptor> = {
@@ -94,7 +87,7 @@ export const OPTICS_DESCRIPTORS: Record<string, Descriptor> = {
   camera: (f) => maybeStripped(f, "CAMERA", true),
   focal_plane_mask: (f) => maybeStripped(f, "FPMASK", true),
   pupil_mask: (f) => maybeStripped(f, "PUPILMSK", false),
-  central_wavelength: genericCentralWavelength,
+  central_wavelength: centralWavelengthFrom("CWAVE"),
   detector_x_bin: (f) => phuScalar(f, "XBIN") ?? 1,
   detector_y_bin: (f) => phuScalar(f, "YBIN") ?? 1,
   detector_roi_setting: () => "Fixed",
