@@ -228,7 +228,9 @@ export function describeFile(
         ? errors[name] === undefined
           ? ""
           : `(failed: ${errors[name]})`
-        : String(value),
+        : Array.isArray(value)
+          ? value.map((v) => (v === null ? "-" : String(v))).join(" | ")
+          : String(value),
     ]);
     lines.push(
       ...table(["descriptor", "value"], rows)
