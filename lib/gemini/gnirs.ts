@@ -9,6 +9,7 @@ import {
   DescriptorError,
   type GeminiFile,
   phuScalar,
+  readModeByReads,
 } from "./model.js";
 import { centralWavelengthFrom, genericFilterName } from "./optics.js";
 
@@ -70,17 +71,12 @@ export function gnirsFocalPlaneMask(
   return `${slit}&${decker}`;
 }
 
-function gnirsReadMode(f: GeminiFile): string {
-  const key = `${String(f.phu.get("LNRS"))},${String(f.phu.get("NDAVGS"))}`;
-  return (
-    {
-      "32,16": "Very Faint Objects",
-      "16,16": "Faint Objects",
-      "1,16": "Bright Objects",
-      "1,1": "Very Bright Objects",
-    }[key] ?? "Unknown"
-  );
-}
+const gnirsReadMode = readModeByReads({
+  "32,16": "Very Faint Objects",
+  "16,16": "Faint Objects",
+  "1,16": "Bright Objects",
+  "1,1": "Very Bright Objects",
+});
 
 function gnirsWellDepth(f: GeminiFile): string | null {
   const bias = f.phu.get("DETBIAS");

@@ -86,3 +86,13 @@ export function phuFloat(
   }
   return value;
 }
+
+/**
+ * A read mode named by the number of reads (LNRS) and digital averages
+ * (NDAVGS), as NIRI and GNIRS define it; "Unknown" for other combinations.
+ */
+export function readModeByReads(names: Record<string, string>): Descriptor {
+  return (f) =>
+    names[`${String(f.phu.get("LNRS"))},${String(f.phu.get("NDAVGS"))}`] ??
+    "Unknown";
+}

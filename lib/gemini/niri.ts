@@ -9,6 +9,7 @@ import {
   DescriptorError,
   type GeminiFile,
   phuScalar,
+  readModeByReads,
 } from "./model.js";
 
 /** Pretty filter names for the combinations NIRI uses; keys are the sorted, ID-stripped filters. */
@@ -153,16 +154,11 @@ function niriWellDepth(f: GeminiFile): string {
       : "Unknown";
 }
 
-function niriReadMode(f: GeminiFile): string {
-  const key = `${String(f.phu.get("LNRS"))},${String(f.phu.get("NDAVGS"))}`;
-  return (
-    {
-      "16,16": "Low Background",
-      "1,16": "Medium Background",
-      "1,1": "High Background",
-    }[key] ?? "Unknown"
-  );
-}
+const niriReadMode = readModeByReads({
+  "16,16": "Low Background",
+  "1,16": "Medium Background",
+  "1,1": "High Background",
+});
 
 function niriRoi(f: GeminiFile): string {
   const sections = niriSections(f);
