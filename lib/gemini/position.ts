@@ -4,13 +4,31 @@
  * falling back to the PHU RA/DEC keywords; GNIRS prefers the target position
  * when the WCS is more than 1000″ off.
  *
- * Not yet: the apparent-place (APPT) and CIRS conversions to ICRS, which need
- * the IAU 2006/2000A precession-nutation and an Earth ephemeris to reach the
- * reference's milliarcsecond agreement. Frames that need them give null with
- * that reason, never a wrong position.
+ * Positions are brought to ICRS as DRAGONS' `toicrs` does with astropy: FK5
+ * J2000 by the frame bias, apparent places (non-sidereal WCS, FRAME = APPT)
+ * and every frame name astropy does not know (AZEL_TOPO, FK4, …) through the
+ * ERFA-grade CIRS → ICRS port in lib/astro, which agrees with astropy 5.2.1 far
+ * below the fixtures' 1e-6°.
+ *
+ * Not yet: astropy's own lowercase frame names other than fk5, cirs and icrs
+ * (fk4, galactic, …). Gemini headers do not use them; a GNIRS target in one
+ * gives null with that reason, never a wrong position.
  */
+import { apparentToIcrs, cirsToIcrs } from "../astro/index.js";
+import {
+  applyTransposed,
+  fromSpherical,
+  multiply,
+  rotX,
+  rotY,
+  rotZ,
+  toSpherical,
+} from "../astro/vector.js";
 import type { Header } from "../fits/header.js";
 import { parseAngle } from "./common.js";
+// A cycle (descriptors.ts builds its tables from this module); harmless because
+// utDatetime is only called when a descriptor runs, never while modules load.
+import { utDatetime } from "./descriptors.js";
 import { type Descriptor, DescriptorError, type GeminiFile } from "./model.js";
 
 const SKY_PAIRS: [string, string][] = [
@@ -69,9 +87,8 @@ function wcsPosition(f: GeminiFile): [number, number] | null {
     return null;
   }
   if (f.tags.has("NON_SIDEREAL")) {
-    throw new DescriptorError(
-      "converting a non-sidereal (apparent) position to ICRS is not implemented yet",
-    );
+    // A non-sidereal target's WCS is in apparent place, whatever FRAME says.
+    return apparentToIcrs(wcs.lon, checkLatitude(wcs.lat), utDatetime(f));
   }
   return [wcs.lon, wcs.lat];
 }
@@ -95,58 +112,56 @@ const ETA0 = -19.9 * MAS;
 const XI0 = 9.1 * MAS;
 const DA0 = -22.9 * MAS;
 
-type Matrix = [
-  [number, number, number],
-  [number, number, number],
-  [number, number, number],
-];
-
-const rx = (a: number): Matrix => [
-  [1, 0, 0],
-  [0, Math.cos(a), Math.sin(a)],
-  [0, -Math.sin(a), Math.cos(a)],
-];
-const ry = (a: number): Matrix => [
-  [Math.cos(a), 0, -Math.sin(a)],
-  [0, 1, 0],
-  [Math.sin(a), 0, Math.cos(a)],
-];
-const rz = (a: number): Matrix => [
-  [Math.cos(a), Math.sin(a), 0],
-  [-Math.sin(a), Math.cos(a), 0],
-  [0, 0, 1],
-];
-
-function multiply(a: Matrix, b: Matrix): Matrix {
-  return [0, 1, 2].map((i) =>
-    [0, 1, 2].map(
-      (j) =>
-        a[i]![0]! * b[0]![j]! + a[i]![1]! * b[1]![j]! + a[i]![2]! * b[2]![j]!,
-    ),
-  ) as Matrix;
-}
-
 /** ICRS → FK5 J2000 (passive rotations); FK5 → ICRS is its transpose. */
-const ICRS_TO_FK5 = multiply(multiply(rx(-ETA0), ry(XI0)), rz(DA0));
+const ICRS_TO_FK5 = multiply(multiply(rotX(-ETA0), rotY(XI0)), rotZ(DA0));
+const DEG = Math.PI / 180;
 
 export function fk5ToIcrs(raDeg: number, decDeg: number): [number, number] {
-  const ra = (raDeg * Math.PI) / 180;
-  const dec = (decDeg * Math.PI) / 180;
-  const [x, y, z] = [
-    Math.cos(dec) * Math.cos(ra),
-    Math.cos(dec) * Math.sin(ra),
-    Math.sin(dec),
-  ];
-  const m = ICRS_TO_FK5;
-  // FK5 → ICRS multiplies by the transpose of ICRS → FK5.
-  const w: [number, number, number] = [
-    m[0][0] * x + m[1][0] * y + m[2][0] * z,
-    m[0][1] * x + m[1][1] * y + m[2][1] * z,
-    m[0][2] * x + m[1][2] * y + m[2][2] * z,
-  ];
-  const outRa = (Math.atan2(w[1], w[0]) * 180) / Math.PI;
-  const outDec = (Math.atan2(w[2], Math.hypot(w[0], w[1])) * 180) / Math.PI;
-  return [(outRa + 360) % 360, outDec];
+  const [ra, dec] = toSpherical(
+    applyTransposed(ICRS_TO_FK5, fromSpherical(raDeg * DEG, decDeg * DEG)),
+  );
+  return [ra / DEG, dec / DEG];
+}
+
+/** astropy refuses a latitude beyond ±90° (its Latitude raises ValueError). */
+function checkLatitude(decDeg: number): number {
+  if (!(Math.abs(decDeg) <= 90)) {
+    throw new DescriptorError(`latitude ${decDeg}° is outside ±90°`);
+  }
+  return decDeg;
+}
+
+/**
+ * §3.7 `toicrs(frame, ra, dec, 2000, ut_datetime)`: astropy knows FK5 (as
+ * "fk5") and CIRS; DRAGONS turns APPT into CIRS by the equation of the
+ * origins; any name astropy does not know falls back to CIRS.
+ */
+function toIcrs(
+  frame: string,
+  raDeg: number,
+  decDeg: number,
+  utDatetime: string | null,
+): [number, number] {
+  checkLatitude(decDeg);
+  switch (frame) {
+    case "FK5":
+    case "fk5":
+      return fk5ToIcrs(raDeg, decDeg);
+    case "APPT":
+      return apparentToIcrs(raDeg, decDeg, utDatetime);
+    case "icrs":
+      return [((raDeg % 360) + 360) % 360, decDeg];
+    case "cirs":
+      return cirsToIcrs(raDeg, decDeg, utDatetime);
+    default:
+      // astropy's frame names are lowercase; an unknown name is CIRS.
+      if (/^[a-z][a-z0-9_]*$/.test(frame)) {
+        throw new DescriptorError(
+          `converting a target in astropy's ${frame} frame to ICRS is not implemented yet`,
+        );
+      }
+      return cirsToIcrs(raDeg, decDeg, utDatetime);
+  }
 }
 
 // --- GNIRS: the target position when the WCS is far off (§6.4) ---------------------
@@ -185,13 +200,7 @@ function targetPosition(
   if (pmRa !== 0) {
     raT += (pmRa * yearsSinceEpoch(f, utDatetime) * 15) / 3600;
   }
-  const frame = f.phu.string("FRAME") ?? "FK5";
-  if (frame !== "FK5") {
-    throw new DescriptorError(
-      `converting a ${frame} target position to ICRS is not implemented yet`,
-    );
-  }
-  return fk5ToIcrs(raT, decT);
+  return toIcrs(f.phu.string("FRAME") ?? "FK5", raT, decT, utDatetime);
 }
 
 /** GNIRS: the WCS (or keyword) position, unless it is more than 1000″ from the target. */
