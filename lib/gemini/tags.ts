@@ -4,12 +4,10 @@
  * most one TagSet; the TagSets are ordered (blockers and removers first) and
  * applied. The rules are tables per class, so another instrument is one more
  * table. Rules and their sources: docs/MAPPING-NOTES.md §2 and §4.
- *
- * Not yet: the GMOS spectrophotometric-standard rule (STANDARD, CAL for
- * spectra of catalogue stars), which needs the standards catalogue.
  */
 import type { FitsValue } from "../fits/card.js";
-import type { Header } from "../fits/header.js";
+import { Header } from "../fits/header.js";
+import { specphotStandard } from "./specphot-standards.js";
 
 export type InstrumentClass = "GMOS" | "NIRI" | "F2" | "GNIRS" | "GEMINI";
 
@@ -31,9 +29,22 @@ export interface TagResult {
 /** A strict read of a keyword that is absent: the rule yields nothing. */
 class MissingKeyword extends Error {}
 
+/**
+ * What the GMOS STANDARD rule needs beyond the PHU: ut_datetime's last resort
+ * is the date in the extensions' FRMNAME or in the file name. Without it that
+ * fallback finds nothing.
+ */
+export interface TagFileContext {
+  sci: Header[];
+  fileName: string;
+}
+
 /** What a rule sees: the primary header with Python-like reads. */
 export class PhuView {
-  constructor(readonly phu: Header) {}
+  constructor(
+    readonly phu: Header,
+    readonly file: TagFileContext = { sci: [new Header()], fileName: "" },
+  ) {}
 
   has(keyword: string): boolean {
     return this.phu.has(keyword);
@@ -318,6 +329,10 @@ const GMOS_RULES: Rule[] = [
       ? set(["DOMEFLAT", "CAL", "FLAT"])
       : undefined,
   (h) =>
+    gmosIsSpect(h) && specphotStandard(h.phu, h.file) !== undefined
+      ? set(["STANDARD", "CAL"])
+      : undefined,
+  (h) =>
     h.has("SENSFUNC")
       ? set(["PROCESSED", "STANDARD", "CAL"], { blocks: ["RAW"] })
       : undefined,
@@ -540,12 +555,12 @@ export function applyTagSets(sets: TagSet[]): Set<string> {
   return tags;
 }
 
-export function computeTags(phu: Header): TagResult {
+export function computeTags(phu: Header, file?: TagFileContext): TagResult {
   const cls = instrumentClass(phu);
   if (cls === undefined) {
     return { instrumentClass: undefined, tags: new Set(), error: undefined };
   }
-  const view = new PhuView(phu);
+  const view = new PhuView(phu, file);
   const sets: TagSet[] = [];
   try {
     for (const rule of CLASS_RULES[cls]) {
