@@ -17,6 +17,8 @@ export interface GeminiFile {
   fileName: string;
   instrumentClass: InstrumentClass | undefined;
   tags: Set<string>;
+  /** Why the tags could not be computed (the reference would fail the file); the tags are then empty. */
+  tagError: string | undefined;
 }
 
 export type Descriptor = (f: GeminiFile) => DescriptorValue;
@@ -43,8 +45,18 @@ export function geminiFile(
   if (extensions.length === 0 && primary.dataSize > 0) {
     sci = [primary.header];
   }
-  const { instrumentClass, tags } = computeTags(primary.header);
-  return { phu: primary.header, sci, fileName, instrumentClass, tags };
+  const { instrumentClass, tags, error } = computeTags(primary.header, {
+    sci,
+    fileName,
+  });
+  return {
+    phu: primary.header,
+    sci,
+    fileName,
+    instrumentClass,
+    tags,
+    tagError: error,
+  };
 }
 
 /** A PHU keyword's value as a descriptor value: strings and numbers pass, anything else is null. */

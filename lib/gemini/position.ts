@@ -27,9 +27,8 @@ import {
 import type { Header } from "../fits/header.js";
 import { parseAngle } from "./common.js";
 // A cycle (descriptors.ts builds its tables from this module); harmless because
-// utDatetime is only called when a descriptor runs, never while modules load.
-import { utDatetime } from "./descriptors.js";
 import { type Descriptor, DescriptorError, type GeminiFile } from "./model.js";
+import { utDatetime } from "./times.js";
 
 const SKY_PAIRS: [string, string][] = [
   ["RA", "DEC"],

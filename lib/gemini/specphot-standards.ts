@@ -22,7 +22,7 @@
 import type { FitsValue } from "../fits/card.js";
 import type { Header } from "../fits/header.js";
 import { parseAngle } from "./common.js";
-import { utDatetime } from "./descriptors.js";
+import { utDatetime } from "./times.js";
 
 /** [name, "HH MM SS.s ±DD MM SS.s", pm RA·cos(dec) mas/yr, pm Dec mas/yr], in the upstream order. */
 export const SPECPHOT_STANDARDS: readonly (readonly [

@@ -32,6 +32,14 @@ it("fits inspect reports HDUs and checksums, and names each damaged file (exit 1
     String(report.descriptors?.values.ut_datetime),
     /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d/,
   );
+  // The rows an ingest would write: one gmos row with the 12 amplifiers joined.
+  assert.equal(report.rows?.header.instrument, "GMOS-S");
+  assert.equal(report.rows?.header.telescope, "Gemini-South");
+  assert.equal(report.rows?.instrument[0]?.table, "gmos");
+  assert.equal(
+    String(report.rows?.instrument[0]?.values.array_name).split("+").length,
+    12,
+  );
   assert.ok(
     report.tags.tags.includes("GMOS") && report.tags.tags.includes("SOUTH"),
     report.tags.tags.join(" "),
@@ -59,6 +67,8 @@ it("fits inspect reports HDUs and checksums, and names each damaged file (exit 1
   assert.match(mixed.stdout, /hdu\s+type\s+extname\s+bitpix/);
   assert.match(mixed.stdout, /^ {2}tags \(GMOS\): .*GEMINI.*GMOS/m);
   assert.match(mixed.stdout, /^ {2}instrument\s+GMOS-S$/m);
+  assert.match(mixed.stdout, /^ {2}gmos column\s+value$/m);
+  assert.match(mixed.stdout, /^ {2}detector_binning\s+4x4$/m);
   assert.match(
     mixed.stdout,
     /^ {2}SIMPLE {2}= {20}T/m,

@@ -16,6 +16,7 @@ import {
   type Descriptors,
   geminiFile,
 } from "../../../lib/gemini/descriptors.js";
+import { type ArchiveRows, archiveRows } from "../../../lib/gemini/rows.js";
 import { computeTags } from "../../../lib/gemini/tags.js";
 import { commandContext } from "../../context.js";
 import { table } from "../../output.js";
@@ -62,8 +63,10 @@ export interface FileReport {
     tags: string[];
     error: string | undefined;
   };
-  /** Generic Gemini descriptors (values the header row is made from), when the file is Gemini data. */
+  /** Gemini descriptors (values the header row is made from), when the file is Gemini data. */
   descriptors?: Descriptors;
+  /** The archive rows an ingest would write: header, instrument, and why any column is NULL. */
+  rows?: ArchiveRows;
   warnings: string[];
   error?: { code: string; problem: string | undefined; message: string };
 }
@@ -109,6 +112,7 @@ export async function inspectFile(
         ok: true,
         compressed,
         hdus: structure.hdus.map(hduReport),
+        ...derived(structure, path),
         warnings: structure.warnings,
       };
     }
@@ -122,8 +126,7 @@ export async function inspectFile(
       dataSize: result.dataSize,
       dataMd5: result.dataMd5,
       hdus: result.structure.hdus.map(hduReport),
-      tags: tagReport(result.structure),
-      descriptors: descriptorReport(result.structure, path),
+      ...derived(result.structure, path),
       warnings: result.structure.warnings,
     };
   } catch (raw) {
@@ -159,14 +162,21 @@ function tagReport(structure: FitsStructure): FileReport["tags"] {
   };
 }
 
-function descriptorReport(
+/** Tags, descriptors and rows, under the name the archive gives the file (no .bz2). */
+function derived(
   structure: FitsStructure,
   path: string,
-): Descriptors | undefined {
+): Pick<FileReport, "tags" | "descriptors" | "rows"> {
+  const name = basename(path).replace(/\.bz2$/, "");
   const tags = tagReport(structure);
-  return tags?.instrumentClass === undefined
-    ? undefined
-    : describe(geminiFile(structure, basename(path)));
+  return {
+    tags,
+    descriptors:
+      tags?.instrumentClass === undefined
+        ? undefined
+        : describe(geminiFile(structure, name)),
+    rows: archiveRows(structure, name),
+  };
 }
 
 function readError(error: unknown, path: string): FitsfleetError {
@@ -181,9 +191,46 @@ function readError(error: unknown, path: string): FitsfleetError {
   return coerceError(error);
 }
 
+const shown = (value: unknown) =>
+  value === null ? "NULL" : typeof value === "string" ? value : String(value);
+
+function rowLines(rows: ArchiveRows): string[] {
+  const why = new Map<string, string>();
+  for (const w of rows.warnings) {
+    why.set(w.column, w.message);
+  }
+  const section = (name: string, values: Record<string, unknown>) =>
+    table(
+      [`${name} column`, "value"],
+      Object.entries(values).map(([column, value]) => {
+        const reason = why.get(`${name}.${column}`);
+        return [
+          column,
+          reason === undefined ? shown(value) : `${shown(value)} (${reason})`,
+        ];
+      }),
+    )
+      .split("\n")
+      .map((l) => `  ${l}`);
+  const lines = section("header", rows.header);
+  for (const row of rows.instrument) {
+    lines.push(...section(row.table, row.values));
+  }
+  const shownColumns = new Set([
+    ...Object.keys(rows.header).map((c) => `header.${c}`),
+    ...rows.instrument.flatMap((r) =>
+      Object.keys(r.values).map((c) => `${r.table}.${c}`),
+    ),
+  ]);
+  for (const w of rows.warnings.filter((w) => !shownColumns.has(w.column))) {
+    lines.push(`  note: ${w.column}: ${w.message}`);
+  }
+  return lines;
+}
+
 export function describeFile(
   report: FileReport,
-  options: { cards?: boolean } = {},
+  options: { cards?: boolean; descriptors?: boolean } = {},
 ): string {
   if (!report.ok) {
     return `${report.file}\n  error: ${report.error?.message}`;
@@ -220,7 +267,7 @@ export function describeFile(
         : `  tags (${report.tags.instrumentClass}): ${report.tags.error}`,
     );
   }
-  if (report.descriptors !== undefined) {
+  if (report.descriptors !== undefined && options.descriptors === true) {
     const { values, errors } = report.descriptors;
     const rows = Object.entries(values).map(([name, value]) => [
       name,
@@ -237,6 +284,9 @@ export function describeFile(
         .split("\n")
         .map((l) => `  ${l}`),
     );
+  }
+  if (report.rows !== undefined) {
+    lines.push(...rowLines(report.rows));
   }
   for (const warning of report.warnings) {
     lines.push(`  warning: ${warning}`);
@@ -262,13 +312,21 @@ export function inspectCommand(): Command {
     .argument("<files...>", "FITS files (.fits or .fits.bz2)")
     .option("--cards", "print every header card")
     .option(
+      "--descriptors",
+      "also print the descriptor values the rows are made from",
+    )
+    .option(
       "--headers-only",
       "skip data units instead of reading them (no checksums; uncompressed files)",
     )
     .action(
       async (
         files: string[],
-        options: { cards?: boolean; headersOnly?: boolean },
+        options: {
+          cards?: boolean;
+          descriptors?: boolean;
+          headersOnly?: boolean;
+        },
         command: Command,
       ) => {
         const { output } = commandContext(command);
@@ -280,7 +338,12 @@ export function inspectCommand(): Command {
         }
         output.result(reports, (all) =>
           all
-            .map((r) => describeFile(r, { cards: options.cards }))
+            .map((r) =>
+              describeFile(r, {
+                cards: options.cards,
+                descriptors: options.descriptors,
+              }),
+            )
             .join("\n\n"),
         );
         const damaged = reports.filter((r) => !r.ok);
