@@ -28,6 +28,7 @@ export function commandContext(command: Command): CommandContext {
       logLevel: globals.logLevel,
       logFormat: globals.logFormat,
       stackDir: globals.stackDir,
+      s3Endpoint: globals.s3Endpoint,
     },
   });
   const logger = createLogger({

@@ -46,6 +46,20 @@ export class Output {
     }
   }
 
+  /**
+   * A progress update for a long operation: a line on stderr, or with --json
+   * one JSON object per line on stderr, so stdout keeps the single result.
+   */
+  progress(fields: Record<string, unknown>, human: string): void {
+    if (this.json) {
+      this.streams.stderr(
+        `${JSON.stringify(redactValue({ progress: fields }), jsonReplacer)}\n`,
+      );
+    } else {
+      this.streams.stderr(`${redactText(human)}\n`);
+    }
+  }
+
   error(error: FitsfleetError, options: { debug: boolean }): void {
     if (this.json) {
       const payload = {

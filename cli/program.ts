@@ -10,6 +10,7 @@ import { dbCommand } from "./commands/db/index.js";
 import { demoCommand } from "./commands/demo.js";
 import { fitsCommand } from "./commands/fits/index.js";
 import { stackCommand } from "./commands/stack/index.js";
+import { upgradeCommand } from "./commands/upgrade/index.js";
 
 const FOOTER = `
 Configuration precedence: flag > environment > config file (--config, JSON) > default.
@@ -51,9 +52,11 @@ export function buildProgram(): Command {
       ),
     )
     .option(`${CONFIG_KEYS.stackDir.flag} <dir>`, CONFIG_KEYS.stackDir.help)
+    .option(`${CONFIG_KEYS.s3Endpoint.flag} <url>`, CONFIG_KEYS.s3Endpoint.help)
     .addCommand(demoCommand())
     .addCommand(dbCommand())
     .addCommand(stackCommand())
+    .addCommand(upgradeCommand())
     .addCommand(fitsCommand())
     .addHelpText("after", FOOTER)
     .showSuggestionAfterError(true);

@@ -22,6 +22,8 @@ export interface Config {
   logLevel: LogLevel;
   logFormat: LogFormat;
   stackDir: string;
+  /** A non-AWS S3 endpoint (MinIO, s3rver); undefined means AWS itself. */
+  s3Endpoint: string | undefined;
   /** The config file that was read, if any. */
   configFile: string | undefined;
   /** Where each key's value came from, for `--log-level debug` and support. */
@@ -38,6 +40,7 @@ export interface ConfigFlags {
   logLevel?: string | undefined;
   logFormat?: string | undefined;
   stackDir?: string | undefined;
+  s3Endpoint?: string | undefined;
 }
 
 export interface LoadConfigInput {
@@ -64,6 +67,12 @@ const SCHEMA = z.strictObject({
   logLevel: z.enum(LOG_LEVELS),
   logFormat: z.enum(["text", "json"]),
   stackDir: z.string().min(1, "must not be empty"),
+  s3Endpoint: z
+    .string()
+    .refine((v) => /^https?:\/\/[^\s]+$/.test(v) && URL.canParse(v), {
+      message: "must be an http:// or https:// URL",
+    })
+    .optional(),
 });
 
 type ConfigKey = keyof z.infer<typeof SCHEMA>;
@@ -99,6 +108,11 @@ export const CONFIG_KEYS: Record<
     env: ["FITSFLEET_STACK_DIR"],
     help: "state folder of the embedded local stack",
   },
+  s3Endpoint: {
+    flag: "--s3-endpoint",
+    env: ["FITSFLEET_S3_ENDPOINT", "AWS_ENDPOINT_URL_S3"],
+    help: "S3 endpoint for s3:// locations, for MinIO or s3rver (default: AWS; credentials from the usual AWS variables)",
+  },
 };
 
 /** Variables we read that are not config keys. */
@@ -115,6 +129,7 @@ function defaults(): Record<ConfigKey, unknown> {
     logLevel: "info",
     logFormat: "text",
     stackDir: defaultStackDir(),
+    s3Endpoint: undefined,
   };
 }
 
@@ -202,6 +217,7 @@ export function loadConfig(input: LoadConfigInput = {}): Config {
     logLevel: value.logLevel,
     logFormat: value.logFormat,
     stackDir: resolve(value.stackDir),
+    s3Endpoint: value.s3Endpoint,
     configFile: configFile === undefined ? undefined : resolve(configFile),
     sources,
   };

@@ -5,8 +5,10 @@
  */
 import { run } from "../exec.js";
 import { postgresProgram } from "../stack/binaries.js";
+import { clientProgramConnection } from "./client-programs.js";
 
 export async function dumpSchema(url: string): Promise<string> {
+  const { dbname, env } = clientProgramConnection(url);
   const { stdout } = await run(
     postgresProgram("pg_dump"),
     [
@@ -14,10 +16,11 @@ export async function dumpSchema(url: string): Promise<string> {
       "--no-owner",
       "--no-privileges",
       "--no-comments",
+      "--no-password",
       "--dbname",
-      url,
+      dbname,
     ],
-    { debianPackage: "postgresql-client", purpose: "dump the schema" },
+    { env, debianPackage: "postgresql-client", purpose: "dump the schema" },
   );
   return normaliseDump(stdout);
 }

@@ -10,6 +10,17 @@ import { PreconditionError } from "../errors.js";
 import { type PgClient, withClient } from "./connect.js";
 import { quoteIdent } from "./sql.js";
 
+/** Every column of the tables in schema $1, in table then column order. */
+export const COLUMNS_SQL = `
+  SELECT c.relname AS table, a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type,
+         a.attnotnull AS not_null, pg_get_expr(d.adbin, d.adrelid) AS default
+    FROM pg_class c
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+    JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+    LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
+   WHERE n.nspname = $1 AND c.relkind IN ('r', 'p')
+   ORDER BY c.relname, a.attnum`;
+
 export interface ColumnInfo {
   name: string;
   type: string;
@@ -58,17 +69,7 @@ export async function describeSchema(
       type: string;
       not_null: boolean;
       default: string | null;
-    }>(
-      `SELECT c.relname AS table, a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type,
-              a.attnotnull AS not_null, pg_get_expr(d.adbin, d.adrelid) AS default
-         FROM pg_class c
-         JOIN pg_namespace n ON n.oid = c.relnamespace
-         JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-         LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
-        WHERE n.nspname = $1 AND c.relkind IN ('r', 'p')
-        ORDER BY c.relname, a.attnum`,
-      [schema],
-    );
+    }>(COLUMNS_SQL, [schema]);
     const constraints = await client.query<{
       table: string;
       name: string;

@@ -13,6 +13,8 @@
  *   the telescope).
  */
 
+import { ENUMS } from "./sql-types.js";
+
 export type GeminiTelescope = "Gemini-North" | "Gemini-South";
 
 const TELESCOPES: Record<string, GeminiTelescope> = {
@@ -116,33 +118,11 @@ export function geminiInstrument(
 }
 
 /** `obs_types`, the obstype enum (PINHOLE and RONCHI are the archive's own additions). */
-export const OBS_TYPES = [
-  "DARK",
-  "ARC",
-  "FLAT",
-  "BIAS",
-  "OBJECT",
-  "PINHOLE",
-  "RONCHI",
-  "CAL",
-  "FRINGE",
-  "MASK",
-  "STANDARD",
-  "SLITILLUM",
-  "BPM",
-] as const;
+export const OBS_TYPES = ENUMS.obstype;
 export type ObsType = (typeof OBS_TYPES)[number];
 
 /** `obs_classes`, the obsclass enum. */
-export const OBS_CLASSES = [
-  "dayCal",
-  "partnerCal",
-  "acqCal",
-  "acq",
-  "science",
-  "progCal",
-  "nightCal",
-] as const;
+export const OBS_CLASSES = ENUMS.obsclass;
 export type ObsClass = (typeof OBS_CLASSES)[number];
 
 function member<T extends string>(

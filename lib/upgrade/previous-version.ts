@@ -17,10 +17,10 @@
  */
 import type { ClientBase } from "pg";
 
+import { clientProgramConnection } from "../db/client-programs.js";
 import { quoteIdent } from "../db/sql.js";
 import { PreconditionError, UsageError } from "../errors.js";
 import { run } from "../exec.js";
-import { registerSecret } from "../redact.js";
 import { postgresProgram } from "../stack/binaries.js";
 
 /** The preserved tables under their v2 names, parents before children. */
@@ -1455,38 +1455,6 @@ export interface DumpOptions {
 }
 
 /**
- * Splits the password out of a postgres:// URL so that it travels in
- * PGPASSWORD, never on a command line (where `ps` shows it).
- */
-export function passwordlessUrl(url: string): {
-  url: string;
-  password: string | undefined;
-} {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    throw new UsageError(
-      "expected a database URL of the form postgres://user:password@host:port/database",
-    );
-  }
-  if (parsed.protocol !== "postgres:" && parsed.protocol !== "postgresql:") {
-    throw new UsageError(
-      `expected a postgres:// database URL, not ${parsed.protocol}//…`,
-    );
-  }
-  let password: string | undefined =
-    parsed.password === "" ? undefined : decodeURIComponent(parsed.password);
-  parsed.password = "";
-  const fromQuery = parsed.searchParams.get("password");
-  if (fromQuery !== null) {
-    password ??= fromQuery;
-    parsed.searchParams.delete("password");
-  }
-  return { url: parsed.toString(), password };
-}
-
-/**
  * Dumps a whole database with the system's pg_dump as a client (custom format
  * to a file, directory format to a new folder).
  */
@@ -1496,12 +1464,7 @@ export async function dumpDatabase(
   format: DumpFormat,
   options: DumpOptions = {},
 ): Promise<void> {
-  const { url: dbname, password } = passwordlessUrl(url);
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  if (password !== undefined) {
-    registerSecret(password);
-    env.PGPASSWORD = password;
-  }
+  const { dbname, env } = clientProgramConnection(url);
   const jobs =
     format === "directory" && options.jobs !== undefined && options.jobs > 1
       ? ["--jobs", String(options.jobs)]

@@ -30,6 +30,18 @@ it("stack up / status / demo / down work as the README says, with redacted URLs"
       demo.stdout,
       /== db init[\s\S]*schema is now at version \d+[\s\S]*== db status[\s\S]*0 pending/,
     );
+    // The upgrade stage: a generated v2 dump (verified by its manifest) carried into the fresh schema.
+    assert.match(
+      demo.stdout,
+      /== upgrade migrate-tables[\s\S]*verified against .*previous-version\.dump\.manifest\.json[\s\S]*users +archiveuser +\d[\d,]* +match[\s\S]*14 table\(s\), [\d,]+ rows in [\d.]+ s; committed/,
+    );
+    // The README's main command can run again on the same stack.
+    const again = await runCli(["demo"], env);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(
+      again.stdout,
+      /14 table\(s\), [\d,]+ rows in [\d.]+ s; committed/,
+    );
     const status = await runCli(["db", "status", "--check"], env);
     assert.equal(status.code, 0, status.stderr);
 

@@ -5,6 +5,7 @@ import { describe, it, type TestContext } from "node:test";
 
 import type { ClientBase, QueryResultRow } from "pg";
 
+import { passwordlessUrl } from "../../lib/db/client-programs.js";
 import { withClient } from "../../lib/db/connect.js";
 import { FitsfleetError, PreconditionError } from "../../lib/errors.js";
 import { run } from "../../lib/exec.js";
@@ -14,7 +15,6 @@ import {
   dumpDatabase,
   EDGE_TEXTS,
   EDGE_TIMESTAMPS,
-  passwordlessUrl,
   PREVIOUS_VERSION_OTHER_TABLES,
   PREVIOUS_VERSION_TABLES,
   type PreviousVersionOptions,

@@ -1,0 +1,224 @@
+/**
+ * Where preserved rows come from: a live previous-version database, or a
+ * pg_dump archive (custom or directory format). Both give the same catalog
+ * shape and the same COPY text rows, so planning, loading and verification do
+ * not care which it is.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Readable } from "node:stream";
+
+import { to as copyTo } from "pg-copy-streams";
+
+import { connect, type PgClient } from "../db/connect.js";
+import { qualifiedName, quoteIdent } from "../db/sql.js";
+import { redactUrl } from "../redact.js";
+import { type Catalog, readCatalog } from "./catalog.js";
+import {
+  type DumpCatalog,
+  DumpError,
+  readDumpCatalog,
+  streamTableData,
+} from "./dump.js";
+
+export interface SourceRows {
+  /** COPY text, one row per line, fields in `columns` order. */
+  stream: Readable;
+  /** The fields each row holds, in order. */
+  columns: string[];
+  /** Resolves when the source has delivered everything; rejects on a source failure. */
+  finished: Promise<void>;
+  cancel(): void;
+}
+
+export interface UpgradeSource {
+  /** For messages: a redacted URL or a dump path. */
+  readonly origin: string;
+  readonly kind: "database" | "dump";
+  catalog(): Promise<Catalog>;
+  /** Every column of `table`, in table order (a dump cannot select fewer). */
+  rows(table: string): Promise<SourceRows>;
+  /** Exact row count (a dump is read through to count). */
+  count(table: string): Promise<number>;
+  /** Sequences that feed columns but have no value in the source (dumps made with -t can lack them). */
+  missingSequenceValues(): string[];
+  close(): Promise<void>;
+}
+
+/** Session settings that make COPY text identical on both sides. */
+export const COPY_SETTINGS = [
+  "SET datestyle TO ISO, YMD",
+  "SET intervalstyle TO postgres",
+  "SET extra_float_digits TO 3",
+  "SET bytea_output TO hex",
+  "SET client_encoding TO 'UTF8'",
+];
+
+export class DatabaseSource implements UpgradeSource {
+  readonly kind = "database";
+  readonly origin: string;
+  private catalogCache: Catalog | undefined;
+
+  private constructor(
+    private readonly url: string,
+    private readonly client: PgClient,
+    private readonly schema: string,
+  ) {
+    this.origin = `database ${redactUrl(url)}`;
+  }
+
+  static async open(url: string, schema = "public"): Promise<DatabaseSource> {
+    const client = await connect(url, {
+      applicationName: "fitsfleet upgrade (source)",
+    });
+    for (const setting of COPY_SETTINGS) {
+      await client.query(setting);
+    }
+    return new DatabaseSource(url, client, schema);
+  }
+
+  async catalog(): Promise<Catalog> {
+    this.catalogCache ??= await readCatalog(
+      this.client,
+      this.origin,
+      this.schema,
+    );
+    return this.catalogCache;
+  }
+
+  async rows(table: string): Promise<SourceRows> {
+    const catalog = await this.catalog();
+    const columns = catalog.tables.get(table)?.columns.map((c) => c.name) ?? [];
+    // A connection of its own, so a COPY in flight never blocks catalog queries.
+    const client = await connect(this.url, {
+      applicationName: "fitsfleet upgrade (source copy)",
+    });
+    for (const setting of COPY_SETTINGS) {
+      await client.query(setting);
+    }
+    const stream = client.query(
+      copyTo(
+        `COPY (SELECT ${columns.map((c) => quoteIdent(c, "column name")).join(", ")} FROM ${qualifiedName(this.schema, table)}) TO STDOUT`,
+      ),
+    );
+    const finished = new Promise<void>((resolve, reject) => {
+      stream.on("end", resolve);
+      stream.on("error", reject);
+    }).finally(() => client.end().catch(() => undefined));
+    finished.catch(() => undefined);
+    return {
+      stream,
+      columns,
+      finished,
+      cancel: () => {
+        stream.destroy();
+        void client.end().catch(() => undefined);
+      },
+    };
+  }
+
+  async count(table: string): Promise<number> {
+    const { rows } = await this.client.query<{ n: string }>(
+      `SELECT count(*) AS n FROM ${qualifiedName(this.schema, table)}`,
+    );
+    return Number(rows[0]!.n);
+  }
+
+  missingSequenceValues(): string[] {
+    return [];
+  }
+
+  async close(): Promise<void> {
+    await this.client.end().catch(() => undefined);
+  }
+}
+
+export class DumpSource implements UpgradeSource {
+  readonly kind = "dump";
+  readonly origin: string;
+  private catalogCache: DumpCatalog | undefined;
+  private readonly workDir: string;
+
+  constructor(
+    private readonly path: string,
+    private readonly schema = "public",
+  ) {
+    this.origin = path;
+    this.workDir = mkdtempSync(join(tmpdir(), "fitsfleet-dump-"));
+  }
+
+  async catalog(): Promise<DumpCatalog> {
+    this.catalogCache ??= await readDumpCatalog(
+      this.path,
+      this.workDir,
+      this.schema,
+    );
+    return this.catalogCache;
+  }
+
+  async rows(table: string): Promise<SourceRows> {
+    const catalog = await this.catalog();
+    const columns = catalog.tables.get(table)?.columns.map((c) => c.name) ?? [];
+    const entry = catalog.toc.find(
+      (e) =>
+        e.kind === "TABLE DATA" && e.schema === this.schema && e.name === table,
+    );
+    if (entry === undefined) {
+      throw new DumpError(
+        this.path,
+        `the archive defines table ${table} but holds no data for it`,
+        "take the dump without --schema-only and without excluding that table's data",
+      );
+    }
+    const data = streamTableData(this.path, this.workDir, entry);
+    // The COPY header names the dump's columns; they must be the table's, in order.
+    data.stream.once("data", () => {
+      const found = data.stream.columns;
+      if (found !== undefined && found.join(",") !== columns.join(",")) {
+        data.stream.destroy(
+          new Error(
+            `${this.path}: the data of ${table} has columns (${found.join(", ")}) but its definition has (${columns.join(", ")})`,
+          ),
+        );
+      }
+    });
+    const finished = Promise.all([
+      data.finished,
+      new Promise<void>((resolve, reject) => {
+        data.stream.on("end", resolve);
+        data.stream.on("error", reject);
+      }),
+    ]).then(() => undefined);
+    finished.catch(() => undefined);
+    return {
+      stream: data.stream,
+      columns,
+      finished,
+      cancel: () => {
+        data.child.kill("SIGKILL");
+        data.stream.destroy();
+      },
+    };
+  }
+
+  async count(table: string): Promise<number> {
+    const source = await this.rows(table);
+    let rows = 0;
+    source.stream.on("data", (chunk: Buffer) => {
+      for (let i = chunk.indexOf(10); i >= 0; i = chunk.indexOf(10, i + 1)) {
+        rows++;
+      }
+    });
+    await source.finished;
+    return rows;
+  }
+
+  missingSequenceValues(): string[] {
+    return this.catalogCache?.missingSequenceValues ?? [];
+  }
+
+  async close(): Promise<void> {
+    rmSync(this.workDir, { recursive: true, force: true });
+  }
+}
