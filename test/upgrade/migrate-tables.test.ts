@@ -335,6 +335,72 @@ describe("upgrade migrate-tables", () => {
     assert.equal((await tableCounts(target.url)).users, 0);
   });
 
+  it("applies expressions and casts from a mapping file through a staging table, and verifies the rest", async (t) => {
+    const { url: source, summary } = await previousVersion(t);
+    const target = await testDatabase(t);
+    const mapping = join(tempDir(t), "mapping.json");
+    writeFileSync(
+      mapping,
+      JSON.stringify({
+        tables: {
+          users: {
+            from: "archiveuser",
+            columns: {
+              instrument_team: {
+                expr: "CASE WHEN gemini_staff THEN 'staff' END",
+              },
+              last_login_by: { expr: "upper(username)" },
+            },
+          },
+          fileuploadlog: {
+            drop: ["invoke_status", "invoke_pid", "ingestqueue_id"],
+            columns: { path: { expr: "'uploads/' || filename" } },
+          },
+          glacier: { columns: { md5: { from: "md5", cast: true } } },
+        },
+      }),
+    );
+    const report = await runMigrateTables(
+      flags(source, { mapping }),
+      target.url,
+      { logger },
+    );
+    assert.ok(report.ok);
+    const users = report.tables.find((x) => x.table === "users")!;
+    assert.ok(!users.fingerprintColumns.includes("instrument_team"));
+    assert.ok(users.fingerprintColumns.includes("username"));
+    assert.equal(users.rows, summary.tables.archiveuser.rows);
+    const count = (url: string, sql: string) =>
+      withClient(url, async (c) =>
+        Number((await c.query<{ n: string }>(sql)).rows[0]!.n),
+      );
+    assert.equal(
+      await count(
+        target.url,
+        "SELECT count(*) AS n FROM users WHERE instrument_team = 'staff'",
+      ),
+      await count(
+        source,
+        "SELECT count(*) AS n FROM archiveuser WHERE gemini_staff",
+      ),
+    );
+    assert.equal(
+      await count(
+        target.url,
+        "SELECT count(*) AS n FROM users WHERE last_login_by IS DISTINCT FROM upper(username)",
+      ),
+      0,
+    );
+    assert.equal(
+      await count(
+        target.url,
+        "SELECT count(*) AS n FROM fileuploadlog WHERE path IS DISTINCT FROM 'uploads/' || filename",
+      ),
+      0,
+    );
+    await assertMigrated(source, target.url, summary);
+  });
+
   it("refuses a non-empty target unless --truncate-target, and then replaces its rows", async (t) => {
     const { url: source, summary } = await previousVersion(t);
     const target = await testDatabase(t);
