@@ -29,6 +29,7 @@ export function commandContext(command: Command): CommandContext {
       logFormat: globals.logFormat,
       stackDir: globals.stackDir,
       s3Endpoint: globals.s3Endpoint,
+      storage: globals.storage,
     },
   });
   const logger = createLogger({

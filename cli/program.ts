@@ -10,7 +10,9 @@ import { dbCommand } from "./commands/db/index.js";
 import { demoCommand } from "./commands/demo.js";
 import { fitsCommand } from "./commands/fits/index.js";
 import { stackCommand } from "./commands/stack/index.js";
+import { rebuildCommand } from "./commands/rebuild/index.js";
 import { upgradeCommand } from "./commands/upgrade/index.js";
+import { workerCommand } from "./commands/worker/index.js";
 
 const FOOTER = `
 Configuration precedence: flag > environment > config file (--config, JSON) > default.
@@ -53,10 +55,13 @@ export function buildProgram(): Command {
     )
     .option(`${CONFIG_KEYS.stackDir.flag} <dir>`, CONFIG_KEYS.stackDir.help)
     .option(`${CONFIG_KEYS.s3Endpoint.flag} <url>`, CONFIG_KEYS.s3Endpoint.help)
+    .option(`${CONFIG_KEYS.storage.flag} <location>`, CONFIG_KEYS.storage.help)
     .addCommand(demoCommand())
     .addCommand(dbCommand())
     .addCommand(stackCommand())
     .addCommand(upgradeCommand())
+    .addCommand(rebuildCommand())
+    .addCommand(workerCommand())
     .addCommand(fitsCommand())
     .addHelpText("after", FOOTER)
     .showSuggestionAfterError(true);

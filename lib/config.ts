@@ -24,6 +24,8 @@ export interface Config {
   stackDir: string;
   /** A non-AWS S3 endpoint (MinIO, s3rver); undefined means AWS itself. */
   s3Endpoint: string | undefined;
+  /** The archive's file storage: a directory or s3://bucket/prefix. */
+  storage: string | undefined;
   /** The config file that was read, if any. */
   configFile: string | undefined;
   /** Where each key's value came from, for `--log-level debug` and support. */
@@ -41,6 +43,7 @@ export interface ConfigFlags {
   logFormat?: string | undefined;
   stackDir?: string | undefined;
   s3Endpoint?: string | undefined;
+  storage?: string | undefined;
 }
 
 export interface LoadConfigInput {
@@ -71,6 +74,12 @@ const SCHEMA = z.strictObject({
     .string()
     .refine((v) => /^https?:\/\/[^\s]+$/.test(v) && URL.canParse(v), {
       message: "must be an http:// or https:// URL",
+    })
+    .optional(),
+  storage: z
+    .string()
+    .refine((v) => v.trim() !== "" && (!v.startsWith("s3:") || /^s3:\/\/[a-z0-9.-]{3,63}(\/.*)?$/.test(v)), {
+      message: "must be a directory or s3://bucket[/prefix]",
     })
     .optional(),
 });
@@ -113,6 +122,11 @@ export const CONFIG_KEYS: Record<
     env: ["FITSFLEET_S3_ENDPOINT", "AWS_ENDPOINT_URL_S3"],
     help: "S3 endpoint for s3:// locations, for MinIO or s3rver (default: AWS; credentials from the usual AWS variables)",
   },
+  storage: {
+    flag: "--storage",
+    env: ["FITSFLEET_STORAGE"],
+    help: "the archive's file storage: a directory or s3://bucket/prefix",
+  },
 };
 
 /** Variables we read that are not config keys. */
@@ -130,6 +144,7 @@ function defaults(): Record<ConfigKey, unknown> {
     logFormat: "text",
     stackDir: defaultStackDir(),
     s3Endpoint: undefined,
+    storage: undefined,
   };
 }
 
@@ -218,6 +233,7 @@ export function loadConfig(input: LoadConfigInput = {}): Config {
     logFormat: value.logFormat,
     stackDir: resolve(value.stackDir),
     s3Endpoint: value.s3Endpoint,
+    storage: value.storage,
     configFile: configFile === undefined ? undefined : resolve(configFile),
     sources,
   };

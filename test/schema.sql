@@ -352,6 +352,38 @@ CREATE TYPE public.telescope AS ENUM (
     'Gemini-South'
 );
 
+CREATE TABLE fitsfleet.ingest_ledger (
+    id bigint NOT NULL,
+    storage text NOT NULL,
+    path text NOT NULL,
+    filename text NOT NULL,
+    sortkey text NOT NULL,
+    size bigint,
+    lastmod timestamp with time zone,
+    state text DEFAULT 'queued'::text NOT NULL,
+    force boolean DEFAULT false NOT NULL,
+    force_md5 boolean DEFAULT false NOT NULL,
+    not_before timestamp with time zone,
+    attempts integer DEFAULT 0 NOT NULL,
+    outcome text,
+    error text,
+    worker text,
+    diskfile_id integer,
+    queued_at timestamp with time zone DEFAULT now() NOT NULL,
+    started_at timestamp with time zone,
+    finished_at timestamp with time zone,
+    CONSTRAINT ingest_ledger_state_check CHECK ((state = ANY (ARRAY['queued'::text, 'active'::text, 'done'::text, 'failed'::text, 'skipped'::text])))
+);
+
+CREATE SEQUENCE fitsfleet.ingest_ledger_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE fitsfleet.ingest_ledger_id_seq OWNED BY fitsfleet.ingest_ledger.id;
+
 CREATE TABLE fitsfleet.schema_migrations (
     version integer NOT NULL,
     name text NOT NULL,
@@ -1817,6 +1849,8 @@ CREATE SEQUENCE public.users_id_seq
 
 ALTER SEQUENCE public.users_id_seq OWNED BY public.users.id;
 
+ALTER TABLE ONLY fitsfleet.ingest_ledger ALTER COLUMN id SET DEFAULT nextval('fitsfleet.ingest_ledger_id_seq'::regclass);
+
 ALTER TABLE ONLY public.calcache ALTER COLUMN id SET DEFAULT nextval('public.calcache_id_seq'::regclass);
 
 ALTER TABLE ONLY public.calcachequeue ALTER COLUMN id SET DEFAULT nextval('public.calcachequeue_id_seq'::regclass);
@@ -1938,6 +1972,12 @@ ALTER TABLE ONLY public.usagelog_analysis ALTER COLUMN id SET DEFAULT nextval('p
 ALTER TABLE ONLY public.userprogram ALTER COLUMN id SET DEFAULT nextval('public.userprogram_id_seq'::regclass);
 
 ALTER TABLE ONLY public.users ALTER COLUMN id SET DEFAULT nextval('public.users_id_seq'::regclass);
+
+ALTER TABLE ONLY fitsfleet.ingest_ledger
+    ADD CONSTRAINT ingest_ledger_path_filename_key UNIQUE (path, filename);
+
+ALTER TABLE ONLY fitsfleet.ingest_ledger
+    ADD CONSTRAINT ingest_ledger_pkey PRIMARY KEY (id);
 
 ALTER TABLE ONLY fitsfleet.schema_migrations
     ADD CONSTRAINT schema_migrations_pkey PRIMARY KEY (version);
@@ -2139,6 +2179,10 @@ ALTER TABLE ONLY public.userprogram
 
 ALTER TABLE ONLY public.users
     ADD CONSTRAINT users_pkey PRIMARY KEY (id);
+
+CREATE INDEX ingest_ledger_finished_at ON fitsfleet.ingest_ledger USING btree (finished_at) WHERE (finished_at IS NOT NULL);
+
+CREATE INDEX ingest_ledger_state_sortkey ON fitsfleet.ingest_ledger USING btree (state, sortkey DESC);
 
 CREATE INDEX ix_calcache_cal_hid ON public.calcache USING btree (cal_hid);
 

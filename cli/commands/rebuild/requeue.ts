@@ -1,0 +1,44 @@
+import { Command } from "commander";
+
+import { withClient } from "../../../lib/db/connect.js";
+import { databaseUrl, redisUrl } from "../../../lib/endpoints.js";
+import { reconcile, retryFailed } from "../../../lib/rebuild/ledger.js";
+import { commandContext } from "../../context.js";
+import { QUEUE_OPTION } from "./common.js";
+
+export function retryFailedCommand(): Command {
+  return new Command("retry-failed")
+    .description("queue the failed files again (a success clears their error)")
+    .option(...QUEUE_OPTION)
+    .action(async (flags: { queue: string }, command: Command) => {
+      const { config, logger, output } = commandContext(command);
+      const redis = redisUrl(config, logger);
+      const result = await withClient(databaseUrl(config, logger), (c) =>
+        retryFailed(c, redis, flags.queue),
+      );
+      output.result(
+        result,
+        (r) => `queued ${r.files} failed file(s) again in ${r.jobs} job(s)`,
+      );
+    });
+}
+
+export function reconcileCommand(): Command {
+  return new Command("reconcile")
+    .description(
+      "re-create the queue's work from the ledger (after Redis lost it): every file not finished is queued again",
+    )
+    .option(...QUEUE_OPTION)
+    .action(async (flags: { queue: string }, command: Command) => {
+      const { config, logger, output } = commandContext(command);
+      const redis = redisUrl(config, logger);
+      const result = await withClient(databaseUrl(config, logger), (c) =>
+        reconcile(c, redis, flags.queue),
+      );
+      output.result(
+        result,
+        (r) =>
+          `queued ${r.files} unfinished file(s) from the ledger in ${r.jobs} job(s)`,
+      );
+    });
+}

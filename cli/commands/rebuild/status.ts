@@ -1,0 +1,79 @@
+import { Command } from "commander";
+
+import { withClient } from "../../../lib/db/connect.js";
+import { databaseUrl } from "../../../lib/endpoints.js";
+import { sleep } from "../../../lib/exec.js";
+import { formatCount, formatDuration } from "../../../lib/progress.js";
+import {
+  type RebuildStatus,
+  rebuildStatus,
+} from "../../../lib/rebuild/ledger.js";
+import { commandContext } from "../../context.js";
+import { table } from "../../output.js";
+
+export function describeRebuildStatus(s: RebuildStatus): string {
+  const c = s.counts;
+  const outcomes = Object.entries(s.outcomes)
+    .map(([k, v]) => `${formatCount(v)} ${k}`)
+    .join(", ");
+  const lines = [
+    `files: ${formatCount(s.total)} — queued ${formatCount(c.queued)}, active ${formatCount(c.active)}, done ${formatCount(c.done)}${outcomes === "" ? "" : ` (${outcomes})`}, failed ${formatCount(c.failed)}, skipped ${formatCount(c.skipped)}`,
+    `rate: ${s.filesPerSecond.toFixed(1)} files/s over the last ${s.windowMinutes} min; ETA ${formatDuration(s.etaSeconds)}; ${formatCount(s.redeliveries)} redeliveries (interruptions, not failures)`,
+  ];
+  if (s.workers.length > 0) {
+    lines.push(
+      table(
+        ["worker", "active", `done in ${s.windowMinutes} min`, "last finished"],
+        s.workers.map((w) => [
+          w.worker,
+          String(w.active),
+          formatCount(w.recent),
+          w.lastFinished ?? "",
+        ]),
+      ),
+    );
+  }
+  if (c.failed > 0) {
+    lines.push("see `fitsfleet rebuild failures` for the failed files and why");
+  }
+  return lines.join("\n");
+}
+
+export function statusCommand(): Command {
+  return new Command("status")
+    .description(
+      "files queued, active, done, failed and skipped; files/s over the last minutes; ETA; active workers by name (read from the ledger)",
+    )
+    .option("--watch [seconds]", "repeat every few seconds until interrupted")
+    .option("--window <minutes>", "minutes the rate is measured over", "5")
+    .action(
+      async (
+        flags: { watch?: boolean | string; window: string },
+        command: Command,
+      ) => {
+        const { config, logger, output } = commandContext(command);
+        const url = databaseUrl(config, logger);
+        const window = Math.max(1, Number(flags.window) || 5);
+        const every =
+          flags.watch === undefined
+            ? 0
+            : flags.watch === true
+              ? 2
+              : Math.max(1, Number(flags.watch) || 2);
+        await withClient(url, async (client) => {
+          for (;;) {
+            const status = await rebuildStatus(client, window);
+            if (every === 0) {
+              output.result(status, describeRebuildStatus);
+              return;
+            }
+            output.progress(
+              { ...status },
+              `${new Date().toISOString()}\n${describeRebuildStatus(status)}\n`,
+            );
+            await sleep(every * 1000);
+          }
+        });
+      },
+    );
+}

@@ -1,0 +1,9 @@
+import { Command } from "commander";
+
+import { ingestCommand } from "./ingest.js";
+
+export function workerCommand(): Command {
+  return new Command("worker")
+    .description("long-running workers that take work from the queue")
+    .addCommand(ingestCommand());
+}

@@ -1,0 +1,112 @@
+import { Command } from "commander";
+
+import { databaseUrl, redisUrl } from "../../../lib/endpoints.js";
+import { UsageError } from "../../../lib/errors.js";
+import { formatCount } from "../../../lib/progress.js";
+import {
+  defaultLockDir,
+  type IngestWorkerSummary,
+  runIngestWorker,
+} from "../../../worker/ingest.js";
+import { commandContext } from "../../context.js";
+import { QUEUE_OPTION } from "../rebuild/common.js";
+
+interface WorkerFlags {
+  name: string;
+  queue: string;
+  lockfile?: boolean;
+  lockDir?: string;
+  empty?: boolean;
+  concurrency: string;
+  fastRebuild?: boolean;
+  makePreviews?: boolean;
+  stallTimeout: string;
+}
+
+export function describeWorker(s: IngestWorkerSummary): string {
+  return `worker ${s.name}: ${formatCount(s.files)} file(s) in ${s.batches} batch(es) — ${Object.entries(
+    s.outcomes,
+  )
+    .map(([k, v]) => `${v} ${k}`)
+    .join(", ")} — ${s.seconds.toFixed(1)} s`;
+}
+
+export function ingestCommand(): Command {
+  return new Command("ingest")
+    .description(
+      "ingest queued files until stopped (SIGINT/SIGTERM finish the batches in hand), or with --empty until no work is left",
+    )
+    .option("--name <name>", "this worker's name (logs, ledger, lock)", "1")
+    .option(...QUEUE_OPTION)
+    .option(
+      "--lockfile",
+      "refuse to start if a worker of the same name runs on this host",
+    )
+    .option(
+      "--lock-dir <dir>",
+      "where --lockfile keeps its lock (default: $XDG_RUNTIME_DIR or the temp folder)",
+    )
+    .option("--empty", "exit 0 when the queue has no work left")
+    .option("--concurrency <n>", "batches worked on at once", "1")
+    .option(
+      "--fast-rebuild",
+      "for a freshly initialised database: skip the look-ups for earlier versions and write each batch in one transaction",
+    )
+    .option(
+      "--stall-timeout <seconds>",
+      "how long the batch of a worker that died waits before another worker takes it over",
+      "60",
+    )
+    .option(
+      "--make-previews",
+      "queue each ingested file's preview (rendered inline once the preview step lands)",
+    )
+    .action(async (flags: WorkerFlags, command: Command) => {
+      const { config, logger, output } = commandContext(command);
+      const concurrency = Number(flags.concurrency);
+      if (
+        !Number.isInteger(concurrency) ||
+        concurrency < 1 ||
+        concurrency > 64
+      ) {
+        throw new UsageError(
+          `--concurrency ${flags.concurrency}: a whole number from 1 to 64`,
+        );
+      }
+      const stall = Number(flags.stallTimeout);
+      if (!Number.isFinite(stall) || stall < 1) {
+        throw new UsageError(
+          `--stall-timeout ${flags.stallTimeout}: at least 1 second`,
+        );
+      }
+      const abort = new AbortController();
+      const stop = () => abort.abort();
+      process.once("SIGINT", stop);
+      process.once("SIGTERM", stop);
+      try {
+        const summary = await runIngestWorker({
+          name: flags.name,
+          databaseUrl: databaseUrl(config, logger),
+          redisUrl: redisUrl(config, logger),
+          queue: flags.queue,
+          concurrency,
+          empty: flags.empty === true,
+          fastRebuild: flags.fastRebuild === true,
+          makePreviews: flags.makePreviews === true,
+          lockDir:
+            flags.lockfile === true
+              ? (flags.lockDir ?? defaultLockDir())
+              : undefined,
+          s3Endpoint: config.s3Endpoint,
+          logger,
+          lockDurationMs: stall * 1000,
+          stalledIntervalMs: Math.min(30_000, (stall * 1000) / 2),
+          signal: abort.signal,
+        });
+        output.result(summary, describeWorker);
+      } finally {
+        process.off("SIGINT", stop);
+        process.off("SIGTERM", stop);
+      }
+    });
+}

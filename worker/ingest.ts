@@ -1,0 +1,290 @@
+/**
+ * The ingest worker process: takes batches of ledger ids from the queue and
+ * ingests them (lib/rebuild/ingest.ts). The reference's flags mean something
+ * here: --lockfile is a real lock per name and host, --empty exits when no
+ * work is left, --fast-rebuild batches a whole job into one transaction, and
+ * SIGINT/SIGTERM finish the batches in hand before exiting.
+ *
+ * Delivery is at least once: a worker killed mid-batch leaves its job to be
+ * found stalled and handed to another worker, whose claim of the same ledger
+ * rows skips what was already committed.
+ */
+import {
+  closeSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeSync,
+} from "node:fs";
+import { hostname, tmpdir } from "node:os";
+import { join } from "node:path";
+
+import { type Job, Worker } from "bullmq";
+import pg from "pg";
+
+import { PreconditionError, UsageError } from "../lib/errors.js";
+import { processAlive } from "../lib/exec.js";
+import type { Logger } from "../lib/logger.js";
+import {
+  type BatchReport,
+  ingestBatch,
+  type IngestContext,
+  type Outcome,
+} from "../lib/rebuild/ingest.js";
+import {
+  type IngestJobData,
+  ingestQueue,
+  rangeIds,
+  redisConnection,
+} from "../lib/rebuild/queue.js";
+import { openStorage, type Storage } from "../lib/storage/index.js";
+
+export interface IngestWorkerOptions {
+  name: string;
+  databaseUrl: string;
+  redisUrl: string;
+  queue: string;
+  concurrency: number;
+  /** Exit when the queue has no work left. */
+  empty: boolean;
+  fastRebuild: boolean;
+  makePreviews: boolean;
+  /** Take the per-name lock in this folder (the reference's --lockfile). */
+  lockDir?: string;
+  s3Endpoint?: string;
+  logger: Logger;
+  /** BullMQ's job lock; a killed worker's batch is handed on after about this long. */
+  lockDurationMs?: number;
+  stalledIntervalMs?: number;
+  /** Stops the worker (like SIGTERM) when aborted. */
+  signal?: AbortSignal;
+}
+
+export interface IngestWorkerSummary {
+  name: string;
+  batches: number;
+  files: number;
+  outcomes: Record<Outcome, number>;
+  seconds: number;
+}
+
+export function defaultLockDir(): string {
+  return process.env.XDG_RUNTIME_DIR ?? tmpdir();
+}
+
+/**
+ * An exclusive lock file per worker name: created with O_EXCL, holding our
+ * pid. A lock whose process is gone is stale and taken over; a live one
+ * refuses the second worker.
+ */
+export function takeLock(dir: string, name: string): () => void {
+  if (!/^[A-Za-z0-9_.-]+$/.test(name)) {
+    throw new UsageError(
+      `--name ${JSON.stringify(name)}: use letters, digits, '.', '_' and '-'`,
+    );
+  }
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, `fitsfleet-worker-ingest-${name}.lock`);
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(path, "wx", 0o644);
+      writeSync(fd, `${process.pid}\n`);
+      closeSync(fd);
+      return () => {
+        try {
+          if (readFileSync(path, "utf8").trim() === String(process.pid)) {
+            rmSync(path, { force: true });
+          }
+        } catch {
+          // already gone
+        }
+      };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") {
+        throw error;
+      }
+      const pid = Number(readFileSync(path, "utf8").trim());
+      if (Number.isInteger(pid) && pid > 0 && processAlive(pid)) {
+        throw new PreconditionError(
+          `another ingest worker named ${name} is running on ${hostname()} (pid ${pid}, lock ${path})`,
+          {
+            suggestion:
+              "give this worker another --name, or stop that one first",
+          },
+        );
+      }
+      rmSync(path, { force: true }); // stale: its process is gone
+    }
+  }
+  throw new PreconditionError(`could not take the lock ${path}`);
+}
+
+export async function runIngestWorker(
+  options: IngestWorkerOptions,
+): Promise<IngestWorkerSummary> {
+  const started = Date.now();
+  const release =
+    options.lockDir === undefined
+      ? () => undefined
+      : takeLock(options.lockDir, options.name);
+  const pool = new pg.Pool({
+    connectionString: options.databaseUrl,
+    max: options.concurrency,
+    application_name: `fitsfleet worker ingest ${options.name}`,
+  });
+  pool.on("error", () => undefined);
+  const storages = new Map<string, Storage>();
+  const ctx: IngestContext = {
+    storage: (location) => {
+      let storage = storages.get(location);
+      if (storage === undefined) {
+        storage = openStorage(location, { s3Endpoint: options.s3Endpoint });
+        storages.set(location, storage);
+      }
+      return storage;
+    },
+    worker: options.name,
+    fastRebuild: options.fastRebuild,
+    makePreviews: options.makePreviews,
+    logger: options.logger,
+  };
+  const summary: IngestWorkerSummary = {
+    name: options.name,
+    batches: 0,
+    files: 0,
+    outcomes: { new: 0, "new version": 0, unchanged: 0, failed: 0, skipped: 0 },
+    seconds: 0,
+  };
+  const connection = redisConnection(options.redisUrl);
+  const queueConnection = redisConnection(options.redisUrl);
+  const queue = ingestQueue(queueConnection, options.queue);
+  // ioredis reconnects by itself; without listeners it would print every refused attempt.
+  const quiet = (error: Error) =>
+    options.logger.debug("redis connection", { error: error.message });
+  connection.on("error", quiet);
+  queueConnection.on("error", quiet);
+  queue.on("error", quiet);
+  try {
+    if (options.fastRebuild) {
+      await checkFreshDatabase(pool);
+    }
+    let inFlight = 0;
+    const worker = new Worker<IngestJobData, BatchReport>(
+      options.queue,
+      async (job: Job<IngestJobData>) => {
+        inFlight++;
+        const client = await pool.connect();
+        try {
+          const report = await ingestBatch(
+            client,
+            ctx,
+            rangeIds(job.data.ranges),
+          );
+          summary.batches++;
+          summary.files += report.claimed;
+          for (const [k, v] of Object.entries(report.outcomes)) {
+            summary.outcomes[k as Outcome] += v;
+          }
+          options.logger.info("batch done", {
+            worker: options.name,
+            job: job.id,
+            files: report.claimed,
+            ...report.outcomes,
+          });
+          return report;
+        } finally {
+          client.release();
+          inFlight--;
+        }
+      },
+      {
+        connection,
+        concurrency: options.concurrency,
+        lockDuration: options.lockDurationMs ?? 60_000,
+        stalledInterval: options.stalledIntervalMs ?? 30_000,
+        // A stalled batch is an interruption (a killed worker, a lost spot
+        // instance), not a failure: hand it on however often it happens.
+        maxStalledCount: 1000,
+        name: options.name,
+      },
+    );
+    worker.on("failed", (job, error) => {
+      options.logger.warn("batch will be retried", {
+        worker: options.name,
+        job: job?.id,
+        attempt: job?.attemptsMade,
+        error: error.message,
+      });
+    });
+    worker.on("error", (error) => {
+      options.logger.warn("queue connection problem", { error: error.message });
+    });
+    await new Promise<void>((resolve) => {
+      let stopping = false;
+      const stop = () => {
+        if (!stopping) {
+          stopping = true;
+          // close() lets the batches in hand finish.
+          void worker.close().then(resolve, resolve);
+        }
+      };
+      options.signal?.addEventListener("abort", stop, { once: true });
+      if (options.signal?.aborted === true) {
+        stop();
+      }
+      if (options.empty) {
+        const check = async () => {
+          if (stopping || inFlight > 0) {
+            return;
+          }
+          // Active counts too: a batch held by a worker that died comes back to the queue when its lock runs out.
+          const counts = await queue.getJobCounts(
+            "wait",
+            "delayed",
+            "prioritized",
+            "waiting-children",
+            "active",
+          );
+          if (Object.values(counts).every((n) => n === 0) && inFlight === 0) {
+            stop();
+          }
+        };
+        worker.on("drained", () => void check().catch(() => undefined));
+        const timer = setInterval(
+          () => void check().catch(() => undefined),
+          1000,
+        );
+        worker.on("closed", () => clearInterval(timer));
+      }
+    });
+    return { ...summary, seconds: (Date.now() - started) / 1000 };
+  } finally {
+    await queue.close().catch(() => undefined);
+    queueConnection.disconnect();
+    connection.disconnect();
+    await Promise.all(
+      [...storages.values()].map((s) => s.close().catch(() => undefined)),
+    );
+    await pool.end().catch(() => undefined);
+    release();
+  }
+}
+
+/** --fast-rebuild skips the look-ups for earlier versions: only right when there are none. */
+async function checkFreshDatabase(pool: pg.Pool): Promise<void> {
+  const { rows } = await pool.query<{ foreign: string }>(
+    `SELECT count(*) AS foreign FROM diskfile d
+      WHERE NOT EXISTS (SELECT 1 FROM fitsfleet.ingest_ledger l WHERE l.diskfile_id = d.id)`,
+  );
+  const foreign = Number(rows[0]?.foreign ?? 0);
+  if (foreign > 0) {
+    throw new PreconditionError(
+      `--fast-rebuild is for a freshly initialised database, but this one has ${foreign} diskfile row(s) that no rebuild in its ledger wrote`,
+      {
+        suggestion:
+          "run without --fast-rebuild (each file is then checked against its earlier versions), or rebuild into a fresh `db init` database",
+      },
+    );
+  }
+}
