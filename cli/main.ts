@@ -16,6 +16,7 @@ import {
 } from "../lib/errors.js";
 import { Output } from "./output.js";
 import { buildProgram } from "./program.js";
+import { interruptGracefully } from "./signals.js";
 
 /** commander's own outcomes: help and version are successes, the rest usage errors. */
 function fromCommander(
@@ -99,7 +100,13 @@ export async function main(argv: readonly string[]): Promise<number> {
 }
 
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.once(signal, () => {
+  process.on(signal, () => {
+    if (interruptGracefully()) {
+      new Output({ json: process.argv.includes("--json") }).note(
+        `${signal}: finishing the work in hand, then stopping (send it again to stop at once)`,
+      );
+      return;
+    }
     new Output({ json: process.argv.includes("--json") }).error(
       new InterruptedError(signal),
       { debug: false },

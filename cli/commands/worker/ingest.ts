@@ -9,6 +9,7 @@ import {
   runIngestWorker,
 } from "../../../worker/ingest.js";
 import { commandContext } from "../../context.js";
+import { onInterrupt } from "../../signals.js";
 import { QUEUE_OPTION } from "../rebuild/common.js";
 
 interface WorkerFlags {
@@ -80,9 +81,7 @@ export function ingestCommand(): Command {
         );
       }
       const abort = new AbortController();
-      const stop = () => abort.abort();
-      process.once("SIGINT", stop);
-      process.once("SIGTERM", stop);
+      const unregister = onInterrupt(() => abort.abort());
       try {
         const summary = await runIngestWorker({
           name: flags.name,
@@ -105,8 +104,7 @@ export function ingestCommand(): Command {
         });
         output.result(summary, describeWorker);
       } finally {
-        process.off("SIGINT", stop);
-        process.off("SIGTERM", stop);
+        unregister();
       }
     });
 }

@@ -1,0 +1,176 @@
+/**
+ * The rebuild as an operator runs it: the real CLI as subprocesses against
+ * the test stack, with a storage folder of real files.
+ */
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { join } from "node:path";
+import { it } from "node:test";
+
+import type { EnqueueReport } from "../../lib/rebuild/enqueue.js";
+import type { RebuildStatus } from "../../lib/rebuild/ledger.js";
+import { packageRoot } from "../../lib/paths.js";
+import { sleep } from "../../lib/exec.js";
+import { testArchive } from "../helpers/archive.js";
+import { runCli } from "../helpers/cli.js";
+import { testDatabase, testEnv } from "../helpers/db.js";
+import { uniqueQueueName } from "../helpers/queue.js";
+import { tempDir } from "../helpers/tmp.js";
+
+it("rebuild enqueue, worker ingest --empty, status, failures, and the worker lock, from the CLI", async (t) => {
+  const archive = testArchive(t, { dumpsPerInstrument: 3 });
+  const db = await testDatabase(t);
+  const queue = uniqueQueueName("cli");
+  const env = {
+    FITSFLEET_DATABASE_URL: db.url,
+    FITSFLEET_REDIS_URL: testEnv().redisUrl,
+    FITSFLEET_STORAGE: archive.root,
+  };
+
+  const missing = await runCli(["rebuild", "enqueue", "--queue", queue], {
+    ...env,
+    FITSFLEET_STORAGE: undefined,
+  });
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /storage: not set; give --storage DIR/);
+  const badRe = await runCli(
+    ["rebuild", "enqueue", "--queue", queue, "--file-re", "("],
+    env,
+  );
+  assert.equal(badRe.code, 2);
+  assert.match(badRe.stderr, /--file-re "\(": not a valid regular expression/);
+
+  const enqueued = await runCli(
+    ["--json", "rebuild", "enqueue", "--queue", queue],
+    env,
+  );
+  assert.equal(enqueued.code, 0, enqueued.stderr);
+  const report = JSON.parse(enqueued.stdout) as EnqueueReport;
+  const total = archive.good.length + archive.corrupt.length;
+  assert.equal(report.queued, total);
+
+  const before = await runCli(["--json", "rebuild", "status"], env);
+  assert.equal(
+    (JSON.parse(before.stdout) as RebuildStatus).counts.queued,
+    total,
+  );
+
+  // A worker that keeps running holds its name's lock; a second one of that name refuses.
+  const lockDir = tempDir(t, "ff-locks-");
+  const holder = spawn(
+    process.execPath,
+    [
+      join(packageRoot(), "dist", "cli", "main.js"),
+      "worker",
+      "ingest",
+      "--queue",
+      uniqueQueueName("idle"),
+      "--name",
+      "north-1",
+      "--lockfile",
+      "--lock-dir",
+      lockDir,
+    ],
+    {
+      env: { ...process.env, ...env, FITSFLEET_LOG_LEVEL: "error" },
+      stdio: "ignore",
+    },
+  );
+  t.after(() => holder.kill("SIGKILL"));
+  let refused = await runCli(
+    [
+      "worker",
+      "ingest",
+      "--queue",
+      queue,
+      "--name",
+      "north-1",
+      "--lockfile",
+      "--lock-dir",
+      lockDir,
+      "--empty",
+    ],
+    env,
+  );
+  for (let i = 0; i < 50 && refused.code === 0; i++) {
+    await sleep(100); // the holder had not taken the lock yet
+    refused = await runCli(
+      [
+        "worker",
+        "ingest",
+        "--queue",
+        queue,
+        "--name",
+        "north-1",
+        "--lockfile",
+        "--lock-dir",
+        lockDir,
+        "--empty",
+      ],
+      env,
+    );
+  }
+  assert.equal(refused.code, 3, refused.stderr);
+  assert.match(
+    refused.stderr,
+    /another ingest worker named north-1 is running on .* \(pid \d+/,
+  );
+  // SIGTERM: the holder finishes what it has (nothing) and exits cleanly, releasing the lock.
+  holder.kill("SIGTERM");
+  const code = await new Promise<number | null>((resolve) =>
+    holder.once("exit", resolve),
+  );
+  assert.equal(code, 0);
+
+  const worked = await runCli(
+    [
+      "worker",
+      "ingest",
+      "--queue",
+      queue,
+      "--name",
+      "north-1",
+      "--lockfile",
+      "--lock-dir",
+      lockDir,
+      "--empty",
+      "--concurrency",
+      "2",
+    ],
+    env,
+  );
+  assert.equal(worked.code, 0, worked.stderr);
+  assert.match(
+    worked.stdout,
+    new RegExp(`worker north-1: ${total} file\\(s\\)`),
+  );
+
+  const after = await runCli(["rebuild", "status"], env);
+  assert.equal(after.code, 0, after.stderr);
+  assert.match(
+    after.stdout,
+    new RegExp(
+      `done ${archive.good.length} \\(${archive.good.length} new\\), failed ${archive.corrupt.length}`,
+    ),
+  );
+  assert.match(after.stdout, /north-1/);
+
+  const failures = await runCli(["rebuild", "failures"], env);
+  assert.equal(failures.code, 0);
+  for (const bad of archive.corrupt) {
+    assert.match(
+      failures.stdout,
+      new RegExp(
+        `broken/${bad.name.replace(/\./g, "\\.")}\\n  .*${bad.name.replace(/\./g, "\\.")}`,
+      ),
+    );
+  }
+  const retried = await runCli(
+    ["rebuild", "retry-failed", "--queue", queue],
+    env,
+  );
+  assert.match(
+    retried.stdout,
+    new RegExp(`queued ${archive.corrupt.length} failed file\\(s\\) again`),
+  );
+});
