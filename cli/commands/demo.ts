@@ -1,18 +1,30 @@
-import { mkdirSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 
 import { Command } from "commander";
 
 import { withClient } from "../../lib/db/connect.js";
+import { UsageError } from "../../lib/errors.js";
 import type { Logger } from "../../lib/logger.js";
 import { packageRoot } from "../../lib/paths.js";
+import { formatCount, formatDuration } from "../../lib/progress.js";
+import { enqueue, type EnqueueReport } from "../../lib/rebuild/enqueue.js";
+import { type Failure, listFailures } from "../../lib/rebuild/ledger.js";
+import { runLocalWorkers } from "../../lib/rebuild/local.js";
+import { ingestQueue, redisConnection } from "../../lib/rebuild/queue.js";
 import { stackUp, stackUrls } from "../../lib/stack/index.js";
+import { openStorage } from "../../lib/storage/index.js";
+import {
+  type SyntheticFile,
+  writeSyntheticArchive,
+} from "../../lib/synthetic/archive.js";
 import { writeManifest } from "../../lib/upgrade/manifest.js";
 import {
   createPreviousVersionDatabase,
   dumpDatabase,
 } from "../../lib/upgrade/previous-version.js";
 import { commandContext } from "../context.js";
+import type { Output } from "../output.js";
 import {
   describeInit,
   initDatabase,
@@ -30,12 +42,49 @@ import {
   runMigrateTables,
 } from "./upgrade/migrate-tables.js";
 
+export interface DemoRebuild {
+  archive: string;
+  files: number;
+  compressed: number;
+  corrupt: number;
+  enqueue: EnqueueReport;
+  workers: number;
+  /** Rows in the rebuilt tables. */
+  rows: Record<string, number>;
+  done: number;
+  failed: number;
+  failures: Failure[];
+  seconds: number;
+  filesPerSecond: number;
+}
+
 export interface DemoResult {
   stack: StackReport;
   init: InitDatabaseResult;
   status: DatabaseStatus;
   upgrade: MigrateTablesResult;
+  rebuild: DemoRebuild;
+  seconds: number;
 }
+
+export interface DemoOptions {
+  /** Files in the synthetic archive. */
+  files: number;
+  workers: number;
+  logger: Logger;
+  output?: Output;
+}
+
+const DEMO_QUEUE = "fitsfleet-demo";
+const REBUILT_TABLES = [
+  "file",
+  "diskfile",
+  "header",
+  "gmos",
+  "niri",
+  "f2",
+  "gnirs",
+];
 
 const DEMO_PREVIOUS = "demo_previous_version";
 
@@ -73,8 +122,10 @@ async function previousVersionDump(
  */
 export async function runDemo(
   stackDir: string,
-  logger: Logger,
+  options: DemoOptions,
 ): Promise<DemoResult> {
+  const begun = Date.now();
+  const { logger } = options;
   const { state, created, started } = await stackUp(stackDir, { logger });
   const urls = stackUrls(state);
   const url = urls.databaseUrl;
@@ -93,12 +144,119 @@ export async function runDemo(
     url,
     { logger, truncateTarget: true },
   );
+  const rebuild = await demoRebuild(stackDir, urls, options);
   return {
     stack: stackReport(stackDir, { created, started }),
     init,
     status,
     upgrade,
+    rebuild,
+    seconds: (Date.now() - begun) / 1000,
   };
+}
+
+/**
+ * A rebuild of a synthetic archive: realistic GMOS, NIRI, F2 and GNIRS files
+ * (some compressed, a few broken), enqueued and ingested by local worker
+ * processes. The demo's earlier rebuild rows are replaced.
+ */
+async function demoRebuild(
+  stackDir: string,
+  urls: { databaseUrl: string; redisUrl: string },
+  options: DemoOptions,
+): Promise<DemoRebuild> {
+  const begun = Date.now();
+  const archive = join(stackDir, "demo", "archive");
+  rmSync(archive, { recursive: true, force: true });
+  const files: SyntheticFile[] = await writeSyntheticArchive(archive, {
+    files: options.files,
+    dataScale: "small",
+    layout: "by-night",
+  });
+  await withClient(urls.databaseUrl, (c) =>
+    c.query(
+      `TRUNCATE fitsfleet.ingest_ledger, calcachequeue, previewqueue, ${REBUILT_TABLES.join(", ")} CASCADE`,
+    ),
+  );
+  const connection = redisConnection(urls.redisUrl);
+  const queue = ingestQueue(connection, DEMO_QUEUE);
+  await queue.obliterate({ force: true });
+  await queue.close();
+  connection.disconnect();
+  const storage = openStorage(archive);
+  const enqueued = await enqueue({
+    databaseUrl: urls.databaseUrl,
+    redisUrl: urls.redisUrl,
+    queue: DEMO_QUEUE,
+    storage,
+    storageLocation: archive,
+    // Small batches, so that every worker gets a share of a small archive.
+    batchSize: 20,
+  }).finally(() => storage.close());
+  const run = await runLocalWorkers({
+    databaseUrl: urls.databaseUrl,
+    redisUrl: urls.redisUrl,
+    queue: DEMO_QUEUE,
+    workers: options.workers,
+    name: "demo",
+    fastRebuild: true,
+    makePreviews: true,
+    onStatus: (s) => {
+      const finished = s.counts.done + s.counts.failed + s.counts.skipped;
+      options.output?.progress(
+        {
+          phase: "ingest",
+          ...s.counts,
+          total: s.total,
+          filesPerSecond: s.filesPerSecond,
+          etaSeconds: s.etaSeconds,
+        },
+        `ingest: ${formatCount(finished)} of ${formatCount(s.total)} files (${formatCount(s.counts.failed)} failed), ${s.filesPerSecond.toFixed(1)} files/s, ETA ${formatDuration(s.etaSeconds)}`,
+      );
+    },
+  });
+  const rows: Record<string, number> = {};
+  const failures = await withClient(urls.databaseUrl, async (c) => {
+    for (const table of REBUILT_TABLES) {
+      const { rows: n } = await c.query<{ n: string }>(
+        `SELECT count(*) AS n FROM ${table}`,
+      );
+      rows[table] = Number(n[0]!.n);
+    }
+    return listFailures(c, 20);
+  });
+  const seconds = (Date.now() - begun) / 1000;
+  return {
+    archive,
+    files: files.length,
+    compressed: files.filter((f) => f.name.endsWith(".bz2")).length,
+    corrupt: files.filter((f) => f.corrupt !== undefined).length,
+    enqueue: enqueued,
+    workers: options.workers,
+    rows,
+    done: run.status.counts.done,
+    failed: run.status.counts.failed,
+    failures: failures.failures,
+    seconds,
+    filesPerSecond: files.length / run.seconds,
+  };
+}
+
+function describeRebuild(r: DemoRebuild): string {
+  return [
+    `synthetic archive ${r.archive}: ${formatCount(r.files)} files (${r.compressed} .bz2, ${r.corrupt} deliberately broken)`,
+    `enqueued ${formatCount(r.enqueue.queued)} in ${r.enqueue.jobs} job(s); ${r.workers} local worker processes (--fast-rebuild --make-previews)`,
+    `ingested ${formatCount(r.done)}, failed ${formatCount(r.failed)} in ${r.seconds.toFixed(1)} s (${r.filesPerSecond.toFixed(1)} files/s while the workers ran)`,
+    `rows: ${Object.entries(r.rows)
+      .map(([t, n]) => `${t} ${formatCount(n)}`)
+      .join(", ")}`,
+    ...(r.failures.length === 0
+      ? []
+      : [
+          "failures (as `fitsfleet rebuild failures` lists them):",
+          ...r.failures.map((f) => `  ${f.error.split("\n")[0]}`),
+        ]),
+  ].join("\n");
 }
 
 function describeDemo(result: DemoResult): string {
@@ -114,16 +272,40 @@ function describeDemo(result: DemoResult): string {
     "",
     "== upgrade migrate-tables (a generated v2 archive's dump, mapped by mappings/fitsstorage-v2-to-v3.json)",
     describeMigration(result.upgrade),
+    "",
+    "== rebuild (enqueue, local ingest workers)",
+    describeRebuild(result.rebuild),
+    "",
+    `demo finished in ${result.seconds.toFixed(1)} s; the stack keeps running (\`fitsfleet rebuild status\`, \`fitsfleet stack down\`)`,
   ].join("\n");
 }
 
 export function demoCommand(): Command {
   return new Command("demo")
     .description(
-      "run the toolkit end to end on the embedded local stack (so far: stack up, db init, upgrade migrate-tables from a generated previous-version dump)",
+      "run the toolkit end to end on the embedded local stack: stack up, db init, upgrade migrate-tables from a generated previous-version dump, and a rebuild of a synthetic archive by local worker processes",
     )
-    .action(async (_options: unknown, command: Command) => {
-      const { config, logger, output } = commandContext(command);
-      output.result(await runDemo(config.stackDir, logger), describeDemo);
-    });
+    .option("--files <n>", "files in the synthetic archive", "240")
+    .option("--workers <n>", "local ingest worker processes", "2")
+    .action(
+      async (flags: { files: string; workers: string }, command: Command) => {
+        const { config, logger, output } = commandContext(command);
+        const files = Number(flags.files);
+        const workers = Number(flags.workers);
+        if (!Number.isInteger(files) || files < 1) {
+          throw new UsageError(
+            `--files ${flags.files}: a whole number, at least 1`,
+          );
+        }
+        if (!Number.isInteger(workers) || workers < 1 || workers > 32) {
+          throw new UsageError(
+            `--workers ${flags.workers}: a whole number from 1 to 32`,
+          );
+        }
+        output.result(
+          await runDemo(config.stackDir, { files, workers, logger, output }),
+          describeDemo,
+        );
+      },
+    );
 }

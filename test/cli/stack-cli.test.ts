@@ -24,7 +24,7 @@ it("stack up / status / demo / down work as the README says, with redacted URLs"
     );
 
     // Other commands find the running stack without any URL.
-    const demo = await runCli(["demo"], env);
+    const demo = await runCli(["demo", "--files", "80"], env);
     assert.equal(demo.code, 0, demo.stderr);
     assert.match(
       demo.stdout,
@@ -35,8 +35,23 @@ it("stack up / status / demo / down work as the README says, with redacted URLs"
       demo.stdout,
       /== upgrade migrate-tables[\s\S]*verified against .*previous-version\.dump\.manifest\.json[\s\S]*users +archiveuser +\d[\d,]* +match[\s\S]*14 table\(s\), [\d,]+ rows in [\d.]+ s; committed/,
     );
+    // The rebuild stage: a synthetic archive through two local worker processes, broken files reported.
+    assert.match(
+      demo.stdout,
+      /== rebuild[\s\S]*synthetic archive .*: 80 files \(\d+ \.bz2, (\d+) deliberately broken\)[\s\S]*2 local worker processes[\s\S]*ingested (\d+), failed (\d+)[\s\S]*rows: file \d+, diskfile \d+, header \d+, gmos \d+, niri \d+, f2 \d+, gnirs \d+[\s\S]*failures/,
+    );
+    const counts =
+      /(\d+) deliberately broken[\s\S]*ingested (\d+), failed (\d+)/.exec(
+        demo.stdout,
+      )!;
+    assert.equal(
+      Number(counts[3]),
+      Number(counts[1]),
+      "exactly the broken files fail",
+    );
+    assert.equal(Number(counts[2]) + Number(counts[3]), 80);
     // The README's main command can run again on the same stack.
-    const again = await runCli(["demo"], env);
+    const again = await runCli(["demo", "--files", "80"], env);
     assert.equal(again.code, 0, again.stderr);
     assert.match(
       again.stdout,
