@@ -9,6 +9,7 @@ import type { Logger } from "../../lib/logger.js";
 import { packageRoot } from "../../lib/paths.js";
 import { formatCount, formatDuration } from "../../lib/progress.js";
 import { enqueue, type EnqueueReport } from "../../lib/rebuild/enqueue.js";
+import { REBUILT_TABLES } from "../../lib/rebuild/ingest.js";
 import { type Failure, listFailures } from "../../lib/rebuild/ledger.js";
 import { runLocalWorkers } from "../../lib/rebuild/local.js";
 import { ingestQueue, redisConnection } from "../../lib/rebuild/queue.js";
@@ -76,15 +77,6 @@ export interface DemoOptions {
 }
 
 const DEMO_QUEUE = "fitsfleet-demo";
-const REBUILT_TABLES = [
-  "file",
-  "diskfile",
-  "header",
-  "gmos",
-  "niri",
-  "f2",
-  "gnirs",
-];
 
 const DEMO_PREVIOUS = "demo_previous_version";
 

@@ -40,6 +40,17 @@ import { trimName } from "./names.js";
 
 type Client = PgClient | PoolClient;
 
+/** The archive tables a rebuild writes. */
+export const REBUILT_TABLES = [
+  "file",
+  "diskfile",
+  "header",
+  "gmos",
+  "niri",
+  "f2",
+  "gnirs",
+] as const;
+
 /** The reference's "not failed" marker in the queue tables' fail_dt. */
 const NOT_FAILED = "9999-12-31 23:59:59.999999";
 

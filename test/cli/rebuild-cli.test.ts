@@ -7,10 +7,10 @@ import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { it } from "node:test";
 
+import { sleep } from "../../lib/exec.js";
+import { packageRoot } from "../../lib/paths.js";
 import type { EnqueueReport } from "../../lib/rebuild/enqueue.js";
 import type { RebuildStatus } from "../../lib/rebuild/ledger.js";
-import { packageRoot } from "../../lib/paths.js";
-import { sleep } from "../../lib/exec.js";
 import { testArchive } from "../helpers/archive.js";
 import { runCli } from "../helpers/cli.js";
 import { testDatabase, testEnv } from "../helpers/db.js";
@@ -77,24 +77,8 @@ it("rebuild enqueue, worker ingest --empty, status, failures, and the worker loc
     },
   );
   t.after(() => holder.kill("SIGKILL"));
-  let refused = await runCli(
-    [
-      "worker",
-      "ingest",
-      "--queue",
-      queue,
-      "--name",
-      "north-1",
-      "--lockfile",
-      "--lock-dir",
-      lockDir,
-      "--empty",
-    ],
-    env,
-  );
-  for (let i = 0; i < 50 && refused.code === 0; i++) {
-    await sleep(100); // the holder had not taken the lock yet
-    refused = await runCli(
+  const second = (...extra: string[]) =>
+    runCli(
       [
         "worker",
         "ingest",
@@ -106,9 +90,14 @@ it("rebuild enqueue, worker ingest --empty, status, failures, and the worker loc
         "--lock-dir",
         lockDir,
         "--empty",
+        ...extra,
       ],
       env,
     );
+  let refused = await second();
+  for (let i = 0; i < 50 && refused.code === 0; i++) {
+    await sleep(100); // the holder had not taken the lock yet
+    refused = await second();
   }
   assert.equal(refused.code, 3, refused.stderr);
   assert.match(
@@ -122,23 +111,7 @@ it("rebuild enqueue, worker ingest --empty, status, failures, and the worker loc
   );
   assert.equal(code, 0);
 
-  const worked = await runCli(
-    [
-      "worker",
-      "ingest",
-      "--queue",
-      queue,
-      "--name",
-      "north-1",
-      "--lockfile",
-      "--lock-dir",
-      lockDir,
-      "--empty",
-      "--concurrency",
-      "2",
-    ],
-    env,
-  );
+  const worked = await second("--concurrency", "2");
   assert.equal(worked.code, 0, worked.stderr);
   assert.match(
     worked.stdout,
