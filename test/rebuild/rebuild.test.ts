@@ -5,6 +5,7 @@
  * replays and failures.
  */
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { readFileSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it, type TestContext } from "node:test";
@@ -14,7 +15,7 @@ import { readFitsFile } from "../../lib/fits/read.js";
 import { archiveRows, HEADER_COLUMN_NAMES } from "../../lib/gemini/rows.js";
 import { createLogger } from "../../lib/logger.js";
 import { enqueue, type EnqueueOptions } from "../../lib/rebuild/enqueue.js";
-import { ingestBatch } from "../../lib/rebuild/ingest.js";
+import { ingestBatch, REBUILT_TABLES } from "../../lib/rebuild/ingest.js";
 import { listFailures, rebuildStatus } from "../../lib/rebuild/ledger.js";
 import { trimName } from "../../lib/rebuild/names.js";
 import { openStorage } from "../../lib/storage/index.js";
@@ -22,6 +23,7 @@ import { runIngestWorker } from "../../worker/ingest.js";
 import { testArchive } from "../helpers/archive.js";
 import { testDatabase, testEnv } from "../helpers/db.js";
 import { uniqueQueueName } from "../helpers/queue.js";
+import { testS3 } from "../helpers/s3.js";
 
 const logger = createLogger({ level: "error" });
 
@@ -207,6 +209,91 @@ describe("rebuild", () => {
     });
   });
 
+  it("enqueues from S3 and ingests from there; the stored md5 metadata makes a re-ingest a no-op without reading", async (t) => {
+    const archive = testArchive(t, { dumpsPerInstrument: 2 });
+    const s3 = await testS3(t);
+    const location = `s3://${s3.bucket}/raw`;
+    const storage = openStorage(location, { s3Endpoint: s3.endpoint });
+    t.after(() => storage.close());
+    for (const file of [...archive.good, ...archive.corrupt]) {
+      const bytes = readFileSync(join(archive.root, file.path, file.name));
+      const md5 = createHash("md5").update(bytes).digest("hex");
+      await storage.write(file.path, file.name, bytes, { md5 });
+    }
+    const db = await testDatabase(t);
+    const queue = uniqueQueueName("s3");
+    const options = {
+      databaseUrl: db.url,
+      redisUrl: testEnv().redisUrl,
+      queue,
+      storage,
+      storageLocation: location,
+    };
+    const first = await enqueue(options);
+    assert.equal(first.queued, archive.good.length + archive.corrupt.length);
+    const worker = (name: string) =>
+      runIngestWorker({
+        name,
+        databaseUrl: db.url,
+        redisUrl: testEnv().redisUrl,
+        queue,
+        concurrency: 2,
+        empty: true,
+        fastRebuild: false,
+        makePreviews: false,
+        s3Endpoint: s3.endpoint,
+        logger,
+      });
+    const done = await worker("s3-1");
+    assert.equal(done.outcomes.new, archive.good.length);
+    assert.equal(done.outcomes.failed, archive.corrupt.length);
+    const md5s = await withClient(
+      db.url,
+      async (c) =>
+        (
+          await c.query<{ path: string; filename: string; file_md5: string }>(
+            "SELECT path, filename, file_md5 FROM diskfile",
+          )
+        ).rows,
+    );
+    for (const file of archive.good) {
+      const local = createHash("md5")
+        .update(readFileSync(join(archive.root, file.path, file.name)))
+        .digest("hex");
+      assert.equal(
+        md5s.find((m) => m.path === file.path && m.filename === file.name)
+          ?.file_md5,
+        local,
+      );
+    }
+    // Re-uploaded with a new time but the same stored md5: the reference trusts the
+    // object's md5 metadata, so the file is unchanged without being read, even
+    // though these bytes (deliberately) differ.
+    const target = archive.good.find((g) => g.name.endsWith(".fits"))!;
+    const original = readFileSync(join(archive.root, target.path, target.name));
+    const md5 = createHash("md5").update(original).digest("hex");
+    const altered = Buffer.from(original);
+    altered.write("X", altered.length - 1, "latin1");
+    await storage.write(target.path, target.name, altered, { md5 });
+    const again = await enqueue(options);
+    assert.equal(again.requeued, 1 + archive.corrupt.length);
+    const second = await worker("s3-2");
+    assert.equal(second.outcomes.unchanged, 1);
+    assert.equal(second.outcomes["new version"], 0);
+    // Forced: the bytes are read, and the difference makes a new version.
+    await enqueue({
+      ...options,
+      force: true,
+      filename: `${target.path}/${target.name}`,
+    });
+    const third = await worker("s3-3");
+    assert.equal(third.outcomes.new + third.outcomes["new version"], 1);
+    assert.equal(
+      await count(db.url, "SELECT count(*) AS n FROM diskfile WHERE present"),
+      archive.good.length,
+    );
+  });
+
   it("re-ingesting an unchanged file changes nothing; a changed file becomes a new version", async (t) => {
     const { archive, db, enqueueOptions, work } = await setup(t, {
       dumpsPerInstrument: 2,
@@ -308,16 +395,7 @@ describe("rebuild", () => {
         makePreviews: false,
         logger,
       };
-      const tables = [
-        "file",
-        "diskfile",
-        "header",
-        "gmos",
-        "niri",
-        "f2",
-        "gnirs",
-        "calcachequeue",
-      ];
+      const tables = [...REBUILT_TABLES, "calcachequeue"];
       const counts = async () =>
         Object.fromEntries(
           await Promise.all(
