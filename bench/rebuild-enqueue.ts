@@ -11,11 +11,11 @@
  * Usage: node --import tsx bench/rebuild-enqueue.ts [lines=1000000] [files=200000] [sample=20000] [--fast]
  */
 import {
+  createWriteStream,
   mkdirSync,
   mkdtempSync,
   rmSync,
   writeFileSync,
-  createWriteStream,
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";

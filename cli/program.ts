@@ -9,8 +9,8 @@ import { packageVersion } from "../lib/paths.js";
 import { dbCommand } from "./commands/db/index.js";
 import { demoCommand } from "./commands/demo.js";
 import { fitsCommand } from "./commands/fits/index.js";
-import { stackCommand } from "./commands/stack/index.js";
 import { rebuildCommand } from "./commands/rebuild/index.js";
+import { stackCommand } from "./commands/stack/index.js";
 import { upgradeCommand } from "./commands/upgrade/index.js";
 import { workerCommand } from "./commands/worker/index.js";
 

@@ -78,9 +78,14 @@ const SCHEMA = z.strictObject({
     .optional(),
   storage: z
     .string()
-    .refine((v) => v.trim() !== "" && (!v.startsWith("s3:") || /^s3:\/\/[a-z0-9.-]{3,63}(\/.*)?$/.test(v)), {
-      message: "must be a directory or s3://bucket[/prefix]",
-    })
+    .refine(
+      (v) =>
+        v.trim() !== "" &&
+        (!v.startsWith("s3:") || /^s3:\/\/[a-z0-9.-]{3,63}(\/.*)?$/.test(v)),
+      {
+        message: "must be a directory or s3://bucket[/prefix]",
+      },
+    )
     .optional(),
 });
 
