@@ -115,4 +115,8 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
   });
 }
 
+// The AWS SDK warns on every run that its releases after January 2027 will
+// need Node 22; this project pins its SDK version and runs on Node 20.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
+
 process.exitCode = await main(process.argv);

@@ -14,13 +14,11 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 
-import type { S3Client } from "@aws-sdk/client-s3";
-
-import { ExternalServiceError, UsageError } from "../errors.js";
+import { UsageError } from "../errors.js";
 import type { Logger } from "../logger.js";
+import { openStorage, type Storage } from "../storage/index.js";
 import {
   defaultManifestPath,
   type DumpManifest,
@@ -44,105 +42,66 @@ export interface OpenedSource {
   cleanup(): Promise<void>;
 }
 
-// The AWS SDK takes a noticeable time to load; only s3:// sources need it.
-async function s3Client(endpoint: string | undefined): Promise<S3Client> {
-  const { S3Client } = await import("@aws-sdk/client-s3");
-  return new S3Client({
-    region:
-      process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? "us-east-1",
-    ...(endpoint === undefined ? {} : { endpoint, forcePathStyle: true }),
-  });
-}
-
-function parseS3Url(url: string): { bucket: string; key: string } {
-  const match = /^s3:\/\/([^/]+)\/(.+)$/.exec(url);
+function parseS3Url(url: string): { location: string; name: string } {
+  const match = /^(s3:\/\/[^/]+(?:\/.*)?)\/([^/]+)\/*$/.exec(url);
   if (match === null) {
     throw new UsageError(
       `--from ${url}: an S3 location is s3://BUCKET/KEY (a dump file, or a directory-format dump's prefix)`,
     );
   }
-  return { bucket: match[1]!, key: match[2]!.replace(/\/+$/, "") };
+  return { location: match[1]!, name: match[2]! };
 }
 
 async function download(
-  client: S3Client,
-  bucket: string,
-  key: string,
+  storage: Storage,
   path: string,
+  name: string,
+  to: string,
 ): Promise<void> {
-  const { GetObjectCommand } = await import("@aws-sdk/client-s3");
-  const object = await client.send(
-    new GetObjectCommand({ Bucket: bucket, Key: key }),
-  );
-  mkdirSync(dirname(path), { recursive: true });
-  await pipeline(object.Body as Readable, createWriteStream(path));
+  mkdirSync(dirname(to), { recursive: true });
+  await pipeline(await storage.read(path, name), createWriteStream(to));
 }
 
-/** Copies an S3 dump (file, or every object under a directory dump's prefix) and its manifest to `dir`. */
+/** Copies an S3 dump (a file, or every object under a directory dump's prefix) and its manifest to `dir`. */
 async function fetchS3Dump(
   url: string,
   dir: string,
   endpoint: string | undefined,
 ): Promise<{ dumpPath: string; manifestPath: string | undefined }> {
-  const { bucket, key } = parseS3Url(url);
-  const client = await s3Client(endpoint);
-  const { ListObjectsV2Command } = await import("@aws-sdk/client-s3");
-  const name = key.split("/").pop()!;
+  const { location, name } = parseS3Url(url);
+  const storage = openStorage(location, { s3Endpoint: endpoint });
   try {
-    const listed: string[] = [];
-    let token: string | undefined;
-    do {
-      const page = await client.send(
-        new ListObjectsV2Command({
-          Bucket: bucket,
-          Prefix: key,
-          ContinuationToken: token,
-        }),
-      );
-      listed.push(...(page.Contents ?? []).map((o) => o.Key!));
-      token =
-        page.IsTruncated === true ? page.NextContinuationToken : undefined;
-    } while (token !== undefined);
-    const manifestKey = `${key}.manifest.json`;
     const dumpPath = join(dir, name);
-    const directoryObjects = listed.filter((k) => k.startsWith(`${key}/`));
-    if (directoryObjects.length > 0) {
-      for (const k of directoryObjects) {
-        await download(
-          client,
-          bucket,
-          k,
-          join(dumpPath, k.slice(key.length + 1)),
+    if ((await storage.stat("", name)) !== undefined) {
+      await download(storage, "", name, dumpPath);
+    } else {
+      let files = 0;
+      for await (const page of storage.list({ path: name })) {
+        for (const entry of page) {
+          files++;
+          await download(
+            storage,
+            entry.path,
+            entry.name,
+            join(dumpPath, entry.path.slice(name.length + 1), entry.name),
+          );
+        }
+      }
+      if (files === 0) {
+        throw new UsageError(
+          `--from ${url}: no such object or prefix in ${location}`,
         );
       }
-    } else if (listed.includes(key)) {
-      await download(client, bucket, key, dumpPath);
-    } else {
-      throw new UsageError(
-        `--from ${url}: no such object or prefix in bucket ${bucket}`,
-      );
     }
+    const manifestName = `${name}.manifest.json`;
     let manifestPath: string | undefined;
-    if (listed.includes(manifestKey)) {
+    if ((await storage.stat("", manifestName)) !== undefined) {
       manifestPath = defaultManifestPath(dumpPath);
-      await download(client, bucket, manifestKey, manifestPath);
+      await download(storage, "", manifestName, manifestPath);
     }
     return { dumpPath, manifestPath };
-  } catch (error) {
-    if (error instanceof UsageError) {
-      throw error;
-    }
-    throw new ExternalServiceError(
-      "s3",
-      `cannot read ${url}: ${(error as Error).message}`,
-      {
-        cause: error,
-        suggestion:
-          "check the bucket and key, the AWS credentials, and --s3-endpoint for a non-AWS store",
-      },
-    );
   } finally {
-    client.destroy();
+    await storage.close();
   }
 }
 
