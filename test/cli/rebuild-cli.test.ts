@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { it } from "node:test";
 
@@ -94,11 +95,18 @@ it("rebuild enqueue, worker ingest --empty, status, failures, and the worker loc
       ],
       env,
     );
-  let refused = await second();
-  for (let i = 0; i < 50 && refused.code === 0; i++) {
-    await sleep(100); // the holder had not taken the lock yet
-    refused = await second();
+  // Wait until the holder has the lock (its pid in the lock file), then try a second worker.
+  const lockFile = join(lockDir, "fitsfleet-worker-ingest-north-1.lock");
+  for (let i = 0; i < 300; i++) {
+    if (
+      existsSync(lockFile) &&
+      readFileSync(lockFile, "utf8").trim() === String(holder.pid)
+    ) {
+      break;
+    }
+    await sleep(100);
   }
+  const refused = await second();
   assert.equal(refused.code, 3, refused.stderr);
   assert.match(
     refused.stderr,

@@ -78,13 +78,14 @@ async function waitFor(
   what: string,
   check: () => Promise<boolean>,
   ms = 120_000,
+  every = 100,
 ) {
   const deadline = Date.now() + ms;
   while (!(await check())) {
     if (Date.now() > deadline) {
       throw new Error(`timed out waiting for ${what}`);
     }
-    await sleep(100);
+    await sleep(every);
   }
 }
 
@@ -132,10 +133,13 @@ describe("rebuild fault drills", () => {
       },
     );
     t.after(() => child.kill("SIGKILL"));
-    await waitFor("the first batch", async () => {
-      const l = await ledger(db.url);
-      return l.done > 0;
-    });
+    // Polled often: the kill must land while work is left.
+    await waitFor(
+      "the first batch",
+      async () => (await ledger(db.url)).done > 0,
+      120_000,
+      20,
+    );
     child.kill("SIGKILL");
     await new Promise((resolve) => child.once("exit", resolve));
     const atKill = await ledger(db.url);
