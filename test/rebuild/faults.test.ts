@@ -6,7 +6,8 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it, type TestContext } from "node:test";
 
@@ -23,7 +24,6 @@ import { runIngestWorker } from "../../worker/ingest.js";
 import { testArchive } from "../helpers/archive.js";
 import { testDatabase, testEnv } from "../helpers/db.js";
 import { uniqueQueueName } from "../helpers/queue.js";
-import { tempDir } from "../helpers/tmp.js";
 
 const logger = createLogger({ level: "error" });
 
@@ -172,11 +172,15 @@ describe("rebuild fault drills", () => {
 
   it("Redis losing the queue mid-run, then `rebuild reconcile`, loses nothing", async (t) => {
     // A Redis of this test's own, so that losing it touches no other test.
-    const folder = tempDir(t, "ff-redis-");
+    // One hook, in this order: stopping needs the pid file that the folder holds.
+    const folder = mkdtempSync(join(tmpdir(), "ff-redis-"));
+    t.after(async () => {
+      await stopRedis(folder);
+      rmSync(folder, { recursive: true, force: true });
+    });
     const port = await freePort();
     const password = randomBytes(12).toString("hex");
     await startRedis(folder, port, password);
-    t.after(() => stopRedis(folder));
     const redisUrl = `redis://default:${password}@127.0.0.1:${port}`;
     const { archive, db, queue } = await setup(t, redisUrl);
 
