@@ -32,12 +32,7 @@ import {
 import { resolve } from "node:path";
 import type { Readable } from "node:stream";
 
-import {
-  EXIT,
-  FitsfleetError,
-  PreconditionError,
-  UsageError,
-} from "../errors.js";
+import { EXIT, FitsfleetError, PreconditionError } from "../errors.js";
 import type {
   ListOptions,
   OpenStorageOptions,
@@ -45,6 +40,7 @@ import type {
   StorageEntry,
   WriteOptions,
 } from "./index.js";
+import { checkName, normaliseStoragePath } from "./paths.js";
 
 const PAGE_SIZE = 1000;
 const DEFAULT_CONCURRENCY = 64;
@@ -84,36 +80,6 @@ function joinRel(path: string, name: string): string {
 
 function errnoCode(error: unknown): string | undefined {
   return (error as NodeJS.ErrnoException | null)?.code;
-}
-
-/** `a/b` from "a/b", "/a/b/" or ""; refuses "..", "." and empty segments. */
-export function normaliseStoragePath(path: string): string {
-  const trimmed = path.replace(/^\/+|\/+$/g, "");
-  if (trimmed === "") {
-    return "";
-  }
-  for (const segment of trimmed.split("/")) {
-    if (
-      segment === "" ||
-      segment === "." ||
-      segment === ".." ||
-      /\0/.test(segment)
-    ) {
-      throw new UsageError(
-        `invalid storage path ${JSON.stringify(path)}: give a folder relative to the storage root, without "." or ".." parts`,
-      );
-    }
-  }
-  return trimmed;
-}
-
-function checkName(name: string): string {
-  if (name === "" || name === "." || name === ".." || /[/\0]/.test(name)) {
-    throw new UsageError(
-      `invalid file name ${JSON.stringify(name)}: a name has no "/" and is not "." or ".."`,
-    );
-  }
-  return name;
 }
 
 function deniedError(

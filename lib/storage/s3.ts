@@ -51,6 +51,7 @@ import type {
   StorageEntry,
   WriteOptions,
 } from "./index.js";
+import { checkName, normaliseStoragePath } from "./paths.js";
 
 const DEFAULT_CONCURRENCY = 16;
 const DEFAULT_MAX_ATTEMPTS = 8;
@@ -499,36 +500,6 @@ function parseLocation(location: string): { bucket: string; prefix: string } {
   return { bucket: match[1]!, prefix };
 }
 
-/** `a/b` from "a/b", "/a/b/" or ""; refuses "..", "." and empty segments. */
-function normalisePath(path: string): string {
-  const trimmed = path.replace(/^\/+|\/+$/g, "");
-  if (trimmed === "") {
-    return "";
-  }
-  for (const segment of trimmed.split("/")) {
-    if (
-      segment === "" ||
-      segment === "." ||
-      segment === ".." ||
-      /\0/.test(segment)
-    ) {
-      throw new UsageError(
-        `invalid storage path ${JSON.stringify(path)}: give a folder relative to the storage root, without "." or ".." parts`,
-      );
-    }
-  }
-  return trimmed;
-}
-
-function checkName(name: string): string {
-  if (name === "" || name === "." || name === ".." || /[/\0]/.test(name)) {
-    throw new UsageError(
-      `invalid file name ${JSON.stringify(name)}: a name has no "/" and is not "." or ".."`,
-    );
-  }
-  return name;
-}
-
 interface SdkError {
   name?: string;
   code?: string;
@@ -626,7 +597,7 @@ export class S3Storage implements Storage {
 
   /** The key prefix for a folder: "" or ending in "/". */
   private folderPrefix(path: string): string {
-    return [this.prefix, normalisePath(path)]
+    return [this.prefix, normaliseStoragePath(path)]
       .filter((part) => part !== "")
       .map((part) => `${part}/`)
       .join("");
@@ -827,7 +798,7 @@ export class S3Storage implements Storage {
       );
       const md5 = head.Metadata?.md5;
       return {
-        path: normalisePath(path),
+        path: normaliseStoragePath(path),
         name,
         size: head.ContentLength ?? 0,
         lastModified: head.LastModified ?? new Date(0),
