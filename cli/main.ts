@@ -115,6 +115,14 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
   });
 }
 
+// A reader that goes away (`fitsfleet --help | head`) is not an error: stop quietly, as cat does.
+process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+  if (error.code === "EPIPE") {
+    process.exit(EXIT.ok);
+  }
+  throw error;
+});
+
 // The AWS SDK warns on every run that its releases after January 2027 will
 // need Node 22; this project pins its SDK version and runs on Node 20.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";

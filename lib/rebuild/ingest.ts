@@ -22,6 +22,7 @@
  */
 import type { PoolClient } from "pg";
 
+import { orderedMap } from "../concurrency.js";
 import type { PgClient } from "../db/connect.js";
 import { quoteIdent } from "../db/sql.js";
 import { ExternalServiceError, FitsfleetError } from "../errors.js";
@@ -62,7 +63,16 @@ export interface IngestContext {
   fastRebuild: boolean;
   makePreviews: boolean;
   logger: Logger;
+  /** Files read at once under --fast-rebuild (default READ_AHEAD). */
+  readAhead?: number;
 }
+
+/**
+ * Enough files in flight to hide a small file's waits (storage, the
+ * decompressor's start) behind the parsing of others; few enough that
+ * full-size files in flight stay a few MB of buffers each.
+ */
+export const READ_AHEAD = 4;
 
 export interface LedgerEntry {
   id: number;
@@ -85,7 +95,12 @@ export interface BatchReport {
 interface Prepared {
   entry: LedgerEntry;
   stat: StorageEntry;
-  read: FitsReadResult;
+  /**
+   * The checksums only: a batch holds its files until it is written, and
+   * keeping every card of every header that long made the young-generation
+   * collections copy them all (a sixth of a worker's time, BENCHMARKS.md).
+   */
+  read: Omit<FitsReadResult, "structure">;
   rows: ArchiveRows;
 }
 
@@ -215,13 +230,14 @@ async function decide(
   if (present !== undefined && read.fileMd5 === present.file_md5) {
     return { kind: "unchanged", entry, diskfileId: present.id };
   }
+  const { structure, ...checksums } = read;
   return {
     kind: "write",
     prepared: {
       entry,
       stat,
-      read,
-      rows: archiveRows(read.structure, trimName(entry.filename)),
+      read: checksums,
+      rows: archiveRows(structure, trimName(entry.filename)),
     },
   };
 }
@@ -531,8 +547,14 @@ export async function ingestBatch(
   };
   const settled: Exclude<Decision, { kind: "write" }>[] = [];
   const toWrite: Prepared[] = [];
-  for (const entry of entries) {
-    const decision = await decide(client, ctx, entry);
+  // Under --fast-rebuild deciding reads only storage, so files are read ahead
+  // while earlier ones are parsed; otherwise it also queries `client`, which
+  // must not interleave with a file's transaction.
+  const readAhead = ctx.fastRebuild ? (ctx.readAhead ?? READ_AHEAD) : 1;
+  for await (const decision of orderedMap(entries, readAhead, (entry) =>
+    decide(client, ctx, entry),
+  )) {
+    const { entry } = decision.kind === "write" ? decision.prepared : decision;
     if (decision.kind === "write") {
       if (ctx.fastRebuild) {
         toWrite.push(decision.prepared);

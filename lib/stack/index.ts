@@ -74,6 +74,8 @@ export interface StackStatus {
 
 export interface StackUpOptions {
   unsafeFast?: boolean;
+  /** Benchmarks only: load pg_stat_statements (set when the stack is created). */
+  statementStats?: boolean;
   logger?: Logger;
 }
 
@@ -225,6 +227,7 @@ async function create(
     });
     await initCluster(p.postgres, state.postgres.password, {
       unsafeFast: state.unsafeFast,
+      statementStats: options.statementStats === true,
     });
     options.logger?.info("starting PostgreSQL", { port: state.postgres.port });
     await startCluster(p.postgres, state.postgres.port);

@@ -30,6 +30,8 @@ export const SUPERUSER = "fitsfleet";
 export interface PostgresSettings {
   /** Trade durability for speed (fsync off): for tests and benchmarks' scratch data only. */
   unsafeFast?: boolean;
+  /** Load pg_stat_statements, so a benchmark can count the statements (round trips) a run makes. */
+  statementStats?: boolean;
 }
 
 interface Owner {
@@ -140,6 +142,13 @@ export async function initCluster(
     "log_min_messages = warning",
     ...(settings.unsafeFast === true
       ? ["fsync = off", "synchronous_commit = off", "full_page_writes = off"]
+      : []),
+    ...(settings.statementStats === true
+      ? [
+          "shared_preload_libraries = 'pg_stat_statements'",
+          "pg_stat_statements.track = top",
+          "pg_stat_statements.track_utility = on",
+        ]
       : []),
   ];
   writeFileSync(join(paths.data, "postgresql.conf"), `\n${conf.join("\n")}\n`, {

@@ -1438,9 +1438,13 @@ function compressorSink(path: string): Sink {
     pending = [];
     size = 0;
     if (!child.stdin.write(data)) {
+      // One listener per wait, removed again: a large file waits thousands of times.
       await new Promise<void>((resolve, reject) => {
-        child.stdin.once("drain", resolve);
         child.once("error", reject);
+        child.stdin.once("drain", () => {
+          child.off("error", reject);
+          resolve();
+        });
       });
     }
   };

@@ -3,6 +3,8 @@
  * errors, and db init/status against real databases, with exit codes.
  */
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
@@ -10,7 +12,7 @@ import { describe, it } from "node:test";
 import { withClient } from "../../lib/db/connect.js";
 import { loadMigrations } from "../../lib/db/migrate.js";
 import { packageRoot } from "../../lib/paths.js";
-import { runCli } from "../helpers/cli.js";
+import { CLI, runCli } from "../helpers/cli.js";
 import { testDatabase } from "../helpers/db.js";
 import { REFERENCE_SCHEMA } from "../helpers/shared.js";
 import { tempDir } from "../helpers/tmp.js";
@@ -23,6 +25,19 @@ const noStackTrace = (text: string) =>
   );
 
 describe("fitsfleet CLI", () => {
+  it("stops quietly when its reader goes away (| head)", async () => {
+    const child = spawn(process.execPath, [CLI, "--help"], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stderr = "";
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    // The reader is gone before the CLI writes a byte.
+    child.stdout.destroy();
+    const [code] = (await once(child, "close")) as [number | null];
+    assert.equal(code, 0, stderr);
+    assert.doesNotMatch(stderr, /EPIPE|Unhandled/);
+  });
+
   it("--help lists every command group, the environment and the exit codes", async () => {
     const { code, stdout } = await runCli(["--help"]);
     assert.equal(code, 0);

@@ -1,0 +1,406 @@
+/**
+ * Ingest throughput: 2 local fitsfleet workers (`worker ingest --fast-rebuild`)
+ * against the reference's way (bench/native/reference-ingest.py: Python,
+ * Debian's astropy and psycopg2, one file at a time, one commit per file) and
+ * against the machine's floor (md5sum, and `lbzip2 -dc | md5sum` for .bz2,
+ * two at a time on both cores), in the same run, on the same files, on one
+ * throwaway stack with PostgreSQL's default durability (fsync on).
+ *
+ * Three corpora of synthetic Gemini files (lib/synthetic):
+ * - small: full headers, data units of tens of KB, uncompressed: header work
+ *   and database round trips dominate;
+ * - mixed: the same with 30% .fits.bz2, where bzip2 decoding weighs in;
+ * - fits: full-size detector data, uncompressed;
+ * - bz2: full-size detector data, .fits.bz2.
+ * Full-size files are tens of MB each, so those corpora hold --distinct
+ * generated files, each hard-linked under --files/--distinct archive names
+ * (another date): every name is ingested from its own bytes, but the disk
+ * holds only the distinct ones and the page cache keeps them all. Every
+ * contender reads from a warm page cache.
+ *
+ * Database round trips per file are counted with pg_stat_statements (every
+ * statement, BEGIN and COMMIT included, over the files ingested).
+ *
+ * Usage: node --import tsx bench/rebuild-ingest.ts
+ *   [--files 5000] [--distinct 100] [--corpus small,fits,bz2]
+ *   [--baseline-files N] (the baseline on the first N names; default all)
+ *   [--corpus-dir DIR] (kept and reused between runs; default under /tmp)
+ *   [--plain] (also run the workers without --fast-rebuild)
+ *   [--statements] (print the most frequent statements of each run)
+ *   [--skip-build] (the workers run dist/ as it is)
+ * Needs: lbzip2, bzip2, Debian's python3-astropy and python3-psycopg2.
+ */
+import { execFileSync, spawn } from "node:child_process";
+import {
+  existsSync,
+  linkSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+
+import { clientProgramConnection } from "../lib/db/client-programs.js";
+import { withClient } from "../lib/db/connect.js";
+import { runMigrations } from "../lib/db/migrate.js";
+import { packageRoot } from "../lib/paths.js";
+import { enqueue } from "../lib/rebuild/enqueue.js";
+import { runLocalWorkers } from "../lib/rebuild/local.js";
+import { stackDown, stackUp, stackUrls } from "../lib/stack/index.js";
+import { openStorage } from "../lib/storage/index.js";
+import { writeSyntheticArchive } from "../lib/synthetic/archive.js";
+
+type CorpusName = "small" | "mixed" | "fits" | "bz2";
+
+const { values } = parseArgs({
+  options: {
+    files: { type: "string", default: "5000" },
+    distinct: { type: "string", default: "100" },
+    corpus: { type: "string", default: "small,mixed,fits,bz2" },
+    "baseline-files": { type: "string" },
+    "corpus-dir": {
+      type: "string",
+      default: join(tmpdir(), "fitsfleet-bench-ingest-corpora"),
+    },
+    plain: { type: "boolean", default: false },
+    statements: { type: "boolean", default: false },
+    "skip-build": { type: "boolean", default: false },
+  },
+});
+const files = Number(values.files);
+const distinct = Number(values.distinct);
+const corpora = values.corpus.split(",") as CorpusName[];
+const baselineFiles =
+  values["baseline-files"] === undefined
+    ? undefined
+    : Number(values["baseline-files"]);
+const PYTHON = "/usr/bin/python3";
+const WORKERS = 2;
+
+interface Corpus {
+  name: CorpusName;
+  dir: string;
+  /** Paths relative to dir, newest first as the archive sorts them. */
+  names: string[];
+  storedBytes: number;
+}
+
+/** Full-size corpora are hard links to a few distinct files. */
+function linkedCorpus(name: CorpusName): boolean {
+  return name === "fits" || name === "bz2";
+}
+
+/** The same file name on a night `k` days earlier. */
+function renamed(name: string, k: number): string {
+  const m = /^([NS])(\d{8})(S\d{4}\.fits(?:\.bz2)?)$/.exec(name);
+  if (m === null) {
+    throw new Error(`unexpected synthetic name ${name}`);
+  }
+  const [, site, date, rest] = m;
+  const day = Date.UTC(
+    Number(date!.slice(0, 4)),
+    Number(date!.slice(4, 6)) - 1,
+    Number(date!.slice(6, 8)),
+  );
+  const shifted = new Date(day - k * 86_400_000)
+    .toISOString()
+    .slice(0, 10)
+    .replaceAll("-", "");
+  return `${site}${shifted}${rest}`;
+}
+
+async function makeCorpus(name: CorpusName): Promise<Corpus> {
+  const linked = linkedCorpus(name);
+  const dir = join(
+    values["corpus-dir"],
+    linked ? `${name}-${files}-${distinct}` : `${name}-${files}`,
+  );
+  const done = join(dir, ".complete");
+  if (!existsSync(done)) {
+    rmSync(dir, { recursive: true, force: true });
+    const t = performance.now();
+    if (!linked) {
+      await writeSyntheticArchive(dir, {
+        files,
+        dataScale: "small",
+        compressedFraction: name === "small" ? 0 : 0.3,
+        corrupt: 0,
+      });
+    } else {
+      const originals = `${dir}.originals`;
+      rmSync(originals, { recursive: true, force: true });
+      const written = await writeSyntheticArchive(originals, {
+        files: distinct,
+        dataScale: "full",
+        compressedFraction: name === "bz2" ? 1 : 0,
+        corrupt: 0,
+        nights: 1,
+      });
+      mkdirSync(dir, { recursive: true });
+      const copies = Math.ceil(files / distinct);
+      let n = 0;
+      for (let k = 0; k < copies && n < files; k++) {
+        for (const file of written) {
+          if (n++ === files) {
+            break;
+          }
+          linkSync(file.path, join(dir, renamed(file.name, k)));
+        }
+      }
+    }
+    writeFileSync(done, "");
+    console.log(
+      `corpus ${name}: made in ${((performance.now() - t) / 1000).toFixed(0)} s`,
+    );
+  }
+  const names = readdirSync(dir)
+    .filter((f) => !f.startsWith("."))
+    .sort()
+    .reverse();
+  let storedBytes = 0;
+  for (const f of names) {
+    storedBytes += statSync(join(dir, f)).size;
+  }
+  return { name, dir, names, storedBytes };
+}
+
+/** Reads every distinct file once, so every contender starts from a warm page cache. */
+function warm(corpus: Corpus): void {
+  const seen = new Set<number>();
+  for (const f of corpus.names) {
+    const { ino } = statSync(join(corpus.dir, f));
+    if (!seen.has(ino)) {
+      seen.add(ino);
+      readFileSync(join(corpus.dir, f));
+    }
+  }
+}
+
+function run(
+  program: string,
+  args: string[],
+  options: { cwd?: string; input?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(program, args, {
+      cwd: options.cwd,
+      env: options.env ?? process.env,
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+    child.once("error", reject);
+    child.once("close", (code) =>
+      code === 0
+        ? resolve(out)
+        : reject(new Error(`${program} exited ${code}: ${err.slice(-2000)}`)),
+    );
+    child.stdin.end(options.input ?? "");
+  });
+}
+
+/** md5sum of every file, and for .bz2 `lbzip2 -dc | md5sum` too, two files at a time. */
+async function floor(corpus: Corpus): Promise<number> {
+  const script =
+    'for f; do md5sum "$f"; case "$f" in *.bz2) lbzip2 -n 1 -dc "$f" | md5sum;; esac; done > /dev/null';
+  const t = performance.now();
+  await run("xargs", ["-0", "-P", "2", "-n", "16", "sh", "-c", script, "sh"], {
+    cwd: corpus.dir,
+    input: corpus.names.join("\0"),
+  });
+  return (performance.now() - t) / 1000;
+}
+
+async function freshDatabase(admin: string, db: string): Promise<string> {
+  await withClient(admin, async (c) => {
+    await c.query(`DROP DATABASE IF EXISTS ${db}`);
+    await c.query(`CREATE DATABASE ${db}`);
+  });
+  const url = new URL(admin);
+  url.pathname = `/${db}`;
+  await withClient(url.toString(), (c) => runMigrations(c));
+  return url.toString();
+}
+
+async function resetStatements(admin: string): Promise<void> {
+  await withClient(admin, (c) => c.query("SELECT pg_stat_statements_reset()"));
+}
+
+async function statements(admin: string, db: string): Promise<number> {
+  return withClient(admin, async (c) => {
+    const { rows } = await c.query<{ calls: string; query: string }>(
+      `SELECT s.calls::text AS calls, s.query
+         FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
+        WHERE d.datname = $1
+        ORDER BY s.calls DESC`,
+      [db],
+    );
+    if (values.statements) {
+      for (const r of rows.slice(0, 12)) {
+        console.log(
+          `   ${r.calls.padStart(7)}  ${r.query.replace(/\s+/g, " ").slice(0, 110)}`,
+        );
+      }
+    }
+    return rows.reduce((sum, r) => sum + Number(r.calls), 0);
+  });
+}
+
+interface Measured {
+  seconds: number;
+  files: number;
+  roundTrips: number;
+  dataBytes?: number;
+}
+
+async function fitsfleet(
+  corpus: Corpus,
+  urls: { adminUrl: string; redisUrl: string },
+  fastRebuild: boolean,
+): Promise<Measured> {
+  const db = `ingest_${corpus.name}_${fastRebuild ? "fast" : "plain"}`;
+  const databaseUrl = await freshDatabase(urls.adminUrl, db);
+  const queue = `bench-${db}`;
+  const storage = openStorage(corpus.dir);
+  await enqueue({
+    databaseUrl,
+    redisUrl: urls.redisUrl,
+    queue,
+    storage,
+    storageLocation: corpus.dir,
+    // Full-size files take seconds each: smaller batches keep both workers busy to the end.
+    batchSize: linkedCorpus(corpus.name) ? 20 : 200,
+  }).finally(() => storage.close());
+  warm(corpus);
+  await resetStatements(urls.adminUrl);
+  const result = await runLocalWorkers({
+    databaseUrl,
+    redisUrl: urls.redisUrl,
+    queue,
+    workers: WORKERS,
+    name: "bench",
+    fastRebuild,
+  });
+  const roundTrips = await statements(urls.adminUrl, db);
+  const { counts } = result.status;
+  if (counts.done !== corpus.names.length || counts.failed > 0) {
+    throw new Error(
+      `fitsfleet ingested ${counts.done} of ${corpus.names.length} files (${counts.failed} failed)`,
+    );
+  }
+  const dataBytes = await withClient(databaseUrl, async (c) => {
+    const { rows } = await c.query<{ bytes: string }>(
+      "SELECT sum(data_size)::text AS bytes FROM diskfile",
+    );
+    return Number(rows[0]!.bytes);
+  });
+  return {
+    seconds: result.seconds,
+    files: counts.done,
+    roundTrips,
+    dataBytes,
+  };
+}
+
+async function baseline(
+  corpus: Corpus,
+  adminUrl: string,
+  staging: string,
+): Promise<Measured> {
+  const db = `baseline_${corpus.name}`;
+  const databaseUrl = await freshDatabase(adminUrl, db);
+  const names = corpus.names.slice(0, baselineFiles ?? corpus.names.length);
+  const { dbname, env } = clientProgramConnection(databaseUrl);
+  warm(corpus);
+  await resetStatements(adminUrl);
+  const out = await run(
+    PYTHON,
+    [
+      join(packageRoot(), "bench", "native", "reference-ingest.py"),
+      dbname,
+      corpus.dir,
+      staging,
+    ],
+    { input: names.join("\n"), env },
+  );
+  const [count, seconds] = out.trim().split(/\s+/).map(Number);
+  return {
+    seconds: seconds!,
+    files: count!,
+    roundTrips: await statements(adminUrl, db),
+  };
+}
+
+const mib = (bytes: number) => bytes / 1024 / 1024;
+const rate = (m: Measured) => m.files / m.seconds;
+const fmt = (n: number, digits = 0) =>
+  n.toLocaleString("en-US", {
+    minimumFractionDigits: digits,
+    maximumFractionDigits: digits,
+  });
+
+const stackDir = mkdtempSync(join(tmpdir(), "fitsfleet-bench-stack-"));
+const staging = mkdtempSync(join(tmpdir(), "fitsfleet-bench-staging-"));
+try {
+  mkdirSync(values["corpus-dir"], { recursive: true });
+  if (!values["skip-build"]) {
+    // The workers run the built CLI.
+    execFileSync("npm", ["run", "--silent", "build"], {
+      cwd: packageRoot(),
+      stdio: "inherit",
+    });
+  }
+  const { state } = await stackUp(stackDir, { statementStats: true });
+  const urls = stackUrls(state);
+  await withClient(urls.adminUrl, (c) =>
+    c.query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements"),
+  );
+  console.log(
+    `${WORKERS} fitsfleet workers (--fast-rebuild) vs one Python process (astropy + psycopg2, a commit per file) vs the native floor on 2 cores; PostgreSQL fsync on`,
+  );
+  for (const name of corpora) {
+    const corpus = await makeCorpus(name);
+    const distinctNote = linkedCorpus(name)
+      ? ` (${distinct} distinct, hard-linked)`
+      : "";
+    console.log(
+      `\n== ${name}: ${fmt(corpus.names.length)} files${distinctNote}, ${fmt(mib(corpus.storedBytes))} MiB stored`,
+    );
+    warm(corpus);
+    const floorSeconds = await floor(corpus);
+    const ours = await fitsfleet(corpus, urls, true);
+    const plain = values.plain
+      ? await fitsfleet(corpus, urls, false)
+      : undefined;
+    const base = await baseline(corpus, urls.adminUrl, staging);
+    const floorRate = corpus.names.length / floorSeconds;
+    console.log(
+      `   data ${fmt(mib(ours.dataBytes!))} MiB decompressed; floor ${floorSeconds.toFixed(1)} s = ${fmt(floorRate)} files/s`,
+    );
+    console.log(
+      `   fitsfleet: ${ours.seconds.toFixed(1)} s, ${fmt(rate(ours))} files/s, ${fmt(mib(ours.dataBytes!) / ours.seconds)} MiB/s of data, ${(ours.roundTrips / ours.files).toFixed(2)} round trips/file`,
+    );
+    if (plain !== undefined) {
+      console.log(
+        `   fitsfleet without --fast-rebuild: ${plain.seconds.toFixed(1)} s, ${fmt(rate(plain))} files/s, ${(plain.roundTrips / plain.files).toFixed(2)} round trips/file`,
+      );
+    }
+    console.log(
+      `   baseline (${fmt(base.files)} files): ${base.seconds.toFixed(1)} s, ${fmt(rate(base), 1)} files/s, ${(base.roundTrips / base.files).toFixed(2)} round trips/file`,
+    );
+    console.log(
+      `   ratio: ${(rate(ours) / rate(base)).toFixed(2)}x the baseline; ${(ours.seconds / floorSeconds).toFixed(2)}x the floor's time`,
+    );
+  }
+} finally {
+  await stackDown(stackDir, { purge: true }).catch(() => undefined);
+  rmSync(staging, { recursive: true, force: true });
+}
