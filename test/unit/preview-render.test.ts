@@ -1,0 +1,531 @@
+/**
+ * Preview rendering on frames made for the purpose: exact percentiles, the
+ * orientation and letterboxing of the picture, which HDU is shown, the
+ * "no preview" reasons, and the GMOS mosaic's geometry (chips, gaps, order,
+ * bias and gain) checked on the mosaic and on the decoded JPEG.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+
+import sharp from "sharp";
+
+import { FitsPixelReader } from "../../lib/fits/pixels.js";
+import { readHeaders } from "../../lib/fits/read.js";
+import {
+  buildGmosMosaic,
+  type GapRule,
+  type GmosMosaic,
+  parseSection,
+} from "../../lib/preview/gmos.js";
+import { median, percentiles } from "../../lib/preview/percentile.js";
+import { makePreview } from "../../lib/preview/preview.js";
+import { drawFrame, fitBox, whiteCanvas } from "../../lib/preview/raster.js";
+import {
+  type GreyImage,
+  type RenderOutcome,
+  renderPreview,
+} from "../../lib/preview/render.js";
+import {
+  type AmpSpec,
+  gmosFrame,
+  type HduSpec,
+  writeFits,
+} from "../helpers/fits-images.js";
+import { tempDir } from "../helpers/tmp.js";
+
+/** numpy.percentile's default method on a sorted copy: the definition the selection must meet. */
+function sortedPercentile(values: readonly number[], p: number): number {
+  const finite = values.filter(Number.isFinite).sort((a, b) => a - b);
+  const position = (p / 100) * (finite.length - 1);
+  const below = Math.floor(position);
+  const a = finite[below] as number;
+  const b = finite[Math.min(below + 1, finite.length - 1)] as number;
+  return a + (b - a) * (position - below);
+}
+
+/** A deterministic generator, so a failure can be replayed. */
+function random(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    return state / 2 ** 32;
+  };
+}
+
+function image(outcome: RenderOutcome): GreyImage & {
+  stats: Extract<RenderOutcome, { kind: "image" }>["stats"];
+} {
+  assert.equal(
+    outcome.kind,
+    "image",
+    outcome.kind === "no-preview" ? outcome.reason : "",
+  );
+  return { ...outcome.image, stats: outcome.stats };
+}
+
+function mean(
+  picture: GreyImage,
+  x0: number,
+  x1: number,
+  y0: number,
+  y1: number,
+): number {
+  let sum = 0;
+  for (let y = y0; y < y1; y++) {
+    for (let x = x0; x < x1; x++) {
+      sum += picture.pixels[y * picture.width + x] as number;
+    }
+  }
+  return sum / ((x1 - x0) * (y1 - y0));
+}
+
+async function decode(jpeg: Buffer): Promise<GreyImage> {
+  const metadata = await sharp(jpeg).metadata();
+  assert.equal(metadata.format, "jpeg");
+  assert.equal(metadata.channels, 1, "a greyscale JPEG");
+  const { data, info } = await sharp(jpeg)
+    .toColourspace("b-w")
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  return { width: info.width, height: info.height, pixels: data };
+}
+
+describe("percentiles", () => {
+  it("match numpy's linear percentiles, NaN and infinities left out", () => {
+    const next = random(7);
+    for (const n of [1, 2, 3, 10, 1001, 100_000]) {
+      const values = Array.from({ length: n }, (_, i) => {
+        const r = next();
+        if (i % 97 === 5) {
+          return NaN;
+        }
+        if (i % 211 === 7) {
+          return -Infinity;
+        }
+        // Negatives, duplicates and a wide range of magnitudes.
+        return r < 0.2 ? -Math.round(r * 50) : Math.fround(r ** 3 * 1e6);
+      });
+      const data = Float32Array.from(values);
+      const ps = [0, 0.3, 5, 50, 95, 99.7, 100];
+      const got = percentiles(data, ps);
+      assert.equal(got.count, values.filter(Number.isFinite).length);
+      ps.forEach((p, i) => {
+        const expected = sortedPercentile([...data], p);
+        const actual = got.values[i] as number;
+        assert.ok(
+          Math.abs(actual - expected) <= 1e-9 * Math.max(1, Math.abs(expected)),
+          `n=${n} p=${p}: ${actual} != ${expected}`,
+        );
+      });
+    }
+  });
+
+  it("the median of an even count averages the middle pair; nothing finite gives NaN", () => {
+    assert.equal(median(Float32Array.from([4, 1, 3, 2])), 2.5);
+    assert.equal(median(Float32Array.from([-0, 0, -1])), 0);
+    assert.ok(Number.isNaN(median(Float32Array.from([NaN, Infinity]))));
+  });
+});
+
+describe("the picture", () => {
+  it("fits the frame with its aspect kept, centred", () => {
+    assert.deepEqual(fitBox(200, 100, 640, 480), {
+      x: 0,
+      y: 80,
+      width: 640,
+      height: 320,
+    });
+    assert.deepEqual(fitBox(2048, 2048, 640, 480), {
+      x: 80,
+      y: 0,
+      width: 480,
+      height: 480,
+    });
+    assert.deepEqual(fitBox(10, 1000, 640, 480).height, 480);
+  });
+
+  it("puts FITS row 1 at the bottom and NaN stays white", () => {
+    // 4 x 3 frame: FITS row 1 (first in the data) black, row 3 white.
+    const frame = {
+      width: 4,
+      height: 3,
+      data: Float32Array.from([0, 0, 0, 0, 5, 5, NaN, 5, 10, 10, 10, 10]),
+    };
+    const canvas = whiteCanvas(4, 3);
+    drawFrame(canvas, 4, { x: 0, y: 0, width: 4, height: 3 }, frame, 0, 10);
+    assert.deepEqual(
+      [...canvas],
+      [255, 255, 255, 255, 128, 128, 255, 128, 0, 0, 0, 0],
+    );
+  });
+
+  it("a constant frame is black, as matplotlib draws vmin = vmax", () => {
+    const canvas = whiteCanvas(2, 2);
+    drawFrame(
+      canvas,
+      2,
+      { x: 0, y: 0, width: 2, height: 2 },
+      { width: 2, height: 2, data: new Float32Array(4).fill(3) },
+      3,
+      3,
+    );
+    assert.deepEqual([...canvas], [0, 0, 0, 0]);
+  });
+
+  it("shrinks by averaging areas and enlarges by repeating pixels", () => {
+    const frame = {
+      width: 4,
+      height: 2,
+      data: Float32Array.from([0, 10, 10, 10, 0, 10, 10, 10]),
+    };
+    const small = whiteCanvas(2, 1);
+    drawFrame(small, 2, { x: 0, y: 0, width: 2, height: 1 }, frame, 0, 10);
+    assert.deepEqual([...small], [128, 255]);
+    const big = whiteCanvas(8, 4);
+    drawFrame(big, 8, { x: 0, y: 0, width: 8, height: 4 }, frame, 0, 10);
+    assert.deepEqual(
+      [...big.subarray(0, 8)],
+      [0, 0, 255, 255, 255, 255, 255, 255],
+    );
+  });
+});
+
+/** A 200 x 100 float frame: value = FITS row number (1 at the bottom), with two wild outliers. */
+function rampFrame(): HduSpec {
+  const values: number[] = [];
+  for (let y = 1; y <= 100; y++) {
+    for (let x = 0; x < 200; x++) {
+      values.push(y);
+    }
+  }
+  values[0] = -1e6;
+  values[1] = 1e9;
+  return { bitpix: -32, axes: [200, 100], values };
+}
+
+describe("rendering a plain image", () => {
+  it("clips at the 0.3/99.7 percentiles, flips, and letterboxes on white", (t) => {
+    const path = writeFits(join(tempDir(t), "ramp.fits"), [rampFrame()]);
+    const picture = image(renderPreview(path));
+    assert.equal(picture.stats.kind, "image");
+    assert.deepEqual(picture.stats.hdus, [0]);
+    assert.equal(picture.stats.percentile, 0.3);
+    const all = Float32Array.from(rampFrame().values as number[]);
+    assert.equal(picture.stats.low, percentiles(all, [0.3]).values[0]);
+    assert.equal(picture.stats.high, percentiles(all, [99.7]).values[0]);
+    assert.deepEqual(picture.stats.box, {
+      x: 0,
+      y: 80,
+      width: 640,
+      height: 320,
+    });
+    assert.deepEqual([picture.width, picture.height], [640, 480]);
+    assert.equal(mean(picture, 0, 640, 0, 80), 255, "white band above");
+    assert.equal(mean(picture, 0, 640, 400, 480), 255, "white band below");
+    const top = mean(picture, 0, 640, 82, 90);
+    const bottom = mean(picture, 0, 640, 390, 398);
+    assert.ok(top > 240, `the last FITS rows are at the top: ${top}`);
+    assert.ok(bottom < 15, `FITS row 1 is at the bottom: ${bottom}`);
+  });
+
+  it("letterbox false gives just the fitted frame; width and height are options", async (t) => {
+    const path = writeFits(join(tempDir(t), "ramp.fits"), [rampFrame()]);
+    const picture = image(
+      renderPreview(path, { width: 300, height: 300, letterbox: false }),
+    );
+    assert.deepEqual([picture.width, picture.height], [300, 150]);
+    const made = await makePreview(path, {
+      width: 100,
+      height: 100,
+      quality: 90,
+    });
+    assert.equal(made.kind, "preview");
+    if (made.kind === "preview") {
+      const decoded = await decode(made.jpeg);
+      assert.deepEqual([decoded.width, decoded.height], [100, 100]);
+      assert.equal(made.stats.jpegBytes, made.jpeg.length);
+    }
+    assert.throws(() => renderPreview(path, { width: 0 }), /preview width/);
+    await assert.rejects(makePreview(path, { quality: 101 }), /JPEG quality/);
+  });
+
+  it("shows the first plane of a cube, squeezed, and the first SCI extension when the primary is empty", (t) => {
+    const dir = tempDir(t);
+    const plane = (v: number) => new Array<number>(16).fill(v);
+    const cube = writeFits(join(dir, "cube.fits"), [
+      {
+        bitpix: 16,
+        axes: [4, 1, 4, 2],
+        values: [...plane(0).map((_, i) => i), ...plane(1000)],
+      },
+    ]);
+    const fromCube = image(renderPreview(cube, { letterbox: false }));
+    assert.equal(fromCube.stats.frameWidth, 4);
+    assert.equal(fromCube.stats.frameHeight, 4);
+    assert.equal(fromCube.stats.high < 16, true, "not the 1000s of plane 2");
+    const mef = writeFits(join(dir, "mef.fits"), [
+      {},
+      { xtension: "BINTABLE", axes: [4, 1], cards: [["TFIELDS", 0]] },
+      { bitpix: -32, axes: [2, 2], cards: [["EXTNAME", "DQ"]] },
+      { bitpix: -32, axes: [3, 2], cards: [["EXTNAME", "SCI"]] },
+    ]);
+    assert.deepEqual(image(renderPreview(mef)).stats.hdus, [3]);
+  });
+
+  it("gives a reason instead of a picture when there is nothing to show", (t) => {
+    const dir = tempDir(t);
+    const cases: [string, HduSpec[], RegExp][] = [
+      ["header.fits", [{}], /no data, only a primary header/],
+      [
+        "table.fits",
+        [{}, { xtension: "BINTABLE", axes: [4, 3], cards: [["TFIELDS", 0]] }],
+        /no image data, only BINTABLE/,
+      ],
+      ["spectrum.fits", [{ bitpix: -32, axes: [500, 1] }], /one-dimensional/],
+      ["empty-ext.fits", [{}, { bitpix: -32, axes: [] }], /HDU 1 has no data/],
+      [
+        "nan.fits",
+        [{ bitpix: -32, axes: [3, 3], values: new Array(9).fill(NaN) }],
+        /every pixel is NaN/,
+      ],
+      [
+        "blank.fits",
+        [
+          {
+            bitpix: 16,
+            axes: [2, 2],
+            values: [-1, -1, -1, -1],
+            cards: [["BLANK", -1]],
+          },
+        ],
+        /every pixel is NaN, infinite or BLANK/,
+      ],
+    ];
+    for (const [name, hdus, reason] of cases) {
+      const outcome = renderPreview(writeFits(join(dir, name), hdus));
+      assert.equal(outcome.kind, "no-preview", name);
+      if (outcome.kind === "no-preview") {
+        assert.match(outcome.reason, reason, name);
+      }
+    }
+  });
+});
+
+/** Three 2048-column chips of four 512-column amplifiers, levels 1000/2000/3000 after bias and gain. */
+function twelveAmps(rows: number): AmpSpec[] {
+  const gains = [1, 2, 4, 0.5];
+  return Array.from({ length: 12 }, (_, k) => ({
+    detsec: [512 * k + 1, 512 * (k + 1), 1, rows] as [
+      number,
+      number,
+      number,
+      number,
+    ],
+    overscanLeft: k % 2 === 1,
+    bias: 400 + 37 * k,
+    gain: gains[k % 4] as number,
+    level: 1000 * (Math.floor(k / 4) + 1),
+  }));
+}
+
+function mosaicOf(path: string, gapRule: GapRule): GmosMosaic {
+  const reader = new FitsPixelReader(path);
+  try {
+    const built = buildGmosMosaic(reader, readHeaders(path), { gapRule });
+    assert.ok(built.ok, built.ok ? "" : built.reason);
+    return built.mosaic;
+  } finally {
+    reader.close();
+  }
+}
+
+/** Runs of equal values along the mosaic's first row: [start, end, value]. */
+function columnRuns(mosaic: GmosMosaic): [number, number, number][] {
+  const { width, height, data } = mosaic.frame;
+  const runs: [number, number, number][] = [];
+  for (let x = 0; x < width; x++) {
+    const v = data[x] as number;
+    for (let y = 1; y < height; y++) {
+      assert.equal(data[y * width + x], v, `column ${x} is uniform`);
+    }
+    const last = runs[runs.length - 1];
+    if (last !== undefined && last[2] === v) {
+      last[1] = x + 1;
+    } else {
+      runs.push([x, x + 1, v]);
+    }
+  }
+  return runs;
+}
+
+describe("the GMOS mosaic", () => {
+  it("parses sections as 0-based, end-exclusive", () => {
+    assert.deepEqual(parseSection("[33:544,1:4224]"), {
+      x0: 32,
+      x1: 544,
+      y0: 0,
+      y1: 4224,
+    });
+    assert.equal(parseSection("[5:4,1:2]"), undefined);
+    assert.equal(parseSection(undefined), undefined);
+  });
+
+  it("12 amplifiers, binned 4 x 4, with the reference's gap rule", (t) => {
+    const path = writeFits(
+      join(tempDir(t), "gmos12.fits"),
+      gmosFrame(twelveAmps(64), { xbin: 4, ybin: 4 }),
+    );
+    const mosaic = mosaicOf(path, "reference");
+    assert.deepEqual(mosaic.binning, { x: 4, y: 4 });
+    assert.equal(mosaic.frame.width, 6144 / 4 + 80, "80 columns not binned");
+    assert.equal(mosaic.frame.height, 16);
+    // Amplifiers at 2048/3072 move 40 unbinned columns (10 binned), at
+    // 4096/5120 80 (20); the others stay, so chips 2 and 3 get inner holes
+    // and overlaps (later extensions win) exactly as the archive shows them.
+    assert.deepEqual(columnRuns(mosaic), [
+      [0, 512, 1000],
+      [512, 522, 0],
+      [522, 768, 2000],
+      [768, 778, 0],
+      [778, 1024, 2000],
+      [1024, 1044, 0],
+      [1044, 1280, 3000],
+      [1280, 1300, 0],
+      [1300, 1536, 3000],
+      [1536, 1616, 0],
+    ]);
+    assert.deepEqual(
+      mosaic.placements.map((p) => p.target.x),
+      [0, 128, 256, 384, 522, 640, 778, 896, 1044, 1152, 1300, 1408],
+    );
+    assert.deepEqual(
+      mosaic.placements.map((p) => p.bias),
+      Array.from({ length: 12 }, (_, k) => 400 + 37 * k),
+      "the median of each overscan",
+    );
+  });
+
+  it("the chip rule moves whole chips: three chips, two gaps", (t) => {
+    const path = writeFits(
+      join(tempDir(t), "gmos12.fits"),
+      gmosFrame(twelveAmps(64), { xbin: 4, ybin: 4 }),
+    );
+    assert.deepEqual(columnRuns(mosaicOf(path, "chip")), [
+      [0, 512, 1000],
+      [512, 522, 0],
+      [522, 1034, 2000],
+      [1034, 1044, 0],
+      [1044, 1556, 3000],
+      [1556, 1616, 0],
+    ]);
+  });
+
+  it("6 amplifiers stored out of order land where DETSEC puts them", (t) => {
+    const amps: AmpSpec[] = Array.from({ length: 6 }, (_, k) => ({
+      detsec: [1024 * k + 1, 1024 * (k + 1), 1, 32] as [
+        number,
+        number,
+        number,
+        number,
+      ],
+      overscanLeft: k % 2 === 0,
+      bias: 1000 + k,
+      gain: 2,
+      level: 100 * (Math.floor(k / 2) + 1),
+    }));
+    // The e2v fixtures store each chip's right amplifier first.
+    const shuffled = [1, 0, 3, 2, 4, 5].map((k) => amps[k] as AmpSpec);
+    const path = writeFits(
+      join(tempDir(t), "gmos6.fits"),
+      gmosFrame(shuffled, { xbin: 2, ybin: 2, instrument: "GMOS-S" }),
+    );
+    assert.deepEqual(columnRuns(mosaicOf(path, "reference")), [
+      [0, 1024, 100],
+      [1024, 1044, 0],
+      [1044, 2068, 200],
+      [2068, 2088, 0],
+      [2088, 3112, 300],
+      [3112, 3152, 0],
+    ]);
+  });
+
+  it("the JPEG shows the chips left to right, darkest to brightest, with the gaps", async (t) => {
+    const path = writeFits(
+      join(tempDir(t), "gmos12.fits"),
+      gmosFrame(twelveAmps(1024), { xbin: 4, ybin: 4 }),
+    );
+    // Native scale: the mosaic is 1616 x 256, drawn 1:1.
+    const native = await makePreview(path, {
+      width: 1616,
+      height: 256,
+      gapRule: "chip",
+      quality: 95,
+    });
+    assert.equal(native.kind, "preview");
+    if (native.kind !== "preview") {
+      return;
+    }
+    assert.equal(native.stats.kind, "gmos-mosaic");
+    assert.equal(native.stats.percentile, 5);
+    assert.equal(native.stats.hdus.length, 12);
+    const full = await decode(native.jpeg);
+    const column = (x0: number, x1: number) => mean(full, x0, x1, 4, 252);
+    const chips = [column(4, 508), column(526, 1030), column(1048, 1552)];
+    // 1000 is below the 5th percentile, 3000 the top: 0, then 2000 of 1000..3000.
+    assert.ok(Math.abs((chips[0] as number) - 0) < 4, `chip 1: ${chips[0]}`);
+    assert.ok(Math.abs((chips[1] as number) - 128) < 4, `chip 2: ${chips[1]}`);
+    assert.ok((chips[2] as number) > 250, `chip 3: ${chips[2]}`);
+    assert.ok(column(1036, 1042) < 20, "the gap between chips 2 and 3 is dark");
+    assert.ok(
+      column(1565, 1610) < 20,
+      "the unused columns on the right are dark",
+    );
+
+    // The default picture: 640 x 480, the mosaic letterboxed.
+    const standard = await makePreview(path);
+    assert.equal(standard.kind, "preview");
+    if (standard.kind !== "preview") {
+      return;
+    }
+    const picture = await decode(standard.jpeg);
+    assert.deepEqual([picture.width, picture.height], [640, 480]);
+    const { box } = standard.stats;
+    assert.deepEqual(box, { x: 0, y: 189, width: 640, height: 101 });
+    assert.ok(mean(picture, 0, 640, 0, 180) > 250, "white above");
+    assert.ok(mean(picture, 0, 640, 300, 480) > 250, "white below");
+    const scale = box.width / 1616;
+    const region = (x0: number, x1: number) =>
+      mean(
+        picture,
+        Math.ceil(x0 * scale) + 3,
+        Math.floor(x1 * scale) - 3,
+        box.y + 5,
+        box.y + box.height - 5,
+      );
+    // The reference rule: 1000 is now above the 5th percentile (more gap
+    // columns are zero), so the chips are 1/3, 2/3 and 3/3 of white.
+    const levels = [region(0, 512), region(522, 768), region(1300, 1536)];
+    assert.ok(
+      Math.abs((levels[0] as number) - 85) < 8 &&
+        Math.abs((levels[1] as number) - 171) < 8 &&
+        (levels[2] as number) > 245,
+      `chip levels left to right: ${levels.join(", ")}`,
+    );
+  });
+
+  it("sections that do not fit give a reason, not a picture", (t) => {
+    const hdus = gmosFrame(twelveAmps(64).slice(0, 2), { xbin: 4, ybin: 4 });
+    const second = hdus[2] as HduSpec;
+    second.cards = (second.cards ?? []).map(([k, v]) =>
+      k === "DETSEC" ? [k, "[513:1536,1:64]"] : [k, v],
+    );
+    const outcome = renderPreview(
+      writeFits(join(tempDir(t), "bad.fits"), hdus),
+    );
+    assert.equal(outcome.kind, "no-preview");
+    if (outcome.kind === "no-preview") {
+      assert.match(outcome.reason, /HDU 2: DATASEC .* does not match DETSEC/);
+    }
+  });
+});
