@@ -26,7 +26,11 @@ import { orderedMap } from "../concurrency.js";
 import type { PgClient } from "../db/connect.js";
 import { quoteIdent } from "../db/sql.js";
 import { ExternalServiceError, FitsfleetError } from "../errors.js";
-import { type FitsReadResult, readFitsStream } from "../fits/read.js";
+import {
+  type FitsReadResult,
+  isCompressedName,
+  readFitsStream,
+} from "../fits/read.js";
 import {
   type ArchiveRows,
   archiveRows,
@@ -216,11 +220,14 @@ async function decide(
   }
   let read: FitsReadResult;
   try {
-    read = await readFitsStream(
-      entry.filename,
-      await storage.read(entry.path, entry.filename),
-      { file: where },
-    );
+    // An uncompressed file is hashed and scanned chunk by chunk, so one
+    // reused buffer will do; a .bz2 one goes on to the decompressor, which
+    // may keep a chunk a while.
+    const bytes =
+      storage.readTransient !== undefined && !isCompressedName(entry.filename)
+        ? await storage.readTransient(entry.path, entry.filename)
+        : await storage.read(entry.path, entry.filename);
+    read = await readFitsStream(entry.filename, bytes, { file: where });
   } catch (error) {
     if (isPermanent(error)) {
       return { kind: "failed", entry, error: (error as Error).message };

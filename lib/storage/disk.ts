@@ -23,6 +23,7 @@
 import { randomBytes } from "node:crypto";
 import { readdir, stat, type Stats, statSync } from "node:fs";
 import {
+  type FileHandle,
   mkdir,
   open,
   rename,
@@ -361,6 +362,8 @@ export class DiskStorage implements Storage {
   readonly root: string;
   private readonly concurrency: number;
   private readonly statMode: "adaptive" | "async";
+  /** readTransient's buffers, back for the next file when a read ends. */
+  private readonly buffers: Buffer[] = [];
 
   constructor(location: string, options: DiskStorageOptions = {}) {
     this.root = resolve(location);
@@ -452,6 +455,56 @@ export class DiskStorage implements Storage {
   }
 
   async read(path: string, name: string): Promise<Readable> {
+    const { handle, stats } = await this.openFile(path, name);
+    // Reads of up to 1 MiB, bounded by the size: a small file is one read and
+    // one buffer of its own size, where 64 KiB reads cost a round trip each.
+    return handle.createReadStream({
+      highWaterMark: READ_CHUNK,
+      ...(stats.size > 0 ? { end: stats.size - 1 } : {}),
+    });
+  }
+
+  async readTransient(
+    path: string,
+    name: string,
+  ): Promise<AsyncIterable<Uint8Array>> {
+    const { handle, abs } = await this.openFile(path, name);
+    const buffers = this.buffers;
+    async function* chunks(): AsyncGenerator<Uint8Array> {
+      const buffer = buffers.pop() ?? Buffer.allocUnsafeSlow(READ_CHUNK);
+      try {
+        let position = 0;
+        for (;;) {
+          let bytesRead: number;
+          try {
+            ({ bytesRead } = await handle.read(
+              buffer,
+              0,
+              READ_CHUNK,
+              position,
+            ));
+          } catch (error) {
+            throw fileSystemError("read", abs, error);
+          }
+          if (bytesRead === 0) {
+            return;
+          }
+          position += bytesRead;
+          yield buffer.subarray(0, bytesRead);
+        }
+      } finally {
+        buffers.push(buffer);
+        await handle.close();
+      }
+    }
+    return chunks();
+  }
+
+  /** Opens a regular file for reading; a missing one is a StorageNotFoundError. */
+  private async openFile(
+    path: string,
+    name: string,
+  ): Promise<{ handle: FileHandle; stats: Stats; abs: string }> {
     const abs = this.absolute(path, name);
     let handle;
     try {
@@ -468,12 +521,7 @@ export class DiskStorage implements Storage {
       await handle.close();
       throw notFound(abs, undefined);
     }
-    // Reads of up to 1 MiB, bounded by the size: a small file is one read and
-    // one buffer of its own size, where 64 KiB reads cost a round trip each.
-    return handle.createReadStream({
-      highWaterMark: READ_CHUNK,
-      ...(stats.size > 0 ? { end: stats.size - 1 } : {}),
-    });
+    return { handle, stats, abs };
   }
 
   async write(

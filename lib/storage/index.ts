@@ -62,6 +62,16 @@ export interface Storage {
   /** A stream of the stored bytes; a missing file rejects with code `storage-not-found`. */
   read(path: string, name: string): Promise<Readable>;
   /**
+   * The file's bytes through one reused buffer: each chunk is valid only
+   * until the next is asked for. For consumers that are done with a chunk at
+   * once (hashing, scanning), it saves allocating and faulting in fresh
+   * memory for every megabyte. Storages without it are read with `read`.
+   */
+  readTransient?(
+    path: string,
+    name: string,
+  ): Promise<AsyncIterable<Uint8Array>>;
+  /**
    * Stores a file whole or not at all: on disk through a temporary file in
    * the same folder and a rename; on S3 one PUT (or a multipart upload for a
    * large stream), which S3 makes visible only when complete.

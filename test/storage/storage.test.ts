@@ -420,6 +420,43 @@ describe("storage on disk", () => {
     await behaviour(t, diskBackend("async"));
   });
 
+  it("reads through one reused buffer with readTransient, in order, and returns it after a file", async (t) => {
+    const root = tempDir(t);
+    const storage = openStorage(root);
+    assert.ok(storage.readTransient !== undefined);
+    // Two and a half reads' worth, so the buffer is reused within a file.
+    const body = randomBytes(2.5 * 1024 * 1024);
+    await storage.write("2021/02", "N20210201S0002.fits", body);
+    const read = async () => {
+      const views: Uint8Array[] = [];
+      const hash = createHash("md5");
+      let size = 0;
+      for await (const chunk of await storage.readTransient!(
+        "2021/02",
+        "N20210201S0002.fits",
+      )) {
+        views.push(chunk);
+        hash.update(chunk);
+        size += chunk.length;
+      }
+      return { views, md5: hash.digest("hex"), size };
+    };
+    const first = await read();
+    assert.equal(first.size, body.length);
+    assert.equal(first.md5, createHash("md5").update(body).digest("hex"));
+    assert.equal(first.views.length, 3);
+    assert.ok(first.views.every((v) => v.buffer === first.views[0]!.buffer));
+    const second = await read();
+    assert.equal(second.views[0]!.buffer, first.views[0]!.buffer);
+    await assert.rejects(
+      storage.readTransient!("2021/02", "missing.fits"),
+      (error: unknown) =>
+        error instanceof FitsfleetError &&
+        error.code === "storage-not-found" &&
+        error.message.includes("missing.fits"),
+    );
+  });
+
   it("writes atomically: no partial file is ever visible, no temporary file remains", async (t) => {
     const root = tempDir(t);
     const storage = openStorage(root);
