@@ -16,9 +16,9 @@
  *   gap rule the reference wrote for 3- and 6-amplifier frames. On 12-amplifier
  *   (Hamamatsu, 512-column) frames it moves only every other amplifier of
  *   chips 2 and 3, leaving gaps inside those chips and overlaps that later
- *   extensions overwrite. That is what the archive shows, so it is the
- *   default; `gapRule: "chip"` moves every amplifier by its chip instead
- *   (40 × ⌊x / 2048⌋, the same as the reference for 3 and 6 amplifiers);
+ *   extensions overwrite. So the default, `gapRule: "chip"`, moves every
+ *   amplifier by its chip instead (40 × ⌊x / 2048⌋, the same as the
+ *   reference for 3 and 6 amplifiers); `"reference"` reproduces the archive;
  * - target column = ⌊(DETSEC x + shift) / xbin⌋ − ⌊extent x / xbin⌋, row =
  *   ⌊DETSEC y / ybin⌋ − ⌊extent y / ybin⌋; extensions are pasted in file order
  *   into a zero-filled frame, the zeros of gaps counting in the percentiles.
@@ -153,7 +153,7 @@ export function buildGmosMosaic(
   structure: FitsStructure,
   options: { gapRule?: GapRule } = {},
 ): MosaicResult {
-  const rule = options.gapRule ?? "reference";
+  const rule = options.gapRule ?? "chip";
   const slices = scienceImages(structure);
   const first = slices[0];
   if (first === undefined) {

@@ -53,15 +53,23 @@ export interface RenderOptions {
    * reference's figure shows it; false: the picture is just the fitted frame.
    */
   letterbox?: boolean;
-  /** How GMOS amplifiers are moved apart; see gmos.ts. Default "reference". */
+  /** How GMOS amplifiers are moved apart; see gmos.ts. Default "chip". */
   gapRule?: GapRule;
 }
 
+/**
+ * gapRule departs from the reference on purpose: its per-amplifier rule cuts
+ * chips 2 and 3 of 12-amplifier (Hamamatsu) frames into pieces, with holes
+ * and overlaps inside the chips, while a preview should show three whole
+ * chips in detector order with the gaps between them. For 3- and
+ * 6-amplifier frames both rules place every amplifier the same way;
+ * "reference" stays available to reproduce the archive's pictures.
+ */
 export const RENDER_DEFAULTS = {
   width: 640,
   height: 480,
   letterbox: true,
-  gapRule: "reference",
+  gapRule: "chip",
 } as const satisfies Required<RenderOptions>;
 
 export interface GreyImage {

@@ -79,7 +79,7 @@ async function grey(jpeg: Buffer) {
   return { width: info.width, height: info.height, pixels: data };
 }
 
-function mosaicOf(path: string, gapRule: GapRule): GmosMosaic {
+function mosaicOf(path: string, gapRule?: GapRule): GmosMosaic {
   const reader = new FitsPixelReader(path);
   try {
     const built = buildGmosMosaic(reader, readHeaders(path), { gapRule });
@@ -125,6 +125,10 @@ describe("Gemini fixtures", () => {
       const path = join(plain, name.replace(/\.bz2$/, ""));
       const chip = mosaicOf(path, "chip");
       assert.equal(coveredRuns(chip).length, 3, "three chips, two gaps");
+      // The default is the chip rule, for the mosaic and for the picture.
+      assert.deepEqual(coveredRuns(mosaicOf(path)), coveredRuns(chip));
+      const byChip = preview(await makePreview(path, { gapRule: "chip" }));
+      assert.ok(made.jpeg.equals(byChip.jpeg), "the default picture");
       const reference = mosaicOf(path, "reference");
       // The reference's rule splits chips 2 and 3 of 12-amplifier frames.
       assert.equal(coveredRuns(reference).length, amps === 12 ? 5 : 3);
@@ -154,7 +158,7 @@ describe("Gemini fixtures", () => {
 
     it(`${name}: each chip's region of the JPEG has the brightness of that chip's pixels`, async () => {
       const path = join(plain, name.replace(/\.bz2$/, ""));
-      const made = preview(await makePreview(path, { gapRule: "chip" }));
+      const made = preview(await makePreview(path));
       const picture = await grey(made.jpeg);
       const { low, high, box, frameWidth } = made.stats;
       const mosaic = mosaicOf(path, "chip");

@@ -329,7 +329,7 @@ function twelveAmps(rows: number): AmpSpec[] {
   }));
 }
 
-function mosaicOf(path: string, gapRule: GapRule): GmosMosaic {
+function mosaicOf(path: string, gapRule?: GapRule): GmosMosaic {
   const reader = new FitsPixelReader(path);
   try {
     const built = buildGmosMosaic(reader, readHeaders(path), { gapRule });
@@ -406,19 +406,21 @@ describe("the GMOS mosaic", () => {
     );
   });
 
-  it("the chip rule moves whole chips: three chips, two gaps", (t) => {
+  it("the default, the chip rule, moves whole chips: three chips, two gaps", (t) => {
     const path = writeFits(
       join(tempDir(t), "gmos12.fits"),
       gmosFrame(twelveAmps(64), { xbin: 4, ybin: 4 }),
     );
-    assert.deepEqual(columnRuns(mosaicOf(path, "chip")), [
+    const chips = [
       [0, 512, 1000],
       [512, 522, 0],
       [522, 1034, 2000],
       [1034, 1044, 0],
       [1044, 1556, 3000],
       [1556, 1616, 0],
-    ]);
+    ];
+    assert.deepEqual(columnRuns(mosaicOf(path, "chip")), chips);
+    assert.deepEqual(columnRuns(mosaicOf(path)), chips);
   });
 
   it("6 amplifiers stored out of order land where DETSEC puts them", (t) => {
@@ -482,7 +484,8 @@ describe("the GMOS mosaic", () => {
       "the unused columns on the right are dark",
     );
 
-    // The default picture: 640 x 480, the mosaic letterboxed.
+    // The default picture: 640 x 480, the mosaic letterboxed, three whole
+    // chips with the gaps between them.
     const standard = await makePreview(path);
     assert.equal(standard.kind, "preview");
     if (standard.kind !== "preview") {
@@ -495,17 +498,49 @@ describe("the GMOS mosaic", () => {
     assert.ok(mean(picture, 0, 640, 0, 180) > 250, "white above");
     assert.ok(mean(picture, 0, 640, 300, 480) > 250, "white below");
     const scale = box.width / 1616;
-    const region = (x0: number, x1: number) =>
+    const region = (shown: GreyImage, x0: number, x1: number, margin: number) =>
       mean(
-        picture,
-        Math.ceil(x0 * scale) + 3,
-        Math.floor(x1 * scale) - 3,
+        shown,
+        Math.ceil(x0 * scale) + margin,
+        Math.floor(x1 * scale) - margin,
         box.y + 5,
         box.y + box.height - 5,
       );
+    const chipLevels = [
+      region(picture, 0, 512, 3),
+      region(picture, 522, 1034, 3),
+      region(picture, 1044, 1556, 3),
+    ];
+    assert.ok(
+      (chipLevels[0] as number) < 4 &&
+        Math.abs((chipLevels[1] as number) - 128) < 4 &&
+        (chipLevels[2] as number) > 250,
+      `chip levels left to right: ${chipLevels.join(", ")}`,
+    );
+    // The gaps, 4 picture columns each, are exact before JPEG's ringing.
+    const raw = image(renderPreview(path));
+    assert.equal(
+      region(raw, 1034, 1044, 0),
+      0,
+      "the gap between chips 2 and 3",
+    );
+    assert.ok(region(raw, 1024, 1034, 0) > 120, "chip 2 runs up to its gap");
+    assert.ok(region(raw, 1044, 1054, 0) > 250, "chip 3 starts after it");
+
     // The reference rule: 1000 is now above the 5th percentile (more gap
-    // columns are zero), so the chips are 1/3, 2/3 and 3/3 of white.
-    const levels = [region(0, 512), region(522, 768), region(1300, 1536)];
+    // columns are zero), so the chips are 1/3, 2/3 and 3/3 of white, and
+    // chips 2 and 3 have holes inside.
+    const archive = await makePreview(path, { gapRule: "reference" });
+    assert.equal(archive.kind, "preview");
+    if (archive.kind !== "preview") {
+      return;
+    }
+    const archived = await decode(archive.jpeg);
+    const levels = [
+      region(archived, 0, 512, 3),
+      region(archived, 522, 768, 3),
+      region(archived, 1300, 1536, 3),
+    ];
     assert.ok(
       Math.abs((levels[0] as number) - 85) < 8 &&
         Math.abs((levels[1] as number) - 171) < 8 &&
