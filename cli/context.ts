@@ -30,6 +30,7 @@ export function commandContext(command: Command): CommandContext {
       stackDir: globals.stackDir,
       s3Endpoint: globals.s3Endpoint,
       storage: globals.storage,
+      previews: globals.previews,
     },
   });
   const logger = createLogger({

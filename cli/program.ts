@@ -56,6 +56,10 @@ export function buildProgram(): Command {
     .option(`${CONFIG_KEYS.stackDir.flag} <dir>`, CONFIG_KEYS.stackDir.help)
     .option(`${CONFIG_KEYS.s3Endpoint.flag} <url>`, CONFIG_KEYS.s3Endpoint.help)
     .option(`${CONFIG_KEYS.storage.flag} <location>`, CONFIG_KEYS.storage.help)
+    .option(
+      `${CONFIG_KEYS.previews.flag} <location>`,
+      CONFIG_KEYS.previews.help,
+    )
     .addCommand(demoCommand())
     .addCommand(dbCommand())
     .addCommand(stackCommand())

@@ -26,6 +26,8 @@ export interface Config {
   s3Endpoint: string | undefined;
   /** The archive's file storage: a directory or s3://bucket/prefix. */
   storage: string | undefined;
+  /** Where previews go: a directory or s3://bucket/prefix; undefined means `previews` under the storage. */
+  previews: string | undefined;
   /** The config file that was read, if any. */
   configFile: string | undefined;
   /** Where each key's value came from, for `--log-level debug` and support. */
@@ -44,6 +46,7 @@ export interface ConfigFlags {
   stackDir?: string | undefined;
   s3Endpoint?: string | undefined;
   storage?: string | undefined;
+  previews?: string | undefined;
 }
 
 export interface LoadConfigInput {
@@ -64,6 +67,17 @@ const redisUrl = z
     message: "must be a redis:// or rediss:// URL",
   });
 
+const location = z
+  .string()
+  .refine(
+    (v) =>
+      v.trim() !== "" &&
+      (!v.startsWith("s3:") || /^s3:\/\/[a-z0-9.-]{3,63}(\/.*)?$/.test(v)),
+    {
+      message: "must be a directory or s3://bucket[/prefix]",
+    },
+  );
+
 const SCHEMA = z.strictObject({
   databaseUrl: postgresUrl.optional(),
   redisUrl: redisUrl.optional(),
@@ -76,17 +90,8 @@ const SCHEMA = z.strictObject({
       message: "must be an http:// or https:// URL",
     })
     .optional(),
-  storage: z
-    .string()
-    .refine(
-      (v) =>
-        v.trim() !== "" &&
-        (!v.startsWith("s3:") || /^s3:\/\/[a-z0-9.-]{3,63}(\/.*)?$/.test(v)),
-      {
-        message: "must be a directory or s3://bucket[/prefix]",
-      },
-    )
-    .optional(),
+  storage: location.optional(),
+  previews: location.optional(),
 });
 
 type ConfigKey = keyof z.infer<typeof SCHEMA>;
@@ -132,6 +137,11 @@ export const CONFIG_KEYS: Record<
     env: ["FITSFLEET_STORAGE"],
     help: "the archive's file storage: a directory or s3://bucket/prefix",
   },
+  previews: {
+    flag: "--previews",
+    env: ["FITSFLEET_PREVIEWS"],
+    help: "where preview JPEGs go: a directory or s3://bucket/prefix (default: previews/ under --storage)",
+  },
 };
 
 /** Variables we read that are not config keys. */
@@ -150,6 +160,7 @@ function defaults(): Record<ConfigKey, unknown> {
     stackDir: defaultStackDir(),
     s3Endpoint: undefined,
     storage: undefined,
+    previews: undefined,
   };
 }
 
@@ -239,6 +250,7 @@ export function loadConfig(input: LoadConfigInput = {}): Config {
     stackDir: resolve(value.stackDir),
     s3Endpoint: value.s3Endpoint,
     storage: value.storage,
+    previews: value.previews,
     configFile: configFile === undefined ? undefined : resolve(configFile),
     sources,
   };

@@ -9,23 +9,16 @@
  * found stalled and handed to another worker, whose claim of the same ledger
  * rows skips what was already committed.
  */
-import {
-  closeSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  rmSync,
-  writeSync,
-} from "node:fs";
-import { hostname, tmpdir } from "node:os";
-import { join } from "node:path";
-
 import { type Job, Worker } from "bullmq";
 import pg from "pg";
 
-import { PreconditionError, UsageError } from "../lib/errors.js";
-import { processAlive } from "../lib/exec.js";
+import { PreconditionError } from "../lib/errors.js";
 import type { Logger } from "../lib/logger.js";
+import {
+  PreviewPool,
+  type PreviewPoolOptions,
+} from "../lib/preview/render-thread.js";
+import { Previewer, previewLocation } from "../lib/preview/store.js";
 import {
   type BatchReport,
   ingestBatch,
@@ -39,6 +32,7 @@ import {
   redisConnection,
 } from "../lib/rebuild/queue.js";
 import { openStorage, type Storage } from "../lib/storage/index.js";
+import { takeLock } from "../lib/worker-lock.js";
 
 export interface IngestWorkerOptions {
   name: string;
@@ -50,6 +44,12 @@ export interface IngestWorkerOptions {
   empty: boolean;
   fastRebuild: boolean;
   makePreviews: boolean;
+  /** --previews: where previews go; default previews/ under each file's storage. */
+  previews?: string;
+  /** Rendering for --make-previews: size, quality, threads. */
+  render?: PreviewPoolOptions;
+  /** Where files from S3 are staged for rendering. */
+  stagingDir?: string;
   /** Take the per-name lock in this folder (the reference's --lockfile). */
   lockDir?: string;
   s3Endpoint?: string;
@@ -69,57 +69,6 @@ export interface IngestWorkerSummary {
   seconds: number;
 }
 
-export function defaultLockDir(): string {
-  return process.env.XDG_RUNTIME_DIR ?? tmpdir();
-}
-
-/**
- * An exclusive lock file per worker name: created with O_EXCL, holding our
- * pid. A lock whose process is gone is stale and taken over; a live one
- * refuses the second worker.
- */
-export function takeLock(dir: string, name: string): () => void {
-  if (!/^[A-Za-z0-9_.-]+$/.test(name)) {
-    throw new UsageError(
-      `--name ${JSON.stringify(name)}: use letters, digits, '.', '_' and '-'`,
-    );
-  }
-  mkdirSync(dir, { recursive: true });
-  const path = join(dir, `fitsfleet-worker-ingest-${name}.lock`);
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fd = openSync(path, "wx", 0o644);
-      writeSync(fd, `${process.pid}\n`);
-      closeSync(fd);
-      return () => {
-        try {
-          if (readFileSync(path, "utf8").trim() === String(process.pid)) {
-            rmSync(path, { force: true });
-          }
-        } catch {
-          // already gone
-        }
-      };
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "EEXIST") {
-        throw error;
-      }
-      const pid = Number(readFileSync(path, "utf8").trim());
-      if (Number.isInteger(pid) && pid > 0 && processAlive(pid)) {
-        throw new PreconditionError(
-          `another ingest worker named ${name} is running on ${hostname()} (pid ${pid}, lock ${path})`,
-          {
-            suggestion:
-              "give this worker another --name, or stop that one first",
-          },
-        );
-      }
-      rmSync(path, { force: true }); // stale: its process is gone
-    }
-  }
-  throw new PreconditionError(`could not take the lock ${path}`);
-}
-
 export async function runIngestWorker(
   options: IngestWorkerOptions,
 ): Promise<IngestWorkerSummary> {
@@ -127,7 +76,7 @@ export async function runIngestWorker(
   const release =
     options.lockDir === undefined
       ? () => undefined
-      : takeLock(options.lockDir, options.name);
+      : takeLock(options.lockDir, "ingest", options.name);
   const pool = new pg.Pool({
     connectionString: options.databaseUrl,
     max: options.concurrency,
@@ -148,7 +97,26 @@ export async function runIngestWorker(
     fastRebuild: options.fastRebuild,
     makePreviews: options.makePreviews,
     logger: options.logger,
+    stagingDir: options.stagingDir,
   };
+  const previewPool = options.makePreviews
+    ? new PreviewPool(options.render)
+    : undefined;
+  if (previewPool !== undefined) {
+    const previewers = new Map<string, Previewer>();
+    ctx.previewer = (location) => {
+      let previewer = previewers.get(location);
+      if (previewer === undefined) {
+        previewer = new Previewer(
+          ctx.storage(previewLocation(location, options.previews)),
+          previewPool,
+          options.stagingDir,
+        );
+        previewers.set(location, previewer);
+      }
+      return previewer;
+    };
+  }
   const summary: IngestWorkerSummary = {
     name: options.name,
     batches: 0,
@@ -266,6 +234,7 @@ export async function runIngestWorker(
     await Promise.all(
       [...storages.values()].map((s) => s.close().catch(() => undefined)),
     );
+    await previewPool?.close().catch(() => undefined);
     await pool.end().catch(() => undefined);
     release();
   }

@@ -7,6 +7,7 @@ import { withClient } from "../../lib/db/connect.js";
 import { UsageError } from "../../lib/errors.js";
 import type { Logger } from "../../lib/logger.js";
 import { packageRoot } from "../../lib/paths.js";
+import { previewLocation } from "../../lib/preview/store.js";
 import { formatCount, formatDuration } from "../../lib/progress.js";
 import { enqueue, type EnqueueReport } from "../../lib/rebuild/enqueue.js";
 import { REBUILT_TABLES } from "../../lib/rebuild/ingest.js";
@@ -52,6 +53,9 @@ export interface DemoRebuild {
   workers: number;
   /** Rows in the rebuilt tables. */
   rows: Record<string, number>;
+  /** Preview rows, and where the JPEGs are. */
+  previews: number;
+  previewLocation: string;
   done: number;
   failed: number;
   failures: Failure[];
@@ -208,6 +212,7 @@ async function demoRebuild(
     },
   });
   const rows: Record<string, number> = {};
+  let previews = 0;
   const failures = await withClient(urls.databaseUrl, async (c) => {
     for (const table of REBUILT_TABLES) {
       const { rows: n } = await c.query<{ n: string }>(
@@ -215,6 +220,10 @@ async function demoRebuild(
       );
       rows[table] = Number(n[0]!.n);
     }
+    const { rows: p } = await c.query<{ n: string }>(
+      "SELECT count(*) AS n FROM preview",
+    );
+    previews = Number(p[0]!.n);
     return listFailures(c, 20);
   });
   const seconds = (Date.now() - begun) / 1000;
@@ -226,6 +235,8 @@ async function demoRebuild(
     enqueue: enqueued,
     workers: options.workers,
     rows,
+    previews,
+    previewLocation: previewLocation(archive, undefined),
     done: run.status.counts.done,
     failed: run.status.counts.failed,
     failures: failures.failures,
@@ -242,6 +253,7 @@ function describeRebuild(r: DemoRebuild): string {
     `rows: ${Object.entries(r.rows)
       .map(([t, n]) => `${t} ${formatCount(n)}`)
       .join(", ")}`,
+    `previews: ${formatCount(r.previews)} JPEGs in ${r.previewLocation}, rendered while ingesting`,
     ...(r.failures.length === 0
       ? []
       : [

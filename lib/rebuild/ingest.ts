@@ -20,6 +20,8 @@
  * versions to look up, so a whole batch is written in one transaction with
  * multi-row inserts: a handful of round trips per batch instead of per file.
  */
+import { tmpdir } from "node:os";
+
 import type { PoolClient } from "pg";
 
 import { orderedMap } from "../concurrency.js";
@@ -40,6 +42,14 @@ import {
 } from "../gemini/rows.js";
 import type { RowValue } from "../gemini/sql-types.js";
 import type { Logger } from "../logger.js";
+import {
+  type Previewer,
+  previewName,
+  type PreviewRequest,
+  type PreviewResult,
+  recordPreviews,
+  StagedCopy,
+} from "../preview/store.js";
 import type { Storage, StorageEntry } from "../storage/index.js";
 import { trimName } from "./names.js";
 
@@ -69,6 +79,13 @@ export interface IngestContext {
   logger: Logger;
   /** Files read at once under --fast-rebuild (default READ_AHEAD). */
   readAhead?: number;
+  /**
+   * --make-previews renders inline with the previewer of a file's storage
+   * location; without one, previews are queued for the preview worker.
+   */
+  previewer?: (storageLocation: string) => Previewer;
+  /** Where files from S3 are staged for rendering; default the temporary folder. */
+  stagingDir?: string;
 }
 
 /**
@@ -106,6 +123,8 @@ interface Prepared {
    */
   read: Omit<FitsReadResult, "structure">;
   rows: ArchiveRows;
+  /** --make-previews: what became of the preview; failed ones are queued. */
+  preview?: PreviewResult | { kind: "failed"; error: string };
 }
 
 type Decision =
@@ -170,7 +189,8 @@ async function presentDiskfiles(
 }
 
 /** The file is unreadable as FITS (or gone): a failure, not something to retry. */
-function isPermanent(error: unknown): boolean {
+/** A fault of the file itself (damaged, unreadable), as opposed to a service that will come back. */
+export function isPermanent(error: unknown): boolean {
   return (
     error instanceof FitsfleetError &&
     !(error instanceof ExternalServiceError) &&
@@ -218,35 +238,94 @@ async function decide(
       }
     }
   }
-  let read: FitsReadResult;
-  try {
-    // An uncompressed file is hashed and scanned chunk by chunk, so one
-    // reused buffer will do; a .bz2 one goes on to the decompressor, which
-    // may keep a chunk a while.
-    const bytes =
-      storage.readTransient !== undefined && !isCompressedName(entry.filename)
-        ? await storage.readTransient(entry.path, entry.filename)
-        : await storage.read(entry.path, entry.filename);
-    read = await readFitsStream(entry.filename, bytes, { file: where });
-  } catch (error) {
-    if (isPermanent(error)) {
-      return { kind: "failed", entry, error: (error as Error).message };
+  // --make-previews: the preview is rendered from the copy this worker reads
+  // anyway. An existing preview is kept, unless forced or the file is a new
+  // version of one ingested before; a file from S3 is staged only when needed.
+  const previewer = ctx.makePreviews
+    ? ctx.previewer?.(entry.storage)
+    : undefined;
+  let render = false;
+  let previewResult: PreviewResult | undefined;
+  if (previewer !== undefined) {
+    const name = previewName(entry.path, entry.filename);
+    render =
+      entry.force || present !== undefined || !(await previewer.exists(name));
+    if (!render) {
+      previewResult = { kind: "kept", name };
     }
-    throw error;
   }
-  if (present !== undefined && read.fileMd5 === present.file_md5) {
-    return { kind: "unchanged", entry, diskfileId: present.id };
-  }
-  const { structure, ...checksums } = read;
-  return {
-    kind: "write",
-    prepared: {
+  const staged =
+    render && storage.localPath === undefined
+      ? await StagedCopy.create(ctx.stagingDir ?? tmpdir(), entry.filename)
+      : undefined;
+  try {
+    let read: FitsReadResult;
+    try {
+      // An uncompressed file is hashed and scanned chunk by chunk, so one
+      // reused buffer will do; a .bz2 one goes on to the decompressor, which
+      // may keep a chunk a while, and a staged copy keeps every chunk.
+      const bytes =
+        storage.readTransient !== undefined && !isCompressedName(entry.filename)
+          ? await storage.readTransient(entry.path, entry.filename)
+          : await storage.read(entry.path, entry.filename);
+      read = await readFitsStream(
+        entry.filename,
+        staged === undefined ? bytes : staged.tee(bytes),
+        { file: where },
+      );
+    } catch (error) {
+      if (isPermanent(error)) {
+        return { kind: "failed", entry, error: (error as Error).message };
+      }
+      throw error;
+    }
+    if (present !== undefined && read.fileMd5 === present.file_md5) {
+      return { kind: "unchanged", entry, diskfileId: present.id };
+    }
+    const { structure, ...checksums } = read;
+    const prepared: Prepared = {
       entry,
       stat,
       read: checksums,
       rows: archiveRows(structure, trimName(entry.filename)),
-    },
-  };
+      preview: previewResult,
+    };
+    if (previewer !== undefined && render) {
+      prepared.preview = await inlinePreview(
+        ctx,
+        previewer,
+        {
+          storage,
+          path: entry.path,
+          filename: entry.filename,
+          force: true,
+          scavengeOnly: false,
+        },
+        staged?.file,
+      );
+    }
+    return { kind: "write", prepared };
+  } finally {
+    await staged?.remove();
+  }
+}
+
+/** A preview that fails is queued for the preview worker, which records why; ingest goes on. */
+async function inlinePreview(
+  ctx: IngestContext,
+  previewer: Previewer,
+  request: PreviewRequest,
+  local: string | undefined,
+): Promise<Prepared["preview"]> {
+  try {
+    return await previewer.make(request, local);
+  } catch (error) {
+    ctx.logger.warn("preview failed; queued for the preview worker", {
+      file: `${request.path}/${request.filename}`,
+      error: (error as Error).message,
+    });
+    return { kind: "failed", error: (error as Error).message };
+  }
 }
 
 /** Multi-row INSERT of `rows` (each in `columns` order), chunked under the parameter limit. */
@@ -373,7 +452,21 @@ async function writeRows(
     ]),
   );
   if (ctx.makePreviews) {
-    // Until previews render inline, --make-previews queues the work for the preview worker.
+    await recordPreviews(
+      client,
+      items.flatMap(({ prepared }, i) => {
+        const result = prepared.preview;
+        return result === undefined || result.kind === "failed"
+          ? []
+          : [{ diskfileId: diskfileIds[i]!, result }];
+      }),
+    );
+    const queued = items
+      .map((item, i) => ({ ...item, diskfileId: diskfileIds[i]! }))
+      .filter(
+        ({ prepared }) =>
+          prepared.preview === undefined || prepared.preview.kind === "failed",
+      );
     await insertMany(
       client,
       "previewqueue",
@@ -386,8 +479,8 @@ async function writeRows(
         "scavengeonly",
         "sortkey",
       ],
-      items.map(({ prepared }, i) => [
-        diskfileIds[i]!,
+      queued.map(({ prepared, diskfileId }) => [
+        diskfileId,
         prepared.entry.filename,
         false,
         NOT_FAILED,

@@ -464,6 +464,10 @@ export class DiskStorage implements Storage {
     });
   }
 
+  localPath(path: string, name: string): string {
+    return this.absolute(path, name);
+  }
+
   async readTransient(
     path: string,
     name: string,

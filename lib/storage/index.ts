@@ -71,6 +71,8 @@ export interface Storage {
     path: string,
     name: string,
   ): Promise<AsyncIterable<Uint8Array>>;
+  /** The file's path on this machine, for tools that need a file rather than a stream; disk only. */
+  localPath?(path: string, name: string): string;
   /**
    * Stores a file whole or not at all: on disk through a temporary file in
    * the same folder and a rename; on S3 one PUT (or a multipart upload for a

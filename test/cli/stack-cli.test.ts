@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { readdirSync } from "node:fs";
 import { it } from "node:test";
 
 import { runCli } from "../helpers/cli.js";
@@ -50,6 +51,17 @@ it("stack up / status / demo / down work as the README says, with redacted URLs"
       "exactly the broken files fail",
     );
     assert.equal(Number(counts[2]) + Number(counts[3]), 80);
+    // Every ingested file got its preview while it was ingested, on disk beside the archive.
+    const previews =
+      /previews: (\d+) JPEGs in (\S+), rendered while ingesting/.exec(
+        demo.stdout,
+      );
+    assert.ok(previews !== null, demo.stdout);
+    assert.equal(Number(previews[1]), Number(counts[2]));
+    const jpegs = readdirSync(previews[2]!, { recursive: true }).filter((f) =>
+      String(f).endsWith(".jpg"),
+    );
+    assert.equal(jpegs.length, Number(counts[2]));
     // The README's main command can run again on the same stack.
     const again = await runCli(["demo", "--files", "80"], env);
     assert.equal(again.code, 0, again.stderr);

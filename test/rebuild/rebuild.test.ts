@@ -56,7 +56,7 @@ async function setup(
       concurrency: 2,
       empty: true,
       fastRebuild: extra.fastRebuild ?? false,
-      makePreviews: true,
+      makePreviews: false,
       logger,
     });
   return { archive, db, queue, storage, enqueueOptions, work };
@@ -197,13 +197,9 @@ describe("rebuild", () => {
           }
         }
       }
-      // Work items for the calibration cache and previews, one per ingested file.
+      // A calibration-cache work item per ingested file (previews: test/preview).
       assert.equal(
         await count(db.url, "SELECT count(*) AS n FROM calcachequeue"),
-        archive.good.length,
-      );
-      assert.equal(
-        await count(db.url, "SELECT count(*) AS n FROM previewqueue"),
         archive.good.length,
       );
     });

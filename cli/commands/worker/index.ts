@@ -1,9 +1,11 @@
 import { Command } from "commander";
 
 import { ingestCommand } from "./ingest.js";
+import { previewCommand } from "./preview.js";
 
 export function workerCommand(): Command {
   return new Command("worker")
     .description("long-running workers that take work from the queue")
-    .addCommand(ingestCommand());
+    .addCommand(ingestCommand())
+    .addCommand(previewCommand());
 }

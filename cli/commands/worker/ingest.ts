@@ -3,16 +3,21 @@ import { Command } from "commander";
 import { databaseUrl, redisUrl } from "../../../lib/endpoints.js";
 import { UsageError } from "../../../lib/errors.js";
 import { formatCount } from "../../../lib/progress.js";
+import { defaultLockDir } from "../../../lib/worker-lock.js";
 import {
-  defaultLockDir,
   type IngestWorkerSummary,
   runIngestWorker,
 } from "../../../worker/ingest.js";
 import { commandContext } from "../../context.js";
 import { onInterrupt } from "../../signals.js";
 import { QUEUE_OPTION } from "../rebuild/common.js";
+import {
+  addPreviewOptions,
+  type PreviewFlags,
+  previewPoolOptions,
+} from "./preview-options.js";
 
-interface WorkerFlags {
+interface WorkerFlags extends PreviewFlags {
   name: string;
   queue: string;
   lockfile?: boolean;
@@ -33,7 +38,7 @@ export function describeWorker(s: IngestWorkerSummary): string {
 }
 
 export function ingestCommand(): Command {
-  return new Command("ingest")
+  const command = new Command("ingest")
     .description(
       "ingest queued files until stopped (SIGINT/SIGTERM finish the batches in hand), or with --empty until no work is left",
     )
@@ -60,10 +65,13 @@ export function ingestCommand(): Command {
     )
     .option(
       "--make-previews",
-      "queue each ingested file's preview (rendered inline once the preview step lands)",
-    )
-    .action(async (flags: WorkerFlags, command: Command) => {
-      const { config, logger, output } = commandContext(command);
+      "render each ingested file's preview from the copy in hand (an existing one is kept unless the file is forced or a new version); failures go to the preview queue",
+    );
+  return addPreviewOptions(command).action(
+    async (flags: WorkerFlags, cmd: Command) => {
+      const { config, logger, output } = commandContext(cmd);
+      const render =
+        flags.makePreviews === true ? previewPoolOptions(flags) : undefined;
       const concurrency = Number(flags.concurrency);
       if (
         !Number.isInteger(concurrency) ||
@@ -92,6 +100,9 @@ export function ingestCommand(): Command {
           empty: flags.empty === true,
           fastRebuild: flags.fastRebuild === true,
           makePreviews: flags.makePreviews === true,
+          previews: config.previews,
+          render,
+          stagingDir: flags.stagingDir,
           lockDir:
             flags.lockfile === true
               ? (flags.lockDir ?? defaultLockDir())
@@ -106,5 +117,6 @@ export function ingestCommand(): Command {
       } finally {
         unregister();
       }
-    });
+    },
+  );
 }
