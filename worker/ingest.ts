@@ -18,7 +18,7 @@ import {
   PreviewPool,
   type PreviewPoolOptions,
 } from "../lib/preview/render-thread.js";
-import { Previewer, previewLocation } from "../lib/preview/store.js";
+import { previewers } from "../lib/preview/store.js";
 import {
   type BatchReport,
   ingestBatch,
@@ -31,7 +31,7 @@ import {
   rangeIds,
   redisConnection,
 } from "../lib/rebuild/queue.js";
-import { openStorage, type Storage } from "../lib/storage/index.js";
+import { StorageSet } from "../lib/storage/index.js";
 import { takeLock } from "../lib/worker-lock.js";
 
 export interface IngestWorkerOptions {
@@ -83,16 +83,9 @@ export async function runIngestWorker(
     application_name: `fitsfleet worker ingest ${options.name}`,
   });
   pool.on("error", () => undefined);
-  const storages = new Map<string, Storage>();
+  const storages = new StorageSet({ s3Endpoint: options.s3Endpoint });
   const ctx: IngestContext = {
-    storage: (location) => {
-      let storage = storages.get(location);
-      if (storage === undefined) {
-        storage = openStorage(location, { s3Endpoint: options.s3Endpoint });
-        storages.set(location, storage);
-      }
-      return storage;
-    },
+    storage: (location) => storages.get(location),
     worker: options.name,
     fastRebuild: options.fastRebuild,
     makePreviews: options.makePreviews,
@@ -103,19 +96,7 @@ export async function runIngestWorker(
     ? new PreviewPool(options.render)
     : undefined;
   if (previewPool !== undefined) {
-    const previewers = new Map<string, Previewer>();
-    ctx.previewer = (location) => {
-      let previewer = previewers.get(location);
-      if (previewer === undefined) {
-        previewer = new Previewer(
-          ctx.storage(previewLocation(location, options.previews)),
-          previewPool,
-          options.stagingDir,
-        );
-        previewers.set(location, previewer);
-      }
-      return previewer;
-    };
+    ctx.previewer = previewers(storages, previewPool, options);
   }
   const summary: IngestWorkerSummary = {
     name: options.name,
@@ -219,9 +200,11 @@ export async function runIngestWorker(
           }
         };
         worker.on("drained", () => void check().catch(() => undefined));
+        // Often: the last batch of a rebuild may be another worker's, and
+        // everyone waits for the slowest; a count is one cheap Redis call.
         const timer = setInterval(
           () => void check().catch(() => undefined),
-          1000,
+          250,
         );
         worker.on("closed", () => clearInterval(timer));
       }
@@ -231,9 +214,7 @@ export async function runIngestWorker(
     await queue.close().catch(() => undefined);
     queueConnection.disconnect();
     connection.disconnect();
-    await Promise.all(
-      [...storages.values()].map((s) => s.close().catch(() => undefined)),
-    );
+    await storages.closeAll();
     await previewPool?.close().catch(() => undefined);
     await pool.end().catch(() => undefined);
     release();

@@ -22,13 +22,12 @@ import {
   type PreviewPoolOptions,
 } from "../lib/preview/render-thread.js";
 import {
-  Previewer,
-  previewLocation,
+  previewers,
   type PreviewResult,
   recordPreviews,
 } from "../lib/preview/store.js";
 import { isPermanent } from "../lib/rebuild/ingest.js";
-import { openStorage, type Storage } from "../lib/storage/index.js";
+import { StorageSet } from "../lib/storage/index.js";
 import { takeLock } from "../lib/worker-lock.js";
 
 export interface PreviewWorkerOptions {
@@ -92,28 +91,8 @@ export async function runPreviewWorker(
   });
   db.on("error", () => undefined);
   const pool = new PreviewPool(options.render);
-  const storages = new Map<string, Storage>();
-  const open = (location: string) => {
-    let storage = storages.get(location);
-    if (storage === undefined) {
-      storage = openStorage(location, { s3Endpoint: options.s3Endpoint });
-      storages.set(location, storage);
-    }
-    return storage;
-  };
-  const previewers = new Map<string, Previewer>();
-  const previewerFor = (location: string) => {
-    let previewer = previewers.get(location);
-    if (previewer === undefined) {
-      previewer = new Previewer(
-        open(previewLocation(location, options.previews)),
-        pool,
-        options.stagingDir,
-      );
-      previewers.set(location, previewer);
-    }
-    return previewer;
-  };
+  const storages = new StorageSet({ s3Endpoint: options.s3Endpoint });
+  const previewerFor = previewers(storages, pool, options);
   const summary: PreviewWorkerSummary = {
     name: options.name,
     batches: 0,
@@ -151,7 +130,7 @@ export async function runPreviewWorker(
           }
           try {
             const result = await previewerFor(location).make({
-              storage: open(location),
+              storage: storages.get(location),
               path: row.path,
               filename: row.filename,
               force: row.force === true,
@@ -245,9 +224,7 @@ export async function runPreviewWorker(
     return { ...summary, seconds: (Date.now() - started) / 1000 };
   } finally {
     await pool.close().catch(() => undefined);
-    await Promise.all(
-      [...storages.values()].map((s) => s.close().catch(() => undefined)),
-    );
+    await storages.closeAll();
     await db.end().catch(() => undefined);
     release();
   }

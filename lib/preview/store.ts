@@ -26,7 +26,7 @@ import { finished, pipeline } from "node:stream/promises";
 import type { PoolClient } from "pg";
 
 import type { PgClient } from "../db/connect.js";
-import type { Storage } from "../storage/index.js";
+import type { Storage, StorageSet } from "../storage/index.js";
 import type { PreviewOutcome } from "./preview.js";
 import type { PreviewPool } from "./render-thread.js";
 
@@ -126,6 +126,27 @@ export class Previewer {
       md5: createHash("md5").update(jpeg).digest("hex"),
     });
   }
+}
+
+/** A Previewer per archive storage location, sharing one rendering pool. */
+export function previewers(
+  storages: StorageSet,
+  pool: PreviewPool,
+  options: { previews?: string; stagingDir?: string } = {},
+): (location: string) => Previewer {
+  const made = new Map<string, Previewer>();
+  return (location) => {
+    let previewer = made.get(location);
+    if (previewer === undefined) {
+      previewer = new Previewer(
+        storages.get(previewLocation(location, options.previews)),
+        pool,
+        options.stagingDir,
+      );
+      made.set(location, previewer);
+    }
+    return previewer;
+  };
 }
 
 function split(name: string): { dir: string; base: string } {

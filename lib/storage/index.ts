@@ -115,3 +115,26 @@ export function openStorage(
 
 export { DiskStorage } from "./disk.js";
 export { S3Storage } from "./s3.js";
+
+/** Storages opened once per location, for a process that reads several; `closeAll` at the end. */
+export class StorageSet {
+  private readonly opened = new Map<string, Storage>();
+
+  constructor(private readonly options: OpenStorageOptions = {}) {}
+
+  get(location: string): Storage {
+    let storage = this.opened.get(location);
+    if (storage === undefined) {
+      storage = openStorage(location, this.options);
+      this.opened.set(location, storage);
+    }
+    return storage;
+  }
+
+  async closeAll(): Promise<void> {
+    await Promise.all(
+      [...this.opened.values()].map((s) => s.close().catch(() => undefined)),
+    );
+    this.opened.clear();
+  }
+}

@@ -16,6 +16,7 @@ import {
   type PreviewFlags,
   previewPoolOptions,
 } from "./preview-options.js";
+import { describeWorkerRun } from "./summary.js";
 
 interface WorkerFlags extends PreviewFlags {
   name: string;
@@ -30,11 +31,7 @@ interface WorkerFlags extends PreviewFlags {
 }
 
 export function describeWorker(s: IngestWorkerSummary): string {
-  return `worker ${s.name}: ${formatCount(s.files)} file(s) in ${s.batches} batch(es) — ${Object.entries(
-    s.outcomes,
-  )
-    .map(([k, v]) => `${v} ${k}`)
-    .join(", ")} — ${s.seconds.toFixed(1)} s`;
+  return describeWorkerRun(s, `${formatCount(s.files)} file(s)`);
 }
 
 export function ingestCommand(): Command {

@@ -15,6 +15,7 @@ import {
   type PreviewFlags,
   previewPoolOptions,
 } from "./preview-options.js";
+import { describeWorkerRun } from "./summary.js";
 
 interface Flags extends PreviewFlags {
   name: string;
@@ -26,11 +27,7 @@ interface Flags extends PreviewFlags {
 }
 
 export function describePreviewWorker(s: PreviewWorkerSummary): string {
-  return `worker ${s.name}: ${formatCount(s.files)} preview(s) in ${s.batches} batch(es) — ${Object.entries(
-    s.outcomes,
-  )
-    .map(([k, v]) => `${v} ${k}`)
-    .join(", ")} — ${s.seconds.toFixed(1)} s`;
+  return describeWorkerRun(s, `${formatCount(s.files)} preview(s)`);
 }
 
 function wholeNumber(flag: string, value: string, max: number): number {
