@@ -11,7 +11,9 @@
  * float32's range (about 1e-38 to 3e38), which would become 0 or ±Inf.
  *
  * Only the requested plane or section is held, plus one read buffer of about a
- * megabyte; nothing else of the file is kept.
+ * megabyte; nothing else of the file is kept. For a whole frame that should
+ * not be held at all (a preview of a 100 MB mosaic), `readFloatRows` and
+ * `readCodeRows` lend blocks of rows to a callback, one at a time.
  */
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 
@@ -65,6 +67,29 @@ export interface ReadIntoOptions extends Omit<ReadImageOptions, "float64"> {
   multiply?: number;
   add?: number;
 }
+
+export interface RowBlockOptions {
+  /** Which width × height plane of a cube (0-based); default 0. */
+  plane?: number;
+  /** Only these pixels; default the whole plane. */
+  section?: Rect;
+}
+
+/**
+ * Rows `row` to `row + rows − 1` of the section (counted from its first row):
+ * pixel (c, row + r) of the section is `values[start + r × stride + c]`. The
+ * array is lent until the callback returns, then reused for the next block.
+ */
+export type RowBlockVisitor<T> = (
+  values: T,
+  start: number,
+  stride: number,
+  row: number,
+  rows: number,
+) => void;
+
+/** The stored values of BITPIX 8 and 16 images, as indices into a table of 256 or 65,536 entries (codeDecoder). */
+export type Codes = Uint8Array | Uint16Array;
 
 export interface ImagePixels<T extends Float32Array | Float64Array> {
   width: number;
@@ -140,6 +165,11 @@ export class FitsPixelReader {
   readonly path: string;
   private fd: number | undefined;
   private readonly size: number;
+  /**
+   * One read buffer for every read, so streaming a frame amplifier by
+   * amplifier leaves no trail of megabyte buffers for the collector.
+   */
+  private block: { bytes: Buffer; buffer: ArrayBuffer } | undefined;
 
   constructor(path: string) {
     this.path = path;
@@ -157,6 +187,7 @@ export class FitsPixelReader {
       closeSync(this.fd);
       this.fd = undefined;
     }
+    this.block = undefined;
   }
 
   read(
@@ -190,15 +221,10 @@ export class FitsPixelReader {
     target: Float32Array | Float64Array,
     options: ReadIntoOptions = {},
   ): void {
-    const fd = this.fd;
-    if (fd === undefined) {
-      throw new Error(`${this.path} is closed`);
-    }
-    const plane = options.plane ?? 0;
     const section = sectionOf(layout, options.section);
     const offset = options.offset ?? 0;
     const stride = options.stride ?? section.width;
-    checkRequest(layout, plane, section);
+    checkRequest(layout, options.plane ?? 0, section);
     if (section.width === 0 || section.height === 0) {
       return;
     }
@@ -211,17 +237,143 @@ export class FitsPixelReader {
         `a ${section.width} x ${section.height} section does not fit the target at offset ${offset}, stride ${stride}`,
       );
     }
+    const convert = converter(layout, options.multiply ?? 1, options.add ?? 0);
+    this.readBlocks(layout, options, true, (buffer, row, rows) => {
+      for (let r = 0; r < rows; r++) {
+        convert(
+          buffer,
+          r * layout.width + section.x,
+          section.width,
+          target,
+          offset + (row + r) * stride,
+        );
+      }
+    });
+  }
+
+  /**
+   * Streams a section as float32 values, `multiply × physical + add`, a block
+   * of rows at a time. Unscaled BITPIX -32 data is lent as it was read, byte
+   * order swapped in place; anything else is converted into a block of its own.
+   */
+  readFloatRows(
+    layout: ImageLayout,
+    options: RowBlockOptions & { multiply?: number; add?: number },
+    visit: RowBlockVisitor<Float32Array>,
+  ): void {
+    const section = sectionOf(layout, options.section);
+    const multiply = options.multiply ?? 1;
+    const add = options.add ?? 0;
+    if (
+      layout.bitpix === -32 &&
+      layout.bscale * multiply === 1 &&
+      layout.bzero * multiply + add === 0
+    ) {
+      this.readBlocks(layout, options, true, (buffer, row, rows) => {
+        const values = new Float32Array(buffer, 0, rows * layout.width);
+        visit(values, section.x, layout.width, row, rows);
+      });
+      return;
+    }
+    const convert = converter(layout, multiply, add);
+    let block = new Float32Array(0);
+    this.readBlocks(layout, options, true, (buffer, row, rows) => {
+      if (block.length < rows * section.width) {
+        block = new Float32Array(rows * section.width);
+      }
+      for (let r = 0; r < rows; r++) {
+        convert(
+          buffer,
+          r * layout.width + section.x,
+          section.width,
+          block,
+          r * section.width,
+        );
+      }
+      visit(block, 0, section.width, row, rows);
+    });
+  }
+
+  /**
+   * Streams a BITPIX -32 section as it is stored, big-endian: value p is the
+   * 16-bit halves `halves[2p]` and `halves[2p + 1]` read little-endian (start
+   * and stride count values, not halves). For counting values by their bits
+   * without swapping bytes first.
+   */
+  readBigEndianHalves(
+    layout: ImageLayout,
+    options: RowBlockOptions,
+    visit: RowBlockVisitor<Uint16Array>,
+  ): void {
+    if (layout.bitpix !== -32) {
+      throw new Error(
+        `BITPIX ${layout.bitpix} values are not float32; use readFloatRows`,
+      );
+    }
+    const section = sectionOf(layout, options.section);
+    this.readBlocks(layout, options, false, (buffer, row, rows) => {
+      const halves = new Uint16Array(buffer, 0, 2 * rows * layout.width);
+      visit(halves, section.x, layout.width, row, rows);
+    });
+  }
+
+  /**
+   * Streams a BITPIX 8 or 16 section as codes (see `codeDecoder`) without
+   * converting anything: 16-bit values are read in the machine's byte order,
+   * and the table of what each code means absorbs the swap.
+   */
+  readCodeRows(
+    layout: ImageLayout,
+    options: RowBlockOptions,
+    visit: RowBlockVisitor<Codes>,
+  ): void {
+    if (!isCoded(layout)) {
+      throw new Error(
+        `BITPIX ${layout.bitpix} values are not read as codes; use readFloatRows`,
+      );
+    }
+    const section = sectionOf(layout, options.section);
+    const wide = layout.bitpix === 16;
+    this.readBlocks(layout, options, false, (buffer, row, rows) => {
+      const count = rows * layout.width;
+      const codes = wide
+        ? new Uint16Array(buffer, 0, count)
+        : new Uint8Array(buffer, 0, count);
+      visit(codes, section.x, layout.width, row, rows);
+    });
+  }
+
+  /**
+   * Reads whole rows covering the section, about a megabyte at a time, into
+   * the shared buffer: block row r is section row `row + r`, all
+   * `layout.width` pixels of it. The visitor must not read from this reader
+   * while it holds a block.
+   */
+  private readBlocks(
+    layout: ImageLayout,
+    options: RowBlockOptions,
+    swapped: boolean,
+    visit: (buffer: ArrayBuffer, row: number, rows: number) => void,
+  ): void {
+    const fd = this.fd;
+    if (fd === undefined) {
+      throw new Error(`${this.path} is closed`);
+    }
+    const plane = options.plane ?? 0;
+    const section = sectionOf(layout, options.section);
+    checkRequest(layout, plane, section);
+    if (section.width === 0 || section.height === 0) {
+      return;
+    }
     if (layout.dataOffset + layout.dataSize > this.size) {
       throw this.truncated(layout, this.size);
     }
     const bytes = Math.abs(layout.bitpix) / 8;
     const rowBytes = layout.width * bytes;
     const rowsPerRead = Math.max(1, Math.floor(READ_BYTES / rowBytes));
-    // Its own ArrayBuffer, so typed views over it start aligned.
-    const buffer = Buffer.from(
-      new ArrayBuffer(Math.min(rowsPerRead, section.height) * rowBytes),
+    const { bytes: buffer, buffer: shared } = this.buffer(
+      Math.min(rowsPerRead, section.height) * rowBytes,
     );
-    const convert = converter(layout, options.multiply ?? 1, options.add ?? 0);
     const planeStart =
       layout.dataOffset + plane * layout.width * layout.height * bytes;
     for (let row = 0; row < section.height; row += rowsPerRead) {
@@ -236,17 +388,20 @@ export class FitsPixelReader {
         }
         got += n;
       }
-      swap(buffer.subarray(0, length), bytes);
-      for (let r = 0; r < rows; r++) {
-        convert(
-          buffer.buffer,
-          r * layout.width + section.x,
-          section.width,
-          target,
-          offset + (row + r) * stride,
-        );
+      if (swapped) {
+        swap(buffer.subarray(0, length), bytes);
       }
+      visit(shared, row, rows);
     }
+  }
+
+  /** The shared read buffer, at least `size` bytes, over an ArrayBuffer of its own (aligned views). */
+  private buffer(size: number): { bytes: Buffer; buffer: ArrayBuffer } {
+    if (this.block === undefined || this.block.buffer.byteLength < size) {
+      const buffer = new ArrayBuffer(Math.max(size, READ_BYTES));
+      this.block = { bytes: Buffer.from(buffer), buffer };
+    }
+    return this.block;
   }
 
   private truncated(layout: ImageLayout, offset: number): FitsFormatError {
@@ -270,6 +425,38 @@ export function readImage(
   } finally {
     reader.close();
   }
+}
+
+/** Whether an image's values can be read as codes (readCodeRows): BITPIX 8 and 16. */
+export function isCoded(layout: ImageLayout): boolean {
+  return layout.bitpix === 8 || layout.bitpix === 16;
+}
+
+/**
+ * What a code of a BITPIX 8 or 16 image stands for: `multiply × physical +
+ * add` rounded to float32, exactly what readInto stores for that stored
+ * value, or NaN for BLANK. A 16-bit code is the big-endian value read
+ * little-endian.
+ */
+export function codeDecoder(
+  layout: ImageLayout,
+  multiply = 1,
+  add = 0,
+): (code: number) => number {
+  if (!isCoded(layout)) {
+    throw new Error(`BITPIX ${layout.bitpix} values are not read as codes`);
+  }
+  const a = layout.bscale * multiply;
+  const b = layout.bzero * multiply + add;
+  const blank = layout.blank === undefined ? undefined : Number(layout.blank);
+  const wide = layout.bitpix === 16;
+  return (code) => {
+    // Back to big-endian order, then the sign of an int16.
+    const stored = wide
+      ? ((((code & 0xff) << 8) | (code >>> 8)) << 16) >> 16
+      : code;
+    return stored === blank ? NaN : Math.fround(a * stored + b);
+  };
 }
 
 function sectionOf(layout: ImageLayout, section: Rect | undefined): Rect {
@@ -340,21 +527,34 @@ function converter(
   const blank =
     bitpix > 0 && layout.blank !== undefined ? Number(layout.blank) : undefined;
   const plain = a === 1 && b === 0 && blank === undefined;
+  // One view of the whole (shared, reused) read buffer: making a typed array
+  // per row costs more than converting a short row.
+  let viewed: ArrayBuffer | undefined;
+  let values = new View(0);
   return (buffer, from, count, out, at) => {
-    const values = new View(buffer, from * View.BYTES_PER_ELEMENT, count);
+    if (buffer !== viewed) {
+      viewed = buffer;
+      values = new View(buffer, 0, buffer.byteLength / View.BYTES_PER_ELEMENT);
+    }
     if (plain) {
-      // Native conversion, several times faster than an element loop.
-      out.set(values, at);
+      if (count >= 1024) {
+        // Native conversion, several times faster than a long element loop.
+        out.set(values.subarray(from, from + count), at);
+      } else {
+        for (let i = 0; i < count; i++) {
+          out[at + i] = values[from + i] as number;
+        }
+      }
       return;
     }
     if (blank === undefined) {
       for (let i = 0; i < count; i++) {
-        out[at + i] = a * (values[i] as number) + b;
+        out[at + i] = a * (values[from + i] as number) + b;
       }
       return;
     }
     for (let i = 0; i < count; i++) {
-      const v = values[i] as number;
+      const v = values[from + i] as number;
       out[at + i] = v === blank ? NaN : a * v + b;
     }
   };

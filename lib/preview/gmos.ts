@@ -51,14 +51,32 @@ export interface Section {
   y1: number;
 }
 
-export interface Placement {
+/** An amplifier's place in the mosaic, known from its header alone. */
+export interface AmplifierPlan {
   hdu: number;
   detsec: Section;
   datasec: Section;
-  /** Where the data section went in the mosaic. */
+  /** Where the data section goes in the mosaic. */
   target: Rect;
-  bias: number;
   gain: number;
+  layout: ImageLayout;
+  /** The data section cut to the image, the same size as `target`. */
+  source: Rect;
+  /** BIASSEC cut to the image; undefined when absent or outside it (bias 0). */
+  overscan: Rect | undefined;
+}
+
+export interface Placement extends AmplifierPlan {
+  bias: number;
+}
+
+/** Where every amplifier goes, without any pixels yet. */
+export interface MosaicPlan {
+  width: number;
+  height: number;
+  binning: { x: number; y: number };
+  /** In file order: where two overlap, the later one is what shows. */
+  amplifiers: AmplifierPlan[];
 }
 
 export interface GmosMosaic {
@@ -66,6 +84,9 @@ export interface GmosMosaic {
   binning: { x: number; y: number };
   placements: Placement[];
 }
+
+export type MosaicPlanResult =
+  { ok: true; plan: MosaicPlan } | { ok: false; reason: string };
 
 export type MosaicResult =
   { ok: true; mosaic: GmosMosaic } | { ok: false; reason: string };
@@ -148,11 +169,11 @@ function within(section: Section, width: number, height: number): Rect {
   };
 }
 
-export function buildGmosMosaic(
-  reader: FitsPixelReader,
+/** The mosaic's geometry from the headers, or why the frame cannot be mosaicked. */
+export function planGmosMosaic(
   structure: FitsStructure,
   options: { gapRule?: GapRule } = {},
-): MosaicResult {
+): MosaicPlanResult {
   const rule = options.gapRule ?? "chip";
   const slices = scienceImages(structure);
   const first = slices[0];
@@ -196,8 +217,7 @@ export function buildGmosMosaic(
   const ymax = Math.floor(Math.max(...parts.map((p) => p.detsec.y1)) / bin.y);
   const width = xmax - xmin + 2 * GMOS_GAP;
   const height = ymax - ymin;
-  const data = new Float32Array(width * height);
-  const placements: Placement[] = [];
+  const amplifiers: AmplifierPlan[] = [];
   for (const { hdu, layout, detsec, datasec } of parts) {
     const shift = shiftFor(detsec.x0, rule);
     const target = within(
@@ -217,9 +237,49 @@ export function buildGmosMosaic(
         reason: `HDU ${hdu.index}: DATASEC ${hdu.header.string("DATASEC")} (${source.width} x ${source.height} pixels) does not match DETSEC ${hdu.header.string("DETSEC")} at binning ${bin.x} x ${bin.y} (${target.width} x ${target.height})`,
       };
     }
-    const bias = overscanBias(reader, hdu, layout);
-    const gain = hdu.header.number("GAIN") ?? 1;
-    placements.push({ hdu: hdu.index, detsec, datasec, target, bias, gain });
+    const biassec = parseSection(hdu.header.string("BIASSEC"));
+    const overscan =
+      biassec === undefined
+        ? undefined
+        : within(biassec, layout.width, layout.height);
+    amplifiers.push({
+      hdu: hdu.index,
+      detsec,
+      datasec,
+      target,
+      gain: hdu.header.number("GAIN") ?? 1,
+      layout,
+      source,
+      overscan:
+        overscan !== undefined && overscan.width > 0 && overscan.height > 0
+          ? overscan
+          : undefined,
+    });
+  }
+  return { ok: true, plan: { width, height, binning: bin, amplifiers } };
+}
+
+/**
+ * The whole mosaic in memory, as the reference builds it (a Float32Array
+ * rather than its float64). Rendering streams the plan instead
+ * (mosaicRegions); this is for looking at the pixels.
+ */
+export function buildGmosMosaic(
+  reader: FitsPixelReader,
+  structure: FitsStructure,
+  options: { gapRule?: GapRule } = {},
+): MosaicResult {
+  const planned = planGmosMosaic(structure, options);
+  if (!planned.ok) {
+    return planned;
+  }
+  const { width, height, binning: bin, amplifiers } = planned.plan;
+  const data = new Float32Array(width * height);
+  const placements: Placement[] = [];
+  for (const amplifier of amplifiers) {
+    const { layout, source, target, gain } = amplifier;
+    const bias = overscanBias(reader, amplifier);
+    placements.push({ ...amplifier, bias });
     reader.readInto(layout, data, {
       section: source,
       offset: target.y * width + target.x,
@@ -234,19 +294,71 @@ export function buildGmosMosaic(
   };
 }
 
-function overscanBias(
+/** The median of an amplifier's overscan, read on its own. */
+export function overscanBias(
   reader: FitsPixelReader,
-  hdu: Hdu,
-  layout: ImageLayout,
+  amplifier: AmplifierPlan,
 ): number {
-  const section = parseSection(hdu.header.string("BIASSEC"));
-  if (section === undefined) {
+  const { overscan, layout } = amplifier;
+  if (overscan === undefined) {
     return 0;
   }
-  const rect = within(section, layout.width, layout.height);
-  if (rect.width <= 0 || rect.height <= 0) {
-    return 0;
+  return biasOf(median(reader.read(layout, { section: overscan }).data));
+}
+
+/** An overscan median with nothing finite in it (NaN) counts as no bias. */
+export function biasOf(overscanMedian: number): number {
+  return Number.isFinite(overscanMedian) ? overscanMedian : 0;
+}
+
+/**
+ * The mosaic cut into rectangles that tile it exactly: the part of each
+ * amplifier that no later one covers, and the empty rest (the gaps, zeros
+ * in the reference's mosaic), with `amplifier` undefined.
+ */
+export function mosaicRegions(
+  plan: MosaicPlan,
+): { rect: Rect; amplifier: AmplifierPlan | undefined }[] {
+  const regions: { rect: Rect; amplifier: AmplifierPlan | undefined }[] = [];
+  const { amplifiers } = plan;
+  amplifiers.forEach((amplifier, k) => {
+    let visible = [amplifier.target];
+    for (const later of amplifiers.slice(k + 1)) {
+      visible = visible.flatMap((r) => subtract(r, later.target));
+    }
+    for (const rect of visible) {
+      regions.push({ rect, amplifier });
+    }
+  });
+  let empty = [{ x: 0, y: 0, width: plan.width, height: plan.height }];
+  for (const { target } of amplifiers) {
+    empty = empty.flatMap((r) => subtract(r, target));
   }
-  const value = median(reader.read(layout, { section: rect }).data);
-  return Number.isFinite(value) ? value : 0;
+  for (const rect of empty) {
+    regions.push({ rect, amplifier: undefined });
+  }
+  return regions;
+}
+
+/** `a` without `b`: up to four rectangles (the bands above and below, then left and right). */
+function subtract(a: Rect, b: Rect): Rect[] {
+  const ax1 = a.x + a.width;
+  const ay1 = a.y + a.height;
+  const x0 = Math.max(a.x, b.x);
+  const x1 = Math.min(ax1, b.x + b.width);
+  const y0 = Math.max(a.y, b.y);
+  const y1 = Math.min(ay1, b.y + b.height);
+  if (a.width <= 0 || a.height <= 0) {
+    return [];
+  }
+  if (x0 >= x1 || y0 >= y1) {
+    return [a];
+  }
+  const pieces: Rect[] = [
+    { x: a.x, y: a.y, width: a.width, height: y0 - a.y },
+    { x: a.x, y: y1, width: a.width, height: ay1 - y1 },
+    { x: a.x, y: y0, width: x0 - a.x, height: y1 - y0 },
+    { x: x1, y: y0, width: ax1 - x1, height: y1 - y0 },
+  ];
+  return pieces.filter((r) => r.width > 0 && r.height > 0);
 }

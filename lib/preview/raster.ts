@@ -10,6 +10,8 @@
  * nearest-neighbour when enlarging (small frames look blocky there too).
  */
 
+import type { Codes } from "../fits/pixels.js";
+
 export interface Box {
   x: number;
   y: number;
@@ -67,55 +69,153 @@ export function drawFrame(
   low: number,
   high: number,
 ): void {
-  const xs = spans(frame.width, box.width);
-  const ys = axisWeights(frame.height, box.height);
-  const scale = high > low ? 1 / (high - low) : 0;
-  const sum = new Float64Array(box.width * box.height);
-  const weight = new Float64Array(box.width * box.height);
-  const rowSum = new Float64Array(box.width);
-  const rowWeight = new Float64Array(box.width);
-  const data = frame.data;
-  let done = -1;
-  for (let k = 0; k < ys.source.length; k++) {
-    // Output row 0 is the top of the picture: the last FITS row.
-    const flipped = ys.source[k] as number;
-    if (flipped !== done) {
-      done = flipped;
-      const start = (frame.height - 1 - flipped) * frame.width;
-      for (let j = 0; j < box.width; j++) {
+  const resampler = new Resampler(frame.width, frame.height, box);
+  const scale = clipScale(low, high);
+  resampler.addRows(
+    0,
+    frame.height,
+    0,
+    frame.width,
+    frame.data,
+    0,
+    frame.width,
+    low,
+    scale,
+    false,
+  );
+  resampler.paint(canvas, canvasWidth);
+}
+
+/** The factor that maps [low, high] onto [0, 1]; 0 when they are equal. */
+export function clipScale(low: number, high: number): number {
+  return high > low ? 1 / (high - low) : 0;
+}
+
+/** A value's place in [low, high] as a fraction from 0 to 1; NaN stays NaN. */
+export function shade(value: number, low: number, scale: number): number {
+  return Math.min(1, Math.max(0, (value - low) * scale));
+}
+
+/** Target columns [first, end) that a range of frame columns reaches, with the spans cut to the range. */
+interface ColumnRange {
+  first: number;
+  end: number;
+  /** Per target column: how many frame pixels of the range it takes, partial ones in part. */
+  covered: Float64Array;
+  /** Indexed by target column, like Spans; -1 for a partial pixel outside the range. */
+  spans: Spans;
+}
+
+/**
+ * A frame drawn into a box without holding the frame: blocks of rows of it,
+ * or of rectangles of it, arrive in any order and are area-averaged into
+ * per-pixel sums (about 16 bytes per picture pixel), then painted. Each
+ * frame row is summed picture column by picture column, then added to the
+ * picture rows it reaches: shrinking, at most two; enlarging, each picture
+ * row takes its nearest frame row, so one frame row can reach several.
+ */
+export class Resampler {
+  readonly box: Box;
+  private readonly frameHeight: number;
+  private readonly xs: Spans;
+  private readonly ys: AxisWeights;
+  /** Entries of `ys` for the frame row drawn f-th from the top: [rowStart[f], rowStart[f + 1]). */
+  private readonly rowStart: Int32Array;
+  private readonly sum: Float64Array;
+  private readonly weight: Float64Array;
+  private readonly rowSum: Float64Array;
+  private readonly rowWeight: Float64Array;
+  /** Per picture row: frame-row weight gathered by addCoverage, zero between calls. */
+  private readonly pending: Float64Array;
+  private readonly ranges = new Map<string, ColumnRange>();
+
+  constructor(frameWidth: number, frameHeight: number, box: Box) {
+    this.box = box;
+    this.frameHeight = frameHeight;
+    this.xs = spans(frameWidth, box.width);
+    this.ys = axisWeights(frameHeight, box.height);
+    this.rowStart = new Int32Array(frameHeight + 1);
+    for (const source of this.ys.source) {
+      this.rowStart[source + 1] = (this.rowStart[source + 1] as number) + 1;
+    }
+    for (let f = 0; f < frameHeight; f++) {
+      this.rowStart[f + 1] =
+        (this.rowStart[f + 1] as number) + (this.rowStart[f] as number);
+    }
+    this.sum = new Float64Array(box.width * box.height);
+    this.weight = new Float64Array(box.width * box.height);
+    this.rowSum = new Float64Array(box.width);
+    this.rowWeight = new Float64Array(box.width);
+    this.pending = new Float64Array(box.height);
+  }
+
+  /**
+   * Frame rows y to y + rows − 1 (0 = the first FITS row), columns [x0, x1),
+   * row r's values from `values[start + r × stride]`, each clipped to
+   * [low, high] on the way. `finite` says there is no NaN or infinity among
+   * them, so there is no test per pixel and every pixel's weight is its
+   * coverage, added once for the block.
+   */
+  addRows(
+    y: number,
+    rows: number,
+    x0: number,
+    x1: number,
+    values: Float32Array,
+    start: number,
+    stride: number,
+    low: number,
+    scale: number,
+    finite: boolean,
+  ): void {
+    const range = this.columns(x0, x1);
+    const { first, end, spans: c } = range;
+    const { rowSum, rowWeight } = this;
+    for (let r = 0; r < rows; r++) {
+      const shift = start + r * stride - x0;
+      for (let j = first; j < end; j++) {
         let s = 0;
         let w = 0;
-        const end = start + (xs.to[j] as number);
-        for (let i = start + (xs.from[j] as number); i < end; i++) {
-          const t = Math.min(
-            1,
-            Math.max(0, ((data[i] as number) - low) * scale),
-          );
-          if (t === t) {
-            s += t;
-            w++;
+        const from = (c.from[j] as number) + shift;
+        const to = (c.to[j] as number) + shift;
+        if (finite) {
+          // Two sums, so each addition need not wait for the one before.
+          let odd = 0;
+          let i = from;
+          for (; i + 1 < to; i += 2) {
+            const a = ((values[i] as number) - low) * scale;
+            const b = ((values[i + 1] as number) - low) * scale;
+            s += a < 0 ? 0 : a > 1 ? 1 : a;
+            odd += b < 0 ? 0 : b > 1 ? 1 : b;
+          }
+          if (i < to) {
+            const a = ((values[i] as number) - low) * scale;
+            s += a < 0 ? 0 : a > 1 ? 1 : a;
+          }
+          s += odd;
+        } else {
+          for (let i = from; i < to; i++) {
+            const t = shade(values[i] as number, low, scale);
+            if (t === t) {
+              s += t;
+              w++;
+            }
           }
         }
-        const left = xs.left[j] as number;
+        const left = c.left[j] as number;
         if (left >= 0) {
-          const t = Math.min(
-            1,
-            Math.max(0, ((data[start + left] as number) - low) * scale),
-          );
+          const t = shade(values[left + shift] as number, low, scale);
           if (t === t) {
-            const f = xs.leftWeight[j] as number;
+            const f = c.leftWeight[j] as number;
             s += f * t;
             w += f;
           }
         }
-        const right = xs.right[j] as number;
+        const right = c.right[j] as number;
         if (right >= 0) {
-          const t = Math.min(
-            1,
-            Math.max(0, ((data[start + right] as number) - low) * scale),
-          );
+          const t = shade(values[right + shift] as number, low, scale);
           if (t === t) {
-            const f = xs.rightWeight[j] as number;
+            const f = c.rightWeight[j] as number;
             s += f * t;
             w += f;
           }
@@ -123,27 +223,236 @@ export function drawFrame(
         rowSum[j] = s;
         rowWeight[j] = w;
       }
+      this.spread(y + r, first, end, !finite);
     }
-    const w = ys.weight[k] as number;
-    const at = (ys.target[k] as number) * box.width;
-    for (let d = 0; d < box.width; d++) {
-      sum[at + d] = (sum[at + d] as number) + w * (rowSum[d] as number);
-      weight[at + d] =
-        (weight[at + d] as number) + w * (rowWeight[d] as number);
+    if (finite) {
+      this.addCoverage(range, y, y + rows);
     }
   }
-  for (let y = 0; y < box.height; y++) {
-    for (let x = 0; x < box.width; x++) {
-      const i = y * box.width + x;
-      const total = weight[i] as number;
-      if (total > 0) {
-        const t = (sum[i] as number) / total;
-        canvas[(box.y + y) * canvasWidth + box.x + x] = Math.min(
-          255,
-          Math.floor(t * 256),
-        );
+
+  /**
+   * Like addRows for BITPIX 8 and 16 codes (FitsPixelReader.readCodeRows):
+   * `shades[code]` is the code's value already clipped and scaled to 0..1,
+   * or NaN, so a pixel costs a table look-up; `finite` says no code in these
+   * rows shades to NaN.
+   */
+  addCodeRows(
+    y: number,
+    rows: number,
+    x0: number,
+    x1: number,
+    codes: Codes,
+    start: number,
+    stride: number,
+    shades: Float64Array,
+    finite: boolean,
+  ): void {
+    const range = this.columns(x0, x1);
+    const { first, end, spans: c } = range;
+    const { rowSum, rowWeight } = this;
+    for (let r = 0; r < rows; r++) {
+      const shift = start + r * stride - x0;
+      for (let j = first; j < end; j++) {
+        let s = 0;
+        let w = 0;
+        const from = (c.from[j] as number) + shift;
+        const to = (c.to[j] as number) + shift;
+        if (finite) {
+          let odd = 0;
+          let i = from;
+          for (; i + 1 < to; i += 2) {
+            s += shades[codes[i] as number] as number;
+            odd += shades[codes[i + 1] as number] as number;
+          }
+          if (i < to) {
+            s += shades[codes[i] as number] as number;
+          }
+          s += odd;
+        } else {
+          for (let i = from; i < to; i++) {
+            const t = shades[codes[i] as number] as number;
+            if (t === t) {
+              s += t;
+              w++;
+            }
+          }
+        }
+        const left = c.left[j] as number;
+        if (left >= 0) {
+          const t = shades[codes[left + shift] as number] as number;
+          if (t === t) {
+            const f = c.leftWeight[j] as number;
+            s += f * t;
+            w += f;
+          }
+        }
+        const right = c.right[j] as number;
+        if (right >= 0) {
+          const t = shades[codes[right + shift] as number] as number;
+          if (t === t) {
+            const f = c.rightWeight[j] as number;
+            s += f * t;
+            w += f;
+          }
+        }
+        rowSum[j] = s;
+        rowWeight[j] = w;
+      }
+      this.spread(y + r, first, end, !finite);
+    }
+    if (finite) {
+      this.addCoverage(range, y, y + rows);
+    }
+  }
+
+  /** A rectangle of the frame where every pixel has the shade `t` (NaN draws nothing). */
+  addConstant(x0: number, x1: number, y0: number, y1: number, t: number): void {
+    if (!(t === t) || x1 <= x0) {
+      return;
+    }
+    const range = this.columns(x0, x1);
+    const { first, end, covered } = range;
+    for (let j = first; j < end; j++) {
+      this.rowSum[j] = t * (covered[j] as number);
+    }
+    for (let y = y0; y < y1; y++) {
+      this.spread(y, first, end, false);
+    }
+    this.addCoverage(range, y0, y1);
+  }
+
+  /** Writes the averaged shades into the box of the canvas; pixels nothing reached keep their colour. */
+  paint(canvas: Uint8Array, canvasWidth: number): void {
+    const { box, sum, weight } = this;
+    for (let y = 0; y < box.height; y++) {
+      for (let x = 0; x < box.width; x++) {
+        const i = y * box.width + x;
+        const total = weight[i] as number;
+        if (total > 0) {
+          const t = (sum[i] as number) / total;
+          canvas[(box.y + y) * canvasWidth + box.x + x] = Math.min(
+            255,
+            Math.floor(t * 256),
+          );
+        }
       }
     }
+  }
+
+  /**
+   * Adds rowSum (and rowWeight, unless the caller adds coverage instead) of
+   * columns [first, end) into the picture rows that frame row y reaches.
+   */
+  private spread(
+    y: number,
+    first: number,
+    end: number,
+    weights: boolean,
+  ): void {
+    const { sum, weight, rowSum, rowWeight, ys } = this;
+    const width = this.box.width;
+    // The picture's top row is the last FITS row.
+    const flipped = this.frameHeight - 1 - y;
+    const stop = this.rowStart[flipped + 1] as number;
+    for (let k = this.rowStart[flipped] as number; k < stop; k++) {
+      const w = ys.weight[k] as number;
+      const at = (ys.target[k] as number) * width;
+      for (let d = first; d < end; d++) {
+        sum[at + d] = (sum[at + d] as number) + w * (rowSum[d] as number);
+      }
+      if (weights) {
+        for (let d = first; d < end; d++) {
+          weight[at + d] =
+            (weight[at + d] as number) + w * (rowWeight[d] as number);
+        }
+      }
+    }
+  }
+
+  /** The weights of frame rows [y0, y1) over a column range, every pixel counting in full. */
+  private addCoverage(range: ColumnRange, y0: number, y1: number): void {
+    const { rowStart, ys, weight, pending } = this;
+    const width = this.box.width;
+    let lowest = this.box.height;
+    let highest = -1;
+    for (let y = y0; y < y1; y++) {
+      const flipped = this.frameHeight - 1 - y;
+      const stop = rowStart[flipped + 1] as number;
+      for (let k = rowStart[flipped] as number; k < stop; k++) {
+        const target = ys.target[k] as number;
+        pending[target] =
+          (pending[target] as number) + (ys.weight[k] as number);
+        lowest = Math.min(lowest, target);
+        highest = Math.max(highest, target);
+      }
+    }
+    const { first, end, covered } = range;
+    for (let target = lowest; target <= highest; target++) {
+      const w = pending[target] as number;
+      pending[target] = 0;
+      const at = target * width;
+      for (let j = first; j < end; j++) {
+        weight[at + j] =
+          (weight[at + j] as number) + w * (covered[j] as number);
+      }
+    }
+  }
+
+  /** The spans cut to frame columns [x0, x1), made once per range (a frame has a few). */
+  private columns(x0: number, x1: number): ColumnRange {
+    const key = `${x0}:${x1}`;
+    const known = this.ranges.get(key);
+    if (known !== undefined) {
+      return known;
+    }
+    const xs = this.xs;
+    const m = this.box.width;
+    const cut: Spans = {
+      from: new Int32Array(m),
+      to: new Int32Array(m),
+      left: new Int32Array(m).fill(-1),
+      leftWeight: new Float64Array(m),
+      right: new Int32Array(m).fill(-1),
+      rightWeight: new Float64Array(m),
+    };
+    let first = m;
+    let end = 0;
+    const inside = (i: number) => i >= x0 && i < x1;
+    for (let j = 0; j < m; j++) {
+      const from = Math.max(x0, xs.from[j] as number);
+      const to = Math.min(x1, xs.to[j] as number);
+      cut.from[j] = from;
+      cut.to[j] = Math.max(from, to);
+      const left = xs.left[j] as number;
+      if (left >= 0 && inside(left)) {
+        cut.left[j] = left;
+        cut.leftWeight[j] = xs.leftWeight[j] as number;
+      }
+      const right = xs.right[j] as number;
+      if (right >= 0 && inside(right)) {
+        cut.right[j] = right;
+        cut.rightWeight[j] = xs.rightWeight[j] as number;
+      }
+      if (
+        to > from ||
+        (cut.left[j] as number) >= 0 ||
+        (cut.right[j] as number) >= 0
+      ) {
+        first = Math.min(first, j);
+        end = j + 1;
+      }
+    }
+    const covered = new Float64Array(m);
+    for (let j = 0; j < m; j++) {
+      covered[j] =
+        (cut.to[j] as number) -
+        (cut.from[j] as number) +
+        ((cut.left[j] as number) >= 0 ? (cut.leftWeight[j] as number) : 0) +
+        ((cut.right[j] as number) >= 0 ? (cut.rightWeight[j] as number) : 0);
+    }
+    const range = { first, end: Math.max(first, end), covered, spans: cut };
+    this.ranges.set(key, range);
+    return range;
   }
 }
 

@@ -14,29 +14,47 @@
  * (tables only, a spectrum, empty or all-NaN data) is a "no-preview" outcome
  * with the reason; a damaged file throws FitsFormatError.
  *
- * Peak memory is one Float32 copy of the frame (for a mosaic, plus one
- * amplifier's data section) and about 5 MB of accumulators for the output.
+ * The frame is never held: it is a set of rectangles (a mosaic's amplifiers
+ * and gaps, or one image), streamed from the file a megabyte of rows at a
+ * time, once or twice for the percentiles and once to draw (PieceStream).
+ * Peak memory is a few MB of histograms and accumulators, whatever the
+ * frame's size.
  */
 import { UsageError } from "../errors.js";
 import {
+  codeDecoder,
+  type Codes,
   FitsPixelReader,
+  type ImageLayout,
   imageLayout,
   type ImageLayoutResult,
+  isCoded,
+  type Rect,
 } from "../fits/pixels.js";
 import { readHeaders } from "../fits/read.js";
 import type { FitsStructure, Hdu } from "../fits/scanner.js";
 import {
-  buildGmosMosaic,
+  type AmplifierPlan,
+  biasOf,
   type GapRule,
   isGmosMosaic,
+  type MosaicPlan,
+  mosaicRegions,
+  planGmosMosaic,
   scienceImages,
 } from "./gmos.js";
-import { percentiles } from "./percentile.js";
+import {
+  median,
+  PercentileCounter,
+  percentiles,
+  percentilesOfCounts,
+} from "./percentile.js";
 import {
   type Box,
-  drawFrame,
+  clipScale,
   fitBox,
-  type Frame,
+  Resampler,
+  shade,
   whiteCanvas,
 } from "./raster.js";
 
@@ -129,6 +147,33 @@ function definedOnly<T extends object>(options: T): Partial<T> {
 }
 
 /**
+ * Pixels of an image HDU: frame pixel (x, y) is image pixel (x + dx, y + dy),
+ * and its value is (physical − bias) × gain, the bias being the median of
+ * the overscan (0 without one), as the reference's mosaic has it.
+ */
+interface PixelSource {
+  layout: ImageLayout;
+  plane: number;
+  dx: number;
+  dy: number;
+  gain: number;
+  overscan: Rect | undefined;
+}
+
+/** Rectangles that tile the frame exactly, each from pixels or a constant (a gap's zeros). */
+interface FramePiece {
+  rect: Rect;
+  source: PixelSource | { constant: number };
+}
+
+/** A frame to draw: its size and pieces, never its pixels all at once. */
+interface StreamedFrame {
+  width: number;
+  height: number;
+  pieces: FramePiece[];
+}
+
+/**
  * Renders the preview of the uncompressed FITS file at `path`. Pass the
  * structure when it is known already, to save reading the headers again.
  */
@@ -140,32 +185,50 @@ export function renderPreview(
   const started = performance.now();
   const settings = renderSettings(options);
   const fits = structure ?? readHeaders(path);
+  let frame: StreamedFrame;
+  let hdus: number[];
+  let kind: RenderStats["kind"];
+  if (isGmosMosaic(fits)) {
+    const planned = planGmosMosaic(fits, settings);
+    if (!planned.ok) {
+      return noPreview(planned.reason);
+    }
+    frame = mosaicFrame(planned.plan);
+    hdus = planned.plan.amplifiers.map((a) => a.hdu);
+    kind = "gmos-mosaic";
+  } else {
+    const chosen = imageToShow(fits);
+    if (!chosen.ok) {
+      return noPreview(chosen.reason);
+    }
+    const { layout } = chosen;
+    const { width, height } = layout;
+    frame = {
+      width,
+      height,
+      pieces: [
+        {
+          rect: { x: 0, y: 0, width, height },
+          source: {
+            layout,
+            plane: 0,
+            dx: 0,
+            dy: 0,
+            gain: 1,
+            overscan: undefined,
+          },
+        },
+      ],
+    };
+    hdus = [layout.hdu];
+    kind = "image";
+  }
   const reader = new FitsPixelReader(path);
   try {
-    let frame: Frame;
-    let hdus: number[];
-    let kind: RenderStats["kind"];
-    if (isGmosMosaic(fits)) {
-      const built = buildGmosMosaic(reader, fits, settings);
-      if (!built.ok) {
-        return noPreview(built.reason);
-      }
-      frame = built.mosaic.frame;
-      hdus = built.mosaic.placements.map((p) => p.hdu);
-      kind = "gmos-mosaic";
-    } else {
-      const chosen = imageToShow(fits);
-      if (!chosen.ok) {
-        return noPreview(chosen.reason);
-      }
-      const { layout } = chosen;
-      frame = reader.read(layout, { plane: 0 });
-      hdus = [layout.hdu];
-      kind = "image";
-    }
     const percentile =
       kind === "gmos-mosaic" ? GMOS_PERCENTILE : IMAGE_PERCENTILE;
-    const clip = clipRange(frame.data, percentile);
+    const stream = new PieceStream(reader, frame);
+    const clip = stream.clipRange(percentile);
     if (clip.count === 0) {
       return noPreview("every pixel is NaN, infinite or BLANK");
     }
@@ -179,7 +242,7 @@ export function renderPreview(
     const width = settings.letterbox ? settings.width : fitted.width;
     const height = settings.letterbox ? settings.height : fitted.height;
     const pixels = whiteCanvas(width, height);
-    drawFrame(pixels, width, box, frame, clip.low, clip.high);
+    stream.draw(pixels, width, box, clip.low, clip.high);
     return {
       kind: "image",
       image: { width, height, pixels },
@@ -199,6 +262,346 @@ export function renderPreview(
   } finally {
     reader.close();
   }
+}
+
+/** The mosaic as pieces: each amplifier's visible part, and the zeros between. */
+function mosaicFrame(plan: MosaicPlan): StreamedFrame {
+  const sources = new Map<AmplifierPlan, PixelSource>();
+  const pieces = mosaicRegions(plan).map(({ rect, amplifier }): FramePiece => {
+    if (amplifier === undefined) {
+      return { rect, source: { constant: 0 } };
+    }
+    let source = sources.get(amplifier);
+    if (source === undefined) {
+      const { layout, source: data, target, gain, overscan } = amplifier;
+      source = {
+        layout,
+        plane: 0,
+        dx: data.x - target.x,
+        dy: data.y - target.y,
+        gain,
+        overscan,
+      };
+      sources.set(amplifier, source);
+    }
+    return { rect, source };
+  });
+  return { width: plan.width, height: plan.height, pieces };
+}
+
+/** The codes a coded source's pieces hold, how often each occurs, and what each stands for. */
+interface CodeCensus {
+  codes: Uint16Array;
+  counts: Int32Array;
+  /** (physical − bias) × gain, as float32. */
+  values: Float32Array;
+  /** Whether some code is BLANK (its value NaN). */
+  blank: boolean;
+}
+
+/**
+ * The passes over a frame's pieces: percentiles, then drawing, holding only
+ * a block of rows at a time. BITPIX 8 and 16 sources (raw GMOS, most raw
+ * frames) are read once to count their codes, overscan included, so the
+ * bias and the percentiles come from the counts, and once more to draw
+ * through a table of shades. Other sources are read twice for the
+ * percentiles (PercentileCounter), once to draw, and once more for an
+ * overscan.
+ */
+class PieceStream {
+  private readonly reader: FitsPixelReader;
+  private readonly frame: StreamedFrame;
+  /** The piece through which each source's census is fed to the percentiles. */
+  private readonly feeder = new Map<PixelSource, FramePiece>();
+  private readonly biases = new Map<PixelSource, number>();
+  private readonly censuses = new Map<PixelSource, CodeCensus>();
+  /** Counting space for one source at a time, zeroed after use. */
+  private readonly tally = new Int32Array(1 << 16);
+  private readonly overscanTally = new Int32Array(1 << 16);
+  /** No NaN or infinity anywhere in the frame (known once the percentiles are). */
+  private finite = false;
+
+  constructor(reader: FitsPixelReader, frame: StreamedFrame) {
+    this.reader = reader;
+    this.frame = frame;
+    for (const piece of frame.pieces) {
+      if (!("constant" in piece.source) && !this.feeder.has(piece.source)) {
+        this.feeder.set(piece.source, piece);
+      }
+    }
+  }
+
+  /**
+   * The reference's norm(): the [p, 100 - p] percentiles. When they are equal
+   * (numpy would then divide by zero and the reference shows a blank figure)
+   * the frame's minimum and maximum are used instead, which is what
+   * matplotlib's own scaling does with the unclipped frame.
+   */
+  clipRange(p: number): { low: number; high: number; count: number } {
+    const counter = new PercentileCounter([p, 100 - p, 0, 100]);
+    do {
+      for (const piece of this.frame.pieces) {
+        this.feed(piece, counter);
+      }
+    } while (counter.nextPass());
+    const { count, values } = counter.result();
+    this.finite = counter.nonFinite === 0;
+    const [low, high, min, max] = values as [number, number, number, number];
+    return high > low ? { low, high, count } : { low: min, high: max, count };
+  }
+
+  draw(
+    canvas: Uint8Array,
+    canvasWidth: number,
+    box: Box,
+    low: number,
+    high: number,
+  ): void {
+    const resampler = new Resampler(this.frame.width, this.frame.height, box);
+    const scale = clipScale(low, high);
+    // One table for every coded source: only the codes a source holds are
+    // filled in for it, and only those are looked up while drawing it.
+    const shades = new Float64Array(1 << 16);
+    let shaded: PixelSource | undefined;
+    for (const { rect, source } of this.frame.pieces) {
+      const x1 = rect.x + rect.width;
+      if ("constant" in source) {
+        resampler.addConstant(
+          rect.x,
+          x1,
+          rect.y,
+          rect.y + rect.height,
+          shade(Math.fround(source.constant), low, scale),
+        );
+        continue;
+      }
+      const section = sectionOf(rect, source);
+      if (isCoded(source.layout)) {
+        const census = this.census(source);
+        if (shaded !== source) {
+          shaded = source;
+          for (let k = 0; k < census.codes.length; k++) {
+            shades[census.codes[k] as number] = shade(
+              census.values[k] as number,
+              low,
+              scale,
+            );
+          }
+        }
+        this.reader.readCodeRows(
+          source.layout,
+          { plane: source.plane, section },
+          (codes, start, stride, row, rows) => {
+            resampler.addCodeRows(
+              rect.y + row,
+              rows,
+              rect.x,
+              x1,
+              codes,
+              start,
+              stride,
+              shades,
+              !census.blank,
+            );
+          },
+        );
+      } else {
+        this.reader.readFloatRows(
+          source.layout,
+          { plane: source.plane, section, ...this.scaling(source) },
+          (values, start, stride, row, rows) => {
+            resampler.addRows(
+              rect.y + row,
+              rows,
+              rect.x,
+              x1,
+              values,
+              start,
+              stride,
+              low,
+              scale,
+              this.finite,
+            );
+          },
+        );
+      }
+    }
+    resampler.paint(canvas, canvasWidth);
+  }
+
+  /** Feeds one piece's values to the counter; a coded source's census stands in for its pixels. */
+  private feed(piece: FramePiece, counter: PercentileCounter): void {
+    const { rect, source } = piece;
+    if ("constant" in source) {
+      counter.addRepeated(source.constant, rect.width * rect.height);
+      return;
+    }
+    if (isCoded(source.layout)) {
+      if (this.feeder.get(source) === piece) {
+        const { values, counts } = this.census(source);
+        for (let k = 0; k < counts.length; k++) {
+          counter.addRepeated(values[k] as number, counts[k] as number);
+        }
+      }
+      return;
+    }
+    const section = sectionOf(rect, source);
+    const { multiply, add } = this.scaling(source);
+    const { layout } = source;
+    if (
+      layout.bitpix === -32 &&
+      layout.bscale * multiply === 1 &&
+      layout.bzero * multiply + add === 0
+    ) {
+      // Unscaled float32, counted by its bits as stored: no byte swap.
+      this.reader.readBigEndianHalves(
+        layout,
+        { plane: source.plane, section },
+        (halves, start, stride, _row, rows) => {
+          counter.addBigEndianRows(halves, start, stride, rect.width, rows);
+        },
+      );
+      return;
+    }
+    this.reader.readFloatRows(
+      layout,
+      { plane: source.plane, section, multiply, add },
+      (values, start, stride, _row, rows) => {
+        counter.addRows(values, start, stride, rect.width, rows);
+      },
+    );
+  }
+
+  private scaling(source: PixelSource): { multiply: number; add: number } {
+    const bias = this.bias(source);
+    return { multiply: source.gain, add: -bias * source.gain };
+  }
+
+  private bias(source: PixelSource): number {
+    const known = this.biases.get(source);
+    if (known !== undefined) {
+      return known;
+    }
+    const { layout, plane, overscan } = source;
+    if (isCoded(layout)) {
+      // Counting the codes finds the bias on the way.
+      this.census(source);
+      return this.biases.get(source) as number;
+    }
+    const bias =
+      overscan === undefined
+        ? 0
+        : biasOf(
+            median(this.reader.read(layout, { plane, section: overscan }).data),
+          );
+    this.biases.set(source, bias);
+    return bias;
+  }
+
+  /**
+   * A coded source's codes, counted in one read of the rows its pieces
+   * span; its overscan, in the same rows, is counted on the way and gives
+   * the bias.
+   */
+  private census(source: PixelSource): CodeCensus {
+    const known = this.censuses.get(source);
+    if (known !== undefined) {
+      return known;
+    }
+    const { layout, plane, overscan } = source;
+    const { tally, overscanTally } = this;
+    const areas = this.frame.pieces
+      .filter((piece) => piece.source === source)
+      .map((piece) => ({ rect: sectionOf(piece.rect, source), into: tally }));
+    if (overscan !== undefined) {
+      areas.push({ rect: overscan, into: overscanTally });
+    }
+    const y0 = Math.min(...areas.map((a) => a.rect.y));
+    const y1 = Math.max(...areas.map((a) => a.rect.y + a.rect.height));
+    this.reader.readCodeRows(
+      layout,
+      { plane, section: { x: 0, y: y0, width: layout.width, height: y1 - y0 } },
+      (codes, start, stride, row, rows) => {
+        for (const { rect, into } of areas) {
+          const first = Math.max(0, rect.y - y0 - row);
+          const end = Math.min(rows, rect.y + rect.height - y0 - row);
+          for (let r = first; r < end; r++) {
+            const from = start + r * stride + rect.x;
+            countInto(into, codes, from, from + rect.width);
+          }
+        }
+      },
+    );
+    let bias = 0;
+    if (overscan !== undefined) {
+      // The median of the overscan's physical values, as the reference takes it.
+      const decode = codeDecoder(layout);
+      const present = presentCodes(overscanTally);
+      const ascending = present
+        .filter((code) => Number.isFinite(decode(code)))
+        .sort((a, b) => decode(a) - decode(b));
+      const { values } = percentilesOfCounts(
+        overscanTally,
+        ascending,
+        decode,
+        [50],
+      );
+      bias = biasOf(values[0] as number);
+      for (const code of present) {
+        overscanTally[code] = 0;
+      }
+    }
+    this.biases.set(source, bias);
+    const decode = codeDecoder(layout, source.gain, -bias * source.gain);
+    const present = presentCodes(tally);
+    const codes = Uint16Array.from(present);
+    const counts = Int32Array.from(present, (code) => tally[code] as number);
+    const values = Float32Array.from(present, decode);
+    for (const code of present) {
+      tally[code] = 0;
+    }
+    const census = {
+      codes,
+      counts,
+      values,
+      blank: values.some(Number.isNaN),
+    };
+    this.censuses.set(source, census);
+    return census;
+  }
+}
+
+/** The codes counted at least once. */
+function presentCodes(tally: Int32Array): number[] {
+  const present: number[] = [];
+  for (let code = 0; code < tally.length; code++) {
+    if (tally[code] !== 0) {
+      present.push(code);
+    }
+  }
+  return present;
+}
+
+function countInto(
+  counts: Int32Array,
+  codes: Codes,
+  from: number,
+  to: number,
+): void {
+  for (let i = from; i < to; i++) {
+    const code = codes[i] as number;
+    counts[code] = (counts[code] as number) + 1;
+  }
+}
+
+/** The image pixels under a rectangle of the frame. */
+function sectionOf(rect: Rect, source: PixelSource): Rect {
+  return {
+    x: rect.x + source.dx,
+    y: rect.y + source.dy,
+    width: rect.width,
+    height: rect.height,
+  };
 }
 
 function noPreview(reason: string): RenderOutcome {
