@@ -169,64 +169,22 @@ export class Resampler {
     finite: boolean,
   ): void {
     const range = this.columns(x0, x1);
-    const { first, end, spans: c } = range;
-    const { rowSum, rowWeight } = this;
-    for (let r = 0; r < rows; r++) {
-      const shift = start + r * stride - x0;
-      for (let j = first; j < end; j++) {
-        let s = 0;
-        let w = 0;
-        const from = (c.from[j] as number) + shift;
-        const to = (c.to[j] as number) + shift;
-        if (finite) {
-          // Two sums, so each addition need not wait for the one before.
-          let odd = 0;
-          let i = from;
-          for (; i + 1 < to; i += 2) {
-            const a = ((values[i] as number) - low) * scale;
-            const b = ((values[i + 1] as number) - low) * scale;
-            s += a < 0 ? 0 : a > 1 ? 1 : a;
-            odd += b < 0 ? 0 : b > 1 ? 1 : b;
-          }
-          if (i < to) {
-            const a = ((values[i] as number) - low) * scale;
-            s += a < 0 ? 0 : a > 1 ? 1 : a;
-          }
-          s += odd;
-        } else {
-          for (let i = from; i < to; i++) {
-            const t = shade(values[i] as number, low, scale);
-            if (t === t) {
-              s += t;
-              w++;
-            }
-          }
-        }
-        const left = c.left[j] as number;
-        if (left >= 0) {
-          const t = shade(values[left + shift] as number, low, scale);
-          if (t === t) {
-            const f = c.leftWeight[j] as number;
-            s += f * t;
-            w += f;
-          }
-        }
-        const right = c.right[j] as number;
-        if (right >= 0) {
-          const t = shade(values[right + shift] as number, low, scale);
-          if (t === t) {
-            const f = c.rightWeight[j] as number;
-            s += f * t;
-            w += f;
-          }
-        }
-        rowSum[j] = s;
-        rowWeight[j] = w;
-      }
-      this.spread(y + r, first, end, !finite);
-    }
     if (finite) {
       this.addCoverage(range, y, y + rows);
+    }
+    const { rowSum, rowWeight } = this;
+    for (let r = 0; r < rows; r++) {
+      floatRowSums(
+        range,
+        values,
+        start + r * stride - x0,
+        low,
+        scale,
+        finite,
+        rowSum,
+        rowWeight,
+      );
+      this.spread(y + r, range.first, range.end, !finite);
     }
   }
 
@@ -248,60 +206,21 @@ export class Resampler {
     finite: boolean,
   ): void {
     const range = this.columns(x0, x1);
-    const { first, end, spans: c } = range;
-    const { rowSum, rowWeight } = this;
-    for (let r = 0; r < rows; r++) {
-      const shift = start + r * stride - x0;
-      for (let j = first; j < end; j++) {
-        let s = 0;
-        let w = 0;
-        const from = (c.from[j] as number) + shift;
-        const to = (c.to[j] as number) + shift;
-        if (finite) {
-          let odd = 0;
-          let i = from;
-          for (; i + 1 < to; i += 2) {
-            s += shades[codes[i] as number] as number;
-            odd += shades[codes[i + 1] as number] as number;
-          }
-          if (i < to) {
-            s += shades[codes[i] as number] as number;
-          }
-          s += odd;
-        } else {
-          for (let i = from; i < to; i++) {
-            const t = shades[codes[i] as number] as number;
-            if (t === t) {
-              s += t;
-              w++;
-            }
-          }
-        }
-        const left = c.left[j] as number;
-        if (left >= 0) {
-          const t = shades[codes[left + shift] as number] as number;
-          if (t === t) {
-            const f = c.leftWeight[j] as number;
-            s += f * t;
-            w += f;
-          }
-        }
-        const right = c.right[j] as number;
-        if (right >= 0) {
-          const t = shades[codes[right + shift] as number] as number;
-          if (t === t) {
-            const f = c.rightWeight[j] as number;
-            s += f * t;
-            w += f;
-          }
-        }
-        rowSum[j] = s;
-        rowWeight[j] = w;
-      }
-      this.spread(y + r, first, end, !finite);
-    }
     if (finite) {
       this.addCoverage(range, y, y + rows);
+    }
+    const { rowSum, rowWeight } = this;
+    for (let r = 0; r < rows; r++) {
+      codeRowSums(
+        range,
+        codes,
+        start + r * stride - x0,
+        shades,
+        finite,
+        rowSum,
+        rowWeight,
+      );
+      this.spread(y + r, range.first, range.end, !finite);
     }
   }
 
@@ -453,6 +372,144 @@ export class Resampler {
     const range = { first, end: Math.max(first, end), covered, spans: cut };
     this.ranges.set(key, range);
     return range;
+  }
+}
+
+/*
+ * The per-pixel loops are free functions of their arguments, not methods:
+ * small, and with every property read before the loop, V8 compiles them
+ * once, early, instead of replacing a long method's loop several times over
+ * (each time it meets a property it has no feedback for) while the first
+ * preview of a process runs.
+ */
+
+/**
+ * Frame row sums per picture column of a range, from float values:
+ * `values[shift + x]` is frame column x; each is clipped to [low, high].
+ */
+function floatRowSums(
+  range: ColumnRange,
+  values: Float32Array,
+  shift: number,
+  low: number,
+  scale: number,
+  finite: boolean,
+  rowSum: Float64Array,
+  rowWeight: Float64Array,
+): void {
+  const { first, end } = range;
+  const { from: froms, to: tos, left: lefts, right: rights } = range.spans;
+  const { leftWeight, rightWeight } = range.spans;
+  for (let j = first; j < end; j++) {
+    let s = 0;
+    let w = 0;
+    const from = (froms[j] as number) + shift;
+    const to = (tos[j] as number) + shift;
+    if (finite) {
+      // Two sums, so each addition need not wait for the one before.
+      let odd = 0;
+      let i = from;
+      for (; i + 1 < to; i += 2) {
+        const a = ((values[i] as number) - low) * scale;
+        const b = ((values[i + 1] as number) - low) * scale;
+        s += a < 0 ? 0 : a > 1 ? 1 : a;
+        odd += b < 0 ? 0 : b > 1 ? 1 : b;
+      }
+      if (i < to) {
+        const a = ((values[i] as number) - low) * scale;
+        s += a < 0 ? 0 : a > 1 ? 1 : a;
+      }
+      s += odd;
+    } else {
+      for (let i = from; i < to; i++) {
+        const t = shade(values[i] as number, low, scale);
+        if (t === t) {
+          s += t;
+          w++;
+        }
+      }
+    }
+    const left = lefts[j] as number;
+    if (left >= 0) {
+      const t = shade(values[left + shift] as number, low, scale);
+      if (t === t) {
+        const f = leftWeight[j] as number;
+        s += f * t;
+        w += f;
+      }
+    }
+    const right = rights[j] as number;
+    if (right >= 0) {
+      const t = shade(values[right + shift] as number, low, scale);
+      if (t === t) {
+        const f = rightWeight[j] as number;
+        s += f * t;
+        w += f;
+      }
+    }
+    rowSum[j] = s;
+    rowWeight[j] = w;
+  }
+}
+
+/** Like floatRowSums, from codes through their table of shades. */
+function codeRowSums(
+  range: ColumnRange,
+  codes: Codes,
+  shift: number,
+  shades: Float64Array,
+  finite: boolean,
+  rowSum: Float64Array,
+  rowWeight: Float64Array,
+): void {
+  const { first, end } = range;
+  const { from: froms, to: tos, left: lefts, right: rights } = range.spans;
+  const { leftWeight, rightWeight } = range.spans;
+  for (let j = first; j < end; j++) {
+    let s = 0;
+    let w = 0;
+    const from = (froms[j] as number) + shift;
+    const to = (tos[j] as number) + shift;
+    if (finite) {
+      let odd = 0;
+      let i = from;
+      for (; i + 1 < to; i += 2) {
+        s += shades[codes[i] as number] as number;
+        odd += shades[codes[i + 1] as number] as number;
+      }
+      if (i < to) {
+        s += shades[codes[i] as number] as number;
+      }
+      s += odd;
+    } else {
+      for (let i = from; i < to; i++) {
+        const t = shades[codes[i] as number] as number;
+        if (t === t) {
+          s += t;
+          w++;
+        }
+      }
+    }
+    const left = lefts[j] as number;
+    if (left >= 0) {
+      const t = shades[codes[left + shift] as number] as number;
+      if (t === t) {
+        const f = leftWeight[j] as number;
+        s += f * t;
+        w += f;
+      }
+    }
+    const right = rights[j] as number;
+    if (right >= 0) {
+      const t = shades[codes[right + shift] as number] as number;
+      if (t === t) {
+        const f = rightWeight[j] as number;
+        s += f * t;
+        w += f;
+      }
+    }
+    rowSum[j] = s;
+    rowWeight[j] = w;
   }
 }
 
