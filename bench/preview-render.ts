@@ -8,9 +8,10 @@
  *   int16 extensions of 544 x 4224, 55 MB) from lib/synthetic;
  * - float: a 4096 x 4096 BITPIX -32 frame (67 MB): sky, noise and stars.
  *
- * Every measurement is a fresh process rendering one preview (its peak RSS is
- * that preview's, start-up included), timed from inside so start-up and
- * imports are excluded; rounds alternate between the two contenders, and the
+ * Every measurement is a fresh process rendering one preview (its peak RSS,
+ * VmHWM, is that preview's, start-up included; not ru_maxrss, which after
+ * fork() and exec() still counts this process's memory), timed from inside
+ * so start-up and imports are excluded; rounds alternate between the two contenders, and the
  * figures are medians. A "warm" process per contender then renders 4 times
  * and reports the median of the last 3, as a long-running worker would.
  * fitsfleet runs as plain JavaScript (the preview modules compiled with
@@ -221,7 +222,7 @@ function fitsfleet(
   jpeg?: string,
 ): Measure {
   const script = `
-    import { writeFileSync } from "node:fs";
+    import { readFileSync, writeFileSync } from "node:fs";
     const { makePreview } = await import(${JSON.stringify(module)});
     const ms = [];
     for (let i = 0; i < ${renders}; i++) {
@@ -233,7 +234,9 @@ function fitsfleet(
       }
       ${jpeg === undefined ? "" : `writeFileSync(${JSON.stringify(jpeg)}, outcome.jpeg);`}
     }
-    console.log(JSON.stringify({ ms, peak: process.resourceUsage().maxRSS * 1024 }));
+    const status = readFileSync("/proc/self/status", "utf8");
+    const peak = Number(/VmHWM:\\s+(\\d+)/.exec(status)[1]) * 1024;
+    console.log(JSON.stringify({ ms, peak }));
   `;
   const run = spawnSync(
     process.execPath,

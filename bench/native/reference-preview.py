@@ -104,16 +104,26 @@ def render(path, out):
         plt.close()
 
 
+def peak_kib():
+    """The process's peak RSS. Not ru_maxrss: after fork() and exec() that
+    still counts the parent's memory at the fork; VmHWM starts afresh."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def main():
     path, out = sys.argv[1], sys.argv[2]
     repeats = int(sys.argv[3]) if len(sys.argv) > 3 else 1
     if repeats == 0:
-        print(f"0 {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}")
+        print(f"0 {peak_kib()}")
     for _ in range(repeats):
         started = time.perf_counter()
         render(path, out)
         ms = (time.perf_counter() - started) * 1000
-        print(f"{ms:.1f} {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}", flush=True)
+        print(f"{ms:.1f} {peak_kib()}", flush=True)
 
 
 main()
