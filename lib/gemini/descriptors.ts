@@ -213,10 +213,22 @@ export function wavelengthBand(f: GeminiFile): string | null {
 export function descriptorTable(
   cls: InstrumentClass | undefined,
 ): Record<string, Descriptor> {
-  return cls === undefined
-    ? GENERIC_DESCRIPTORS
-    : { ...GENERIC_DESCRIPTORS, ...CLASS_DESCRIPTORS[cls] };
+  if (cls === undefined) {
+    return GENERIC_DESCRIPTORS;
+  }
+  // Made once per class: ingest asks for it several times per file.
+  let table = TABLES.get(cls);
+  if (table === undefined) {
+    table = Object.freeze({
+      ...GENERIC_DESCRIPTORS,
+      ...CLASS_DESCRIPTORS[cls],
+    });
+    TABLES.set(cls, table);
+  }
+  return table;
 }
+
+const TABLES = new Map<InstrumentClass, Readonly<Record<string, Descriptor>>>();
 
 export interface Descriptors {
   values: Record<string, DescriptorValue>;

@@ -24,7 +24,7 @@ interface WorkerFlags extends PreviewFlags {
   lockfile?: boolean;
   lockDir?: string;
   empty?: boolean;
-  concurrency: string;
+  concurrency?: string;
   fastRebuild?: boolean;
   makePreviews?: boolean;
   stallTimeout: string;
@@ -50,7 +50,10 @@ export function ingestCommand(): Command {
       "where --lockfile keeps its lock (default: $XDG_RUNTIME_DIR or the temp folder)",
     )
     .option("--empty", "exit 0 when the queue has no work left")
-    .option("--concurrency <n>", "batches worked on at once", "1")
+    .option(
+      "--concurrency <n>",
+      "batches worked on at once (default: 2 with --fast-rebuild, so that one batch's database write overlaps the next one's reading; else 1)",
+    )
     .option(
       "--fast-rebuild",
       "for a freshly initialised database: skip the look-ups for earlier versions and write each batch in one transaction",
@@ -69,7 +72,9 @@ export function ingestCommand(): Command {
       const { config, logger, output } = commandContext(cmd);
       const render =
         flags.makePreviews === true ? previewPoolOptions(flags) : undefined;
-      const concurrency = Number(flags.concurrency);
+      const concurrency = Number(
+        flags.concurrency ?? (flags.fastRebuild === true ? 2 : 1),
+      );
       if (
         !Number.isInteger(concurrency) ||
         concurrency < 1 ||
