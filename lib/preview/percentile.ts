@@ -40,27 +40,39 @@ interface Target {
   before: number;
 }
 
+/** Bins either side of a sample's guess whose low bits are counted too (PercentileCounter.expect). */
+const GUESS_SPREAD = 2;
+
 /**
  * Percentiles of values fed in pieces. Feed every value, call `nextPass()`,
  * and while it returns true feed the same values again; then `result()`.
+ *
+ * The first pass counts the top 16 bits of each value's key, the second the
+ * low 16 bits of the values in the bins where the wanted ranks fell. Told
+ * beforehand where those bins probably are (`expect`, from a sample of the
+ * values), the first pass counts the low bits of a few bins around each guess
+ * as well, and when the guesses hold there is no second pass.
  */
 export class PercentileCounter {
   private readonly ps: readonly number[];
   private readonly high = new Uint32Array(BINS);
+  /** Values fed as big-endian halves: their top halves, counted raw and folded into `high` after the first pass. */
+  private rawHigh: Int32Array | undefined;
   private pass: "count" | "select" | "done" = "count";
   private count = 0;
-  private targets: Target[] = [];
-  /** Second pass: the slot of each top-16-bit bin that holds a wanted rank, or -1. */
-  private slotOf = new Int8Array(0);
-  /** Second pass: a 65,536-bin histogram of the low 16 bits per slot, end to end. */
-  private low = new Uint32Array(0);
-  /** The top-16-bit bins of the wanted ranks, by slot. */
-  private bins: number[] = [];
-  /** Values fed as big-endian halves: counted by raw half, folded into the histograms at the end of each pass. */
-  private rawHigh: Int32Array | undefined;
-  private rawSlotOf = new Int8Array(0);
-  private rawLow = new Int32Array(0);
   private infinite = 0;
+  private targets: Target[] = [];
+  /** Whether this pass counts low bits (the select pass, or a first pass with guesses). */
+  private selecting = false;
+  /** The slot of each top-16-bit bin whose low bits are counted, or -1. */
+  private slotOf = new Int8Array(0);
+  /** The same by raw top half, for values fed as big-endian halves. */
+  private rawSlotOf = new Int8Array(0);
+  /** The bins by slot. */
+  private bins: number[] = [];
+  /** Per slot, a 65,536-bin histogram of the low 16 bits, end to end; rawLow by raw low half. */
+  private low = new Uint32Array(0);
+  private rawLow = new Int32Array(0);
 
   constructor(ps: readonly number[]) {
     for (const p of ps) {
@@ -69,6 +81,43 @@ export class PercentileCounter {
       }
     }
     this.ps = ps;
+  }
+
+  /**
+   * Before anything is fed: guesses the bins of the wanted ranks from
+   * `sample`, a counter that was fed a sample of the values (its first pass
+   * only), so the first pass can count their low bits too.
+   */
+  expect(sample: PercentileCounter): void {
+    if (this.pass !== "count" || this.selecting) {
+      throw new Error("guesses are made before any value is fed");
+    }
+    const histogram = sample.finiteHistogram();
+    let total = 0;
+    for (let bin = 0; bin < BINS; bin++) {
+      total += histogram[bin] as number;
+    }
+    if (total === 0) {
+      return;
+    }
+    const guessed = new Set<number>();
+    for (const p of this.ps) {
+      const rank = Math.floor((p / 100) * (total - 1));
+      let cumulative = 0;
+      for (let bin = 0; bin < BINS; bin++) {
+        cumulative += histogram[bin] as number;
+        if (rank < cumulative) {
+          for (let d = -GUESS_SPREAD; d <= GUESS_SPREAD; d++) {
+            const near = bin + d;
+            if (near >= NON_FINITE_BELOW && near < NON_FINITE_FROM) {
+              guessed.add(near);
+            }
+          }
+          break;
+        }
+      }
+    }
+    this.countLowBits([...guessed]);
   }
 
   /**
@@ -82,6 +131,9 @@ export class PercentileCounter {
     width: number,
     rows: number,
   ): void {
+    if (this.pass === "done") {
+      return;
+    }
     // Int32 rather than Uint32: V8 keeps int32 in registers, while a uint32
     // above 2^31 becomes a double.
     const bits = new Int32Array(
@@ -89,30 +141,11 @@ export class PercentileCounter {
       values.byteOffset,
       values.length,
     );
-    if (this.pass === "count") {
-      const high = this.high;
-      for (let r = 0; r < rows; r++) {
-        const from = start + r * stride;
-        const to = from + width;
-        for (let i = from; i < to; i++) {
-          const bin = sortKey(bits[i] as number) >>> 16;
-          high[bin] = (high[bin] as number) + 1;
-        }
-      }
-    } else if (this.pass === "select") {
-      const { slotOf, low } = this;
-      for (let r = 0; r < rows; r++) {
-        const from = start + r * stride;
-        const to = from + width;
-        for (let i = from; i < to; i++) {
-          const key = sortKey(bits[i] as number);
-          const slot = slotOf[key >>> 16] as number;
-          if (slot >= 0) {
-            const at = (slot << 16) | (key & 0xffff);
-            low[at] = (low[at] as number) + 1;
-          }
-        }
-      }
+    const high = this.pass === "count" ? this.high : undefined;
+    const slotOf = this.selecting ? this.slotOf : undefined;
+    for (let r = 0; r < rows; r++) {
+      const from = start + r * stride;
+      countKeys(bits, from, from + width, high, slotOf, this.low);
     }
   }
 
@@ -129,30 +162,18 @@ export class PercentileCounter {
     width: number,
     rows: number,
   ): void {
+    if (this.pass === "done") {
+      return;
+    }
+    let raw: Int32Array | undefined;
     if (this.pass === "count") {
       this.rawHigh ??= new Int32Array(BINS);
-      const raw = this.rawHigh;
-      for (let r = 0; r < rows; r++) {
-        const from = 2 * (start + r * stride);
-        const to = from + 2 * width;
-        for (let i = from; i < to; i += 2) {
-          const h = halves[i] as number;
-          raw[h] = (raw[h] as number) + 1;
-        }
-      }
-    } else if (this.pass === "select") {
-      const { rawSlotOf, rawLow } = this;
-      for (let r = 0; r < rows; r++) {
-        const from = 2 * (start + r * stride);
-        const to = from + 2 * width;
-        for (let i = from; i < to; i += 2) {
-          const slot = rawSlotOf[halves[i] as number] as number;
-          if (slot >= 0) {
-            const at = (slot << 16) | (halves[i + 1] as number);
-            rawLow[at] = (rawLow[at] as number) + 1;
-          }
-        }
-      }
+      raw = this.rawHigh;
+    }
+    const slotOf = this.selecting ? this.rawSlotOf : undefined;
+    for (let r = 0; r < rows; r++) {
+      const from = 2 * (start + r * stride);
+      countHalves(halves, from, from + 2 * width, raw, slotOf, this.rawLow);
     }
   }
 
@@ -163,14 +184,15 @@ export class PercentileCounter {
 
   /** Feeds `n` copies of a value (rounded to float32, as the other values are). */
   addRepeated(value: number, n: number): void {
-    if (n <= 0) {
+    if (n <= 0 || this.pass === "done") {
       return;
     }
     scratch[0] = value;
     const key = sortKey(scratchBits[0] as number);
     if (this.pass === "count") {
       this.high[key >>> 16] = (this.high[key >>> 16] as number) + n;
-    } else if (this.pass === "select") {
+    }
+    if (this.selecting) {
       const slot = this.slotOf[key >>> 16] as number;
       if (slot >= 0) {
         const at = (slot << 16) | (key & 0xffff);
@@ -182,9 +204,26 @@ export class PercentileCounter {
   /** Ends a pass; true when the values must be fed once more. */
   nextPass(): boolean {
     if (this.pass === "count") {
-      this.startSelecting();
-      // With nothing finite there is nothing to select.
-      return this.count > 0;
+      this.endCounting();
+      if (this.count === 0) {
+        this.pass = "done";
+        return false;
+      }
+      const missing = this.targets.filter(
+        (t) => !this.selecting || (this.slotOf[t.bin] as number) < 0,
+      );
+      if (missing.length === 0) {
+        // Every wanted rank fell in a guessed bin.
+        this.foldRawLow();
+        this.pass = "done";
+        return false;
+      }
+      this.countLowBits([...new Set(this.targets.map((t) => t.bin))]);
+      this.pass = "select";
+      return true;
+    }
+    if (this.pass === "select") {
+      this.foldRawLow();
     }
     this.pass = "done";
     return false;
@@ -197,20 +236,6 @@ export class PercentileCounter {
     const count = this.count;
     if (count === 0) {
       return { count, values: this.ps.map(() => NaN) };
-    }
-    if (this.rawHigh !== undefined) {
-      this.bins.forEach((bin, slot) => {
-        // A negative value's key is its bits inverted.
-        const flip = bin < 0x8000 ? 0xffff : 0;
-        const base = slot << 16;
-        for (let half = 0; half < BINS; half++) {
-          const n = this.rawLow[base | half] as number;
-          if (n > 0) {
-            const at = base | (swapHalf(half) ^ flip);
-            this.low[at] = (this.low[at] as number) + n;
-          }
-        }
-      });
     }
     const found = new Map<number, number>();
     for (const target of this.targets) {
@@ -234,17 +259,22 @@ export class PercentileCounter {
     };
   }
 
-  private startSelecting(): void {
+  /** The first pass's histogram of top-16-bit keys, NaN and infinities left out. */
+  private finiteHistogram(): Uint32Array {
+    const histogram = this.high.slice();
+    if (this.rawHigh !== undefined) {
+      foldHigh(this.rawHigh, histogram);
+    }
+    histogram.fill(0, 0, NON_FINITE_BELOW);
+    histogram.fill(0, NON_FINITE_FROM);
+    return histogram;
+  }
+
+  /** After the first pass: how many finite values, and the bins of the wanted ranks. */
+  private endCounting(): void {
     const high = this.high;
-    const rawHigh = this.rawHigh;
-    if (rawHigh !== undefined) {
-      for (let half = 0; half < BINS; half++) {
-        const n = rawHigh[half] as number;
-        if (n > 0) {
-          const bin = highKeyOfHalf(half);
-          high[bin] = (high[bin] as number) + n;
-        }
-      }
+    if (this.rawHigh !== undefined) {
+      foldHigh(this.rawHigh, high);
     }
     for (let bin = 0; bin < NON_FINITE_BELOW; bin++) {
       this.infinite += high[bin] as number;
@@ -262,7 +292,6 @@ export class PercentileCounter {
     }
     this.count = count;
     if (count === 0) {
-      this.pass = "done";
       return;
     }
     const ranks = [
@@ -290,21 +319,130 @@ export class PercentileCounter {
       }
       cumulative += inBin;
     }
-    const bins = [...new Set(this.targets.map((t) => t.bin))];
+  }
+
+  /** From now on, counts the low 16 bits of values in these bins (afresh). */
+  private countLowBits(bins: number[]): void {
     this.bins = bins;
     this.slotOf = new Int8Array(BINS).fill(-1);
     bins.forEach((bin, slot) => {
       this.slotOf[bin] = slot;
     });
     this.low = new Uint32Array(bins.length * BINS);
-    if (rawHigh !== undefined) {
-      this.rawSlotOf = new Int8Array(BINS);
-      for (let half = 0; half < BINS; half++) {
-        this.rawSlotOf[half] = this.slotOf[highKeyOfHalf(half)] as number;
-      }
-      this.rawLow = new Int32Array(bins.length * BINS);
+    this.rawSlotOf = new Int8Array(BINS);
+    for (let half = 0; half < BINS; half++) {
+      this.rawSlotOf[half] = this.slotOf[highKeyOfHalf(half)] as number;
     }
-    this.pass = "select";
+    this.rawLow = new Int32Array(bins.length * BINS);
+    this.selecting = true;
+  }
+
+  /** Adds the low halves counted raw into `low`, for the bins of wanted ranks. */
+  private foldRawLow(): void {
+    const wantedBins = new Set(this.targets.map((t) => t.bin));
+    this.bins.forEach((bin, slot) => {
+      if (wantedBins.has(bin)) {
+        // A negative value's key is its bits inverted.
+        foldLow(this.rawLow, this.low, slot << 16, bin < 0x8000 ? 0xffff : 0);
+      }
+    });
+  }
+}
+
+/*
+ * The per-value loops are free functions of their arguments: small, with no
+ * property read inside, so V8 compiles them once, early.
+ */
+
+/** Counts keys of float32 bits[from, to): top halves into `high`, low halves of slotted bins into `low`. */
+function countKeys(
+  bits: Int32Array,
+  from: number,
+  to: number,
+  high: Uint32Array | undefined,
+  slotOf: Int8Array | undefined,
+  low: Uint32Array,
+): void {
+  if (high !== undefined && slotOf === undefined) {
+    for (let i = from; i < to; i++) {
+      const bin = sortKey(bits[i] as number) >>> 16;
+      high[bin] = (high[bin] as number) + 1;
+    }
+    return;
+  }
+  if (slotOf === undefined) {
+    return;
+  }
+  for (let i = from; i < to; i++) {
+    const key = sortKey(bits[i] as number);
+    const bin = key >>> 16;
+    if (high !== undefined) {
+      high[bin] = (high[bin] as number) + 1;
+    }
+    const slot = slotOf[bin] as number;
+    if (slot >= 0) {
+      const at = (slot << 16) | (key & 0xffff);
+      low[at] = (low[at] as number) + 1;
+    }
+  }
+}
+
+/** Like countKeys for big-endian halves: halves[i] is a top half, halves[i + 1] its low half. */
+function countHalves(
+  halves: Uint16Array,
+  from: number,
+  to: number,
+  high: Int32Array | undefined,
+  slotOf: Int8Array | undefined,
+  low: Int32Array,
+): void {
+  if (high !== undefined && slotOf === undefined) {
+    for (let i = from; i < to; i += 2) {
+      const h = halves[i] as number;
+      high[h] = (high[h] as number) + 1;
+    }
+    return;
+  }
+  if (slotOf === undefined) {
+    return;
+  }
+  for (let i = from; i < to; i += 2) {
+    const h = halves[i] as number;
+    if (high !== undefined) {
+      high[h] = (high[h] as number) + 1;
+    }
+    const slot = slotOf[h] as number;
+    if (slot >= 0) {
+      const at = (slot << 16) | (halves[i + 1] as number);
+      low[at] = (low[at] as number) + 1;
+    }
+  }
+}
+
+/** Adds counts by raw top half into a histogram by key. */
+function foldHigh(raw: Int32Array, high: Uint32Array): void {
+  for (let half = 0; half < BINS; half++) {
+    const n = raw[half] as number;
+    if (n > 0) {
+      const bin = highKeyOfHalf(half);
+      high[bin] = (high[bin] as number) + n;
+    }
+  }
+}
+
+/** Adds one slot's counts by raw low half into its histogram by key. */
+function foldLow(
+  raw: Int32Array,
+  low: Uint32Array,
+  base: number,
+  flip: number,
+): void {
+  for (let half = 0; half < BINS; half++) {
+    const n = raw[base | half] as number;
+    if (n > 0) {
+      const at = base | (swapHalf(half) ^ flip);
+      low[at] = (low[at] as number) + n;
+    }
   }
 }
 

@@ -338,16 +338,35 @@ class PieceStream {
    * matplotlib's own scaling does with the unclipped frame.
    */
   clipRange(p: number): { low: number; high: number; count: number } {
-    const counter = new PercentileCounter([p, 100 - p, 0, 100]);
+    const counter = new PercentileCounter([p, 100 - p]);
+    if (this.frame.pieces.some((piece) => isStreamedFloat(piece.source))) {
+      // A first look at every SAMPLE_STEP-th row tells where the percentiles
+      // probably are, so one pass over the pixels usually finds them exactly.
+      const sample = new PercentileCounter([p, 100 - p]);
+      for (const piece of this.frame.pieces) {
+        this.feed(piece, sample, SAMPLE_STEP);
+      }
+      counter.expect(sample);
+    }
+    this.feedAll(counter);
+    this.finite = counter.nonFinite === 0;
+    const { count, values } = counter.result();
+    const [low, high] = values as [number, number];
+    if (count === 0 || high > low) {
+      return { low, high, count };
+    }
+    const extremes = new PercentileCounter([0, 100]);
+    this.feedAll(extremes);
+    const [min, max] = extremes.result().values as [number, number];
+    return { low: min, high: max, count };
+  }
+
+  private feedAll(counter: PercentileCounter): void {
     do {
       for (const piece of this.frame.pieces) {
         this.feed(piece, counter);
       }
     } while (counter.nextPass());
-    const { count, values } = counter.result();
-    this.finite = counter.nonFinite === 0;
-    const [low, high, min, max] = values as [number, number, number, number];
-    return high > low ? { low, high, count } : { low: min, high: max, count };
   }
 
   draw(
@@ -429,47 +448,63 @@ class PieceStream {
     resampler.paint(canvas, canvasWidth);
   }
 
-  /** Feeds one piece's values to the counter; a coded source's census stands in for its pixels. */
-  private feed(piece: FramePiece, counter: PercentileCounter): void {
+  /**
+   * Feeds one piece's values to the counter; a coded source's census stands
+   * in for its pixels. With `step` > 1, a sample: every step-th row, and a
+   * step-th of each count.
+   */
+  private feed(piece: FramePiece, counter: PercentileCounter, step = 1): void {
     const { rect, source } = piece;
     if ("constant" in source) {
-      counter.addRepeated(source.constant, rect.width * rect.height);
+      counter.addRepeated(
+        source.constant,
+        Math.round((rect.width * rect.height) / step),
+      );
       return;
     }
     if (isCoded(source.layout)) {
       if (this.feeder.get(source) === piece) {
         const { values, counts } = this.census(source);
         for (let k = 0; k < counts.length; k++) {
-          counter.addRepeated(values[k] as number, counts[k] as number);
+          counter.addRepeated(
+            values[k] as number,
+            Math.round((counts[k] as number) / step),
+          );
         }
       }
       return;
     }
     const section = sectionOf(rect, source);
     const { multiply, add } = this.scaling(source);
-    const { layout } = source;
-    if (
-      layout.bitpix === -32 &&
-      layout.bscale * multiply === 1 &&
-      layout.bzero * multiply + add === 0
-    ) {
-      // Unscaled float32, counted by its bits as stored: no byte swap.
-      this.reader.readBigEndianHalves(
-        layout,
-        { plane: source.plane, section },
-        (halves, start, stride, _row, rows) => {
-          counter.addBigEndianRows(halves, start, stride, rect.width, rows);
-        },
-      );
-      return;
+    const { layout, plane } = source;
+    const sections =
+      step === 1
+        ? [section]
+        : Array.from({ length: Math.ceil(section.height / step) }, (_, k) => ({
+            ...section,
+            y: section.y + k * step,
+            height: 1,
+          }));
+    for (const part of sections) {
+      if (isStreamedFloat(source)) {
+        // Unscaled float32, counted by its bits as stored: no byte swap.
+        this.reader.readBigEndianHalves(
+          layout,
+          { plane, section: part },
+          (halves, start, stride, _row, rows) => {
+            counter.addBigEndianRows(halves, start, stride, part.width, rows);
+          },
+        );
+      } else {
+        this.reader.readFloatRows(
+          layout,
+          { plane, section: part, multiply, add },
+          (values, start, stride, _row, rows) => {
+            counter.addRows(values, start, stride, part.width, rows);
+          },
+        );
+      }
     }
-    this.reader.readFloatRows(
-      layout,
-      { plane: source.plane, section, multiply, add },
-      (values, start, stride, _row, rows) => {
-        counter.addRows(values, start, stride, rect.width, rows);
-      },
-    );
   }
 
   private scaling(source: PixelSource): { multiply: number; add: number } {
@@ -592,6 +627,24 @@ function countInto(
     const code = codes[i] as number;
     counts[code] = (counts[code] as number) + 1;
   }
+}
+
+/** Rows in a sample of a frame's pixels (PieceStream.clipRange). */
+const SAMPLE_STEP = 16;
+
+/**
+ * Unscaled float32 pixels, streamed as stored (readBigEndianHalves). Only a
+ * mosaic amplifier can have a bias or gain, and those are integer images.
+ */
+function isStreamedFloat(source: FramePiece["source"]): boolean {
+  return (
+    !("constant" in source) &&
+    source.layout.bitpix === -32 &&
+    source.layout.bscale === 1 &&
+    source.layout.bzero === 0 &&
+    source.gain === 1 &&
+    source.overscan === undefined
+  );
 }
 
 /** The image pixels under a rectangle of the frame. */
