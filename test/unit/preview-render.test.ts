@@ -10,18 +10,32 @@ import { describe, it } from "node:test";
 
 import sharp from "sharp";
 
-import { FitsPixelReader } from "../../lib/fits/pixels.js";
+import { FitsPixelReader, imageLayout } from "../../lib/fits/pixels.js";
 import { readHeaders } from "../../lib/fits/read.js";
+import type { Hdu } from "../../lib/fits/scanner.js";
 import {
   buildGmosMosaic,
   type GapRule,
   type GmosMosaic,
+  mosaicRegions,
   parseSection,
+  planGmosMosaic,
 } from "../../lib/preview/gmos.js";
-import { median, percentiles } from "../../lib/preview/percentile.js";
-import { makePreview } from "../../lib/preview/preview.js";
-import { drawFrame, fitBox, whiteCanvas } from "../../lib/preview/raster.js";
 import {
+  median,
+  PercentileCounter,
+  percentiles,
+  percentilesOfCounts,
+} from "../../lib/preview/percentile.js";
+import { makePreview } from "../../lib/preview/preview.js";
+import {
+  drawFrame,
+  fitBox,
+  type Frame,
+  whiteCanvas,
+} from "../../lib/preview/raster.js";
+import {
+  clipRange,
   type GreyImage,
   type RenderOutcome,
   renderPreview,
@@ -119,6 +133,90 @@ describe("percentiles", () => {
         );
       });
     }
+  });
+
+  it("fed in pieces, as big-endian halves and repeated values, with or without guesses", () => {
+    const next = random(11);
+    const values = Float32Array.from({ length: 20_000 }, (_, i) =>
+      i % 501 === 3
+        ? NaN
+        : i % 7 === 0
+          ? -Math.fround(next() * 300)
+          : Math.fround(1000 + 50 * (next() - 0.5)),
+    );
+    // The same values in FITS byte order, as readBigEndianHalves lends them.
+    const bigEndian = Buffer.from(values.slice().buffer).swap32();
+    const halves = new Uint16Array(
+      bigEndian.buffer,
+      bigEndian.byteOffset,
+      bigEndian.length / 2,
+    );
+    const ps = [0.3, 5, 95, 99.7];
+    const reference = [...values, ...new Array<number>(500).fill(0)];
+    const feed = (counter: PercentileCounter, every = 1) => {
+      // Three kinds of input: native floats, big-endian halves, a constant.
+      for (let row = 0; row < 100; row += every) {
+        if (row % 2 === 0) {
+          counter.addRows(values, row * 200, 200, 200, 1);
+        } else {
+          counter.addBigEndianRows(halves, row * 200, 200, 200, 1);
+        }
+      }
+      counter.addRepeated(0, Math.round(500 / every));
+    };
+    const guesses: [((c: PercentileCounter) => void) | undefined, number][] = [
+      [undefined, 2],
+      // A sample that is all of them: the guesses hold, one pass is enough.
+      [(counter) => feed(counter), 1],
+      // Every 8th row: the guesses may miss in these thin tails, never the values.
+      [(counter) => feed(counter, 8), 0],
+      // A misleading sample: the guesses miss, and a second pass follows.
+      [(counter) => counter.addRepeated(-1e30, 100), 2],
+    ];
+    for (const [guess, passes] of guesses) {
+      const counter = new PercentileCounter(ps);
+      if (guess !== undefined) {
+        const sample = new PercentileCounter(ps);
+        guess(sample);
+        counter.expect(sample);
+      }
+      let fed = 0;
+      do {
+        feed(counter);
+        fed++;
+      } while (counter.nextPass());
+      if (passes > 0) {
+        assert.equal(fed, passes, "passes over the values");
+      }
+      const got = counter.result();
+      assert.equal(got.count, reference.filter(Number.isFinite).length);
+      assert.equal(counter.nonFinite, values.filter(Number.isNaN).length);
+      ps.forEach((p, i) => {
+        assert.equal(
+          got.values[i],
+          percentiles(Float32Array.from(reference), [p]).values[0],
+          `p=${p}`,
+        );
+        const expected = sortedPercentile(reference, p);
+        assert.ok(
+          Math.abs((got.values[i] as number) - expected) <= 1e-9 * 1000,
+          `p=${p}: ${got.values[i]} != ${expected}`,
+        );
+      });
+    }
+  });
+
+  it("from counts of a table, walked in order of value", () => {
+    const table = Float32Array.from([5, NaN, 1, 3, Infinity]);
+    const counts = Int32Array.from([2, 9, 1, 0, 4]);
+    const got = percentilesOfCounts(
+      counts,
+      [2, 3, 0, 1, 4],
+      (k) => table[k] as number,
+      [0, 50, 100],
+    );
+    assert.equal(got.count, 3);
+    assert.deepEqual(got.values, [1, 5, 5]);
   });
 
   it("the median of an even count averages the middle pair; nothing finite gives NaN", () => {
@@ -561,6 +659,192 @@ describe("the GMOS mosaic", () => {
     assert.equal(outcome.kind, "no-preview");
     if (outcome.kind === "no-preview") {
       assert.match(outcome.reason, /HDU 2: DATASEC .* does not match DETSEC/);
+    }
+  });
+});
+
+/** The picture drawn the simple way: the whole frame in memory, clipped and drawn. */
+function drawnInMemory(
+  frame: Frame,
+  p: number,
+  width: number,
+  height: number,
+): { low: number; high: number; pixels: Uint8Array } {
+  const clip = clipRange(frame.data, p);
+  const box = fitBox(frame.width, frame.height, width, height);
+  const pixels = whiteCanvas(box.width, box.height);
+  drawFrame(
+    pixels,
+    box.width,
+    { ...box, x: 0, y: 0 },
+    frame,
+    clip.low,
+    clip.high,
+  );
+  return { low: clip.low, high: clip.high, pixels };
+}
+
+/** Streaming sums in another order: a grey level may differ by one, rarely. */
+function assertSamePicture(
+  streamed: GreyImage,
+  expected: Uint8Array,
+  what: string,
+): void {
+  assert.equal(streamed.pixels.length, expected.length, what);
+  let different = 0;
+  streamed.pixels.forEach((v, i) => {
+    const d = Math.abs(v - (expected[i] as number));
+    assert.ok(d <= 1, `${what}: pixel ${i} is ${v}, expected ${expected[i]}`);
+    different += d === 0 ? 0 : 1;
+  });
+  assert.ok(
+    different <= expected.length / 1000,
+    `${what}: ${different} pixels differ`,
+  );
+}
+
+/** Noise on every stored value of a frame's image extensions. */
+function noisy(hdus: HduSpec[], seed: number, spread: number): HduSpec[] {
+  const next = random(seed);
+  return hdus.map((hdu) =>
+    hdu.values === undefined
+      ? hdu
+      : {
+          ...hdu,
+          values: hdu.values.map(
+            (v) => Number(v) + Math.round((next() - 0.5) * spread),
+          ),
+        },
+  );
+}
+
+describe("streaming the frame gives the picture of the frame in memory", () => {
+  const sizes: [number, number][] = [
+    [640, 480],
+    [97, 61],
+    [3000, 2000],
+  ];
+
+  it("GMOS mosaics, both gap rules, shrunk and enlarged", (t) => {
+    const path = writeFits(
+      join(tempDir(t), "gmos12.fits"),
+      noisy(gmosFrame(twelveAmps(256), { xbin: 4, ybin: 4 }), 3, 400),
+    );
+    for (const gapRule of ["chip", "reference"] as const) {
+      const mosaic = mosaicOf(path, gapRule);
+      for (const [width, height] of sizes) {
+        const what = `${gapRule} ${width} x ${height}`;
+        const expected = drawnInMemory(mosaic.frame, 5, width, height);
+        const streamed = image(
+          renderPreview(path, { gapRule, width, height, letterbox: false }),
+        );
+        assert.equal(streamed.stats.low, expected.low, what);
+        assert.equal(streamed.stats.high, expected.high, what);
+        assertSamePicture(streamed, expected.pixels, what);
+      }
+    }
+  });
+
+  it("images: float with and without NaN, 16-bit with and without BLANK", (t) => {
+    const dir = tempDir(t);
+    const next = random(5);
+    const count = 300 * 200;
+    const floats = Array.from({ length: count }, (_, i) =>
+      i % 13 === 0 ? 5000 * next() : 1000 + 40 * (next() - 0.5),
+    );
+    const counts = floats.map((v) => Math.round(v) - 1000);
+    const cases: [string, HduSpec][] = [
+      ["float", { bitpix: -32, axes: [300, 200], values: floats }],
+      [
+        "float with NaN",
+        {
+          bitpix: -32,
+          axes: [300, 200],
+          values: floats.map((v, i) => (i % 97 === 0 ? NaN : v)),
+        },
+      ],
+      [
+        "16-bit",
+        {
+          bitpix: 16,
+          axes: [300, 200],
+          values: counts,
+          cards: [["BZERO", 1000]],
+        },
+      ],
+      [
+        "16-bit with BLANK",
+        {
+          bitpix: 16,
+          axes: [300, 200],
+          values: counts.map((v, i) => (i % 89 === 0 ? -32768 : v)),
+          cards: [
+            ["BZERO", 1000],
+            ["BLANK", -32768],
+          ],
+        },
+      ],
+    ];
+    for (const [name, hdu] of cases) {
+      const path = writeFits(join(dir, `${name}.fits`), [hdu]);
+      const reader = new FitsPixelReader(path);
+      const layout = imageLayout(readHeaders(path).hdus[0] as Hdu);
+      assert.ok(layout.ok);
+      const frame = reader.read(layout.layout);
+      reader.close();
+      for (const [width, height] of sizes) {
+        const what = `${name} ${width} x ${height}`;
+        const expected = drawnInMemory(frame, 0.3, width, height);
+        const streamed = image(
+          renderPreview(path, { width, height, letterbox: false }),
+        );
+        assert.equal(streamed.stats.low, expected.low, what);
+        assert.equal(streamed.stats.high, expected.high, what);
+        assertSamePicture(streamed, expected.pixels, what);
+      }
+    }
+  });
+
+  it("the pieces of a mosaic tile it: every pixel once, overlaps to the later amplifier", (t) => {
+    const path = writeFits(
+      join(tempDir(t), "gmos12.fits"),
+      gmosFrame(twelveAmps(16), { xbin: 4, ybin: 4 }),
+    );
+    for (const gapRule of ["chip", "reference"] as const) {
+      const planned = planGmosMosaic(readHeaders(path), { gapRule });
+      assert.ok(planned.ok);
+      const { width, height, amplifiers } = planned.plan;
+      const owner = new Int16Array(width * height).fill(-2);
+      for (const { rect, amplifier } of mosaicRegions(planned.plan)) {
+        for (let y = rect.y; y < rect.y + rect.height; y++) {
+          for (let x = rect.x; x < rect.x + rect.width; x++) {
+            assert.equal(
+              owner[y * width + x],
+              -2,
+              `${gapRule}: ${x}, ${y} once`,
+            );
+            owner[y * width + x] =
+              amplifier === undefined ? -1 : amplifiers.indexOf(amplifier);
+          }
+        }
+      }
+      // The last amplifier covering a pixel owns it; uncovered ones are gaps.
+      for (let y = 0; y < height; y++) {
+        for (let x = 0; x < width; x++) {
+          let last = -1;
+          amplifiers.forEach(({ target }, k) => {
+            if (
+              x >= target.x &&
+              x < target.x + target.width &&
+              y >= target.y &&
+              y < target.y + target.height
+            ) {
+              last = k;
+            }
+          });
+          assert.equal(owner[y * width + x], last, `${gapRule}: ${x}, ${y}`);
+        }
+      }
     }
   });
 });
