@@ -240,14 +240,8 @@ export class PercentileCounter {
     const found = new Map<number, number>();
     for (const target of this.targets) {
       const base = (this.slotOf[target.bin] as number) << 16;
-      let remaining = target.rank - target.before;
-      for (let l = 0; l < BINS; l++) {
-        remaining -= this.low[base + l] as number;
-        if (remaining < 0) {
-          found.set(target.rank, valueOfKey(((target.bin << 16) | l) >>> 0));
-          break;
-        }
-      }
+      const l = lowBitsOfRank(this.low, base, target.rank - target.before);
+      found.set(target.rank, valueOfKey(((target.bin << 16) | l) >>> 0));
     }
     const valueOf = (rank: number) => found.get(rank) as number;
     return {
@@ -353,6 +347,19 @@ export class PercentileCounter {
  * The per-value loops are free functions of their arguments: small, with no
  * property read inside, so V8 compiles them once, early.
  */
+
+/** The low 16 bits of the value of rank `rank` (0-based) among one slot's values. */
+function lowBitsOfRank(low: Uint32Array, base: number, rank: number): number {
+  let remaining = rank;
+  let l = 0;
+  for (; l < BINS - 1; l++) {
+    remaining -= low[base + l] as number;
+    if (remaining < 0) {
+      break;
+    }
+  }
+  return l;
+}
 
 /** Counts keys of float32 bits[from, to): top halves into `high`, low halves of slotted bins into `low`. */
 function countKeys(
