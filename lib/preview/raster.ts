@@ -173,11 +173,14 @@ export class Resampler {
       this.addCoverage(range, y, y + rows);
     }
     const { rowSum, rowWeight } = this;
-    for (let r = 0; r < rows; r++) {
+    for (let r = 0; r < rows;) {
+      const run = this.sameRow(y + r, rows - r);
       floatRowSums(
         range,
         values,
         start + r * stride - x0,
+        stride,
+        run,
         low,
         scale,
         finite,
@@ -185,6 +188,7 @@ export class Resampler {
         rowWeight,
       );
       this.spread(y + r, range.first, range.end, !finite);
+      r += run;
     }
   }
 
@@ -210,18 +214,48 @@ export class Resampler {
       this.addCoverage(range, y, y + rows);
     }
     const { rowSum, rowWeight } = this;
-    for (let r = 0; r < rows; r++) {
+    for (let r = 0; r < rows;) {
+      const run = this.sameRow(y + r, rows - r);
       codeRowSums(
         range,
         codes,
         start + r * stride - x0,
+        stride,
+        run,
         shades,
         finite,
         rowSum,
         rowWeight,
       );
       this.spread(y + r, range.first, range.end, !finite);
+      r += run;
     }
+  }
+
+  /**
+   * How many frame rows from y (at most `limit`) fall wholly on one and the
+   * same picture row, so their sums can be spread once: 1 unless frame row y
+   * itself does.
+   */
+  private sameRow(y: number, limit: number): number {
+    const { rowStart, ys } = this;
+    const whole = (f: number): number => {
+      const k = rowStart[f] as number;
+      return (rowStart[f + 1] as number) - k === 1 && ys.weight[k] === 1
+        ? (ys.target[k] as number)
+        : -1;
+    };
+    // The picture's top row is the last FITS row.
+    const flipped = this.frameHeight - 1 - y;
+    const target = whole(flipped);
+    if (target < 0) {
+      return 1;
+    }
+    let run = 1;
+    while (run < limit && whole(flipped - run) === target) {
+      run++;
+    }
+    return run;
   }
 
   /** A rectangle of the frame where every pixel has the shade `t` (NaN draws nothing). */
@@ -384,16 +418,86 @@ export class Resampler {
  */
 
 /**
- * Frame row sums per picture column of a range, from float values:
- * `values[shift + x]` is frame column x; each is clipped to [low, high].
+ * The sums per picture column of a range over `rows` frame rows, from float
+ * values clipped to [low, high]: `values[first + r × stride + x]` is frame
+ * column x of row r. Without NaN (`finite`), each column takes its span of
+ * every row in one go and only rowSum is set (the weights are coverage);
+ * otherwise row by row, NaN left out of rowSum and rowWeight.
  */
 function floatRowSums(
+  range: ColumnRange,
+  values: Float32Array,
+  first: number,
+  stride: number,
+  rows: number,
+  low: number,
+  scale: number,
+  finite: boolean,
+  rowSum: Float64Array,
+  rowWeight: Float64Array,
+): void {
+  if (finite) {
+    const { first: j0, end } = range;
+    const { from: froms, to: tos, left: lefts, right: rights } = range.spans;
+    const { leftWeight, rightWeight } = range.spans;
+    // Each picture column sums its span of every row, column by column.
+    for (let j = j0; j < end; j++) {
+      let s = 0;
+      let odd = 0;
+      const from = (froms[j] as number) + first;
+      const to = (tos[j] as number) + first;
+      const left = lefts[j] as number;
+      const right = rights[j] as number;
+      let edges = 0;
+      for (let r = 0; r < rows; r++) {
+        const at = r * stride;
+        let i = from + at;
+        const stop = to + at;
+        for (; i + 1 < stop; i += 2) {
+          const a = ((values[i] as number) - low) * scale;
+          const b = ((values[i + 1] as number) - low) * scale;
+          s += a < 0 ? 0 : a > 1 ? 1 : a;
+          odd += b < 0 ? 0 : b > 1 ? 1 : b;
+        }
+        if (i < stop) {
+          const a = ((values[i] as number) - low) * scale;
+          s += a < 0 ? 0 : a > 1 ? 1 : a;
+        }
+        if (left >= 0) {
+          const a = ((values[left + first + at] as number) - low) * scale;
+          edges += (leftWeight[j] as number) * (a < 0 ? 0 : a > 1 ? 1 : a);
+        }
+        if (right >= 0) {
+          const a = ((values[right + first + at] as number) - low) * scale;
+          edges += (rightWeight[j] as number) * (a < 0 ? 0 : a > 1 ? 1 : a);
+        }
+      }
+      rowSum[j] = s + odd + edges;
+    }
+    return;
+  }
+  rowSum.fill(0, range.first, range.end);
+  rowWeight.fill(0, range.first, range.end);
+  for (let r = 0; r < rows; r++) {
+    floatRowSum(
+      range,
+      values,
+      first + r * stride,
+      low,
+      scale,
+      rowSum,
+      rowWeight,
+    );
+  }
+}
+
+/** One row's clipped values per picture column, added to rowSum and rowWeight; NaN is left out. */
+function floatRowSum(
   range: ColumnRange,
   values: Float32Array,
   shift: number,
   low: number,
   scale: number,
-  finite: boolean,
   rowSum: Float64Array,
   rowWeight: Float64Array,
 ): void {
@@ -405,28 +509,11 @@ function floatRowSums(
     let w = 0;
     const from = (froms[j] as number) + shift;
     const to = (tos[j] as number) + shift;
-    if (finite) {
-      // Two sums, so each addition need not wait for the one before.
-      let odd = 0;
-      let i = from;
-      for (; i + 1 < to; i += 2) {
-        const a = ((values[i] as number) - low) * scale;
-        const b = ((values[i + 1] as number) - low) * scale;
-        s += a < 0 ? 0 : a > 1 ? 1 : a;
-        odd += b < 0 ? 0 : b > 1 ? 1 : b;
-      }
-      if (i < to) {
-        const a = ((values[i] as number) - low) * scale;
-        s += a < 0 ? 0 : a > 1 ? 1 : a;
-      }
-      s += odd;
-    } else {
-      for (let i = from; i < to; i++) {
-        const t = shade(values[i] as number, low, scale);
-        if (t === t) {
-          s += t;
-          w++;
-        }
+    for (let i = from; i < to; i++) {
+      const t = shade(values[i] as number, low, scale);
+      if (t === t) {
+        s += t;
+        w++;
       }
     }
     const left = lefts[j] as number;
@@ -447,8 +534,8 @@ function floatRowSums(
         w += f;
       }
     }
-    rowSum[j] = s;
-    rowWeight[j] = w;
+    rowSum[j] = (rowSum[j] as number) + s;
+    rowWeight[j] = (rowWeight[j] as number) + w;
   }
 }
 
@@ -457,8 +544,65 @@ function codeRowSums(
   range: ColumnRange,
   codes: Codes,
   shift: number,
+  stride: number,
+  rows: number,
   shades: Float64Array,
   finite: boolean,
+  rowSum: Float64Array,
+  rowWeight: Float64Array,
+): void {
+  const { first, end } = range;
+  const { from: froms, to: tos, left: lefts, right: rights } = range.spans;
+  const { leftWeight, rightWeight } = range.spans;
+  if (finite) {
+    // Each picture column sums its span of every row, column by column.
+    for (let j = first; j < end; j++) {
+      let s = 0;
+      let odd = 0;
+      const from = (froms[j] as number) + shift;
+      const to = (tos[j] as number) + shift;
+      const left = lefts[j] as number;
+      const right = rights[j] as number;
+      let edges = 0;
+      for (let r = 0; r < rows; r++) {
+        const at = r * stride;
+        let i = from + at;
+        const stop = to + at;
+        for (; i + 1 < stop; i += 2) {
+          s += shades[codes[i] as number] as number;
+          odd += shades[codes[i + 1] as number] as number;
+        }
+        if (i < stop) {
+          s += shades[codes[i] as number] as number;
+        }
+        if (left >= 0) {
+          edges +=
+            (leftWeight[j] as number) *
+            (shades[codes[left + shift + at] as number] as number);
+        }
+        if (right >= 0) {
+          edges +=
+            (rightWeight[j] as number) *
+            (shades[codes[right + shift + at] as number] as number);
+        }
+      }
+      rowSum[j] = s + odd + edges;
+    }
+    return;
+  }
+  rowSum.fill(0, first, end);
+  rowWeight.fill(0, first, end);
+  for (let r = 0; r < rows; r++) {
+    codeRowSum(range, codes, shift + r * stride, shades, rowSum, rowWeight);
+  }
+}
+
+/** One row's shades per picture column, added to rowSum and rowWeight; NaN is left out. */
+function codeRowSum(
+  range: ColumnRange,
+  codes: Codes,
+  shift: number,
+  shades: Float64Array,
   rowSum: Float64Array,
   rowWeight: Float64Array,
 ): void {
@@ -470,24 +614,11 @@ function codeRowSums(
     let w = 0;
     const from = (froms[j] as number) + shift;
     const to = (tos[j] as number) + shift;
-    if (finite) {
-      let odd = 0;
-      let i = from;
-      for (; i + 1 < to; i += 2) {
-        s += shades[codes[i] as number] as number;
-        odd += shades[codes[i + 1] as number] as number;
-      }
-      if (i < to) {
-        s += shades[codes[i] as number] as number;
-      }
-      s += odd;
-    } else {
-      for (let i = from; i < to; i++) {
-        const t = shades[codes[i] as number] as number;
-        if (t === t) {
-          s += t;
-          w++;
-        }
+    for (let i = from; i < to; i++) {
+      const t = shades[codes[i] as number] as number;
+      if (t === t) {
+        s += t;
+        w++;
       }
     }
     const left = lefts[j] as number;
@@ -508,8 +639,8 @@ function codeRowSums(
         w += f;
       }
     }
-    rowSum[j] = s;
-    rowWeight[j] = w;
+    rowSum[j] = (rowSum[j] as number) + s;
+    rowWeight[j] = (rowWeight[j] as number) + w;
   }
 }
 
