@@ -11,9 +11,10 @@
  * Every measurement is a fresh process rendering one preview (its peak RSS,
  * VmHWM, is that preview's, start-up included; not ru_maxrss, which after
  * fork() and exec() still counts this process's memory), timed from inside
- * so start-up and imports are excluded; rounds alternate between the two contenders, and the
- * figures are medians. A "warm" process per contender then renders 4 times
- * and reports the median of the last 3, as a long-running worker would.
+ * so start-up and imports are excluded; rounds alternate between the two
+ * contenders, and the figures are medians. A "warm" process per contender
+ * then renders 6 times and reports the median of the last 5, as a
+ * long-running worker would see it.
  * fitsfleet runs as plain JavaScript (the preview modules compiled with
  * TypeScript into node_modules/.cache, as dist/ runs in production), without
  * tsx's loader thread. The "floor" is each contender's process with its
@@ -65,7 +66,7 @@ const { values } = parseArgs({
 const rounds = Number(values.rounds);
 const cases = values.cases.split(",") as CaseName[];
 const PYTHON = "/usr/bin/python3";
-const WARM_RENDERS = 4;
+const WARM_RENDERS = 6;
 const here = dirname(fileURLToPath(import.meta.url));
 const root = packageRoot();
 const referenceScript = join(here, "native", "reference-preview.py");
@@ -354,6 +355,9 @@ async function main(): Promise<void> {
       `${name}: ${await compareImages(same, join(jpegs, `${name}-reference.jpg`))}`,
     );
   }
+  console.log(
+    "targets: at least 10x faster than the reference's way, peak memory at most 3x the frame",
+  );
   console.log(
     "pictures, fitsfleet (reference gap rule) against the reference:",
   );
