@@ -34,3 +34,33 @@ export async function* orderedMap<T, R>(
     await Promise.allSettled(pending);
   }
 }
+
+/** At most `limit` holders at once; the others wait in order. */
+export class Semaphore {
+  private held = 0;
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(private readonly limit: number) {}
+
+  /** Resolves with the release function once a place is free. */
+  async acquire(): Promise<() => void> {
+    if (this.held >= this.limit) {
+      await new Promise<void>((resolve) => this.waiting.push(resolve));
+    } else {
+      this.held++;
+    }
+    let released = false;
+    return () => {
+      if (released) {
+        return;
+      }
+      released = true;
+      const next = this.waiting.shift();
+      if (next === undefined) {
+        this.held--;
+      } else {
+        next(); // the place passes straight on
+      }
+    };
+  }
+}

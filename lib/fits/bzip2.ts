@@ -10,6 +10,7 @@ import { spawn } from "node:child_process";
 import { accessSync, constants } from "node:fs";
 import { delimiter, join } from "node:path";
 
+import { Semaphore } from "../concurrency.js";
 import { MissingDependencyError } from "../errors.js";
 import { FitsFormatError } from "./errors.js";
 
@@ -45,11 +46,32 @@ function onPath(program: string): boolean {
   });
 }
 
+/**
+ * One decompressor at a time per process. bzip2 decoding is bound by memory
+ * latency: eight of them time-sharing two cores took three times the CPU of
+ * two (BENCHMARKS.md, ingest), and a worker runs per core. Files still
+ * overlap: others are read, hashed and parsed meanwhile.
+ */
+const running = new Semaphore(1);
+
 /** Decompresses `input`, yielding the decompressed bytes as they come. */
 export async function* bunzip2(
   input: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   file: string | undefined,
   use: Decompressor = decompressor(),
+): AsyncGenerator<Uint8Array> {
+  const release = await running.acquire();
+  try {
+    yield* decompress(input, file, use);
+  } finally {
+    release();
+  }
+}
+
+async function* decompress(
+  input: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  file: string | undefined,
+  use: Decompressor,
 ): AsyncGenerator<Uint8Array> {
   const { program } = use;
   const child = spawn(program, use.args, { stdio: ["pipe", "pipe", "pipe"] });
@@ -69,9 +91,15 @@ export async function* bunzip2(
     try {
       for await (const chunk of input) {
         if (!child.stdin.write(chunk)) {
+          // Both listeners go once either fires: a large file waits thousands of times.
           await new Promise<void>((resolve) => {
-            child.stdin.once("drain", resolve);
-            child.once("close", resolve);
+            const done = () => {
+              child.stdin.off("drain", done);
+              child.off("close", done);
+              resolve();
+            };
+            child.stdin.once("drain", done);
+            child.once("close", done);
           });
         }
         if (child.exitCode !== null || child.killed) {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
-import { orderedMap } from "../../lib/concurrency.js";
+import { orderedMap, Semaphore } from "../../lib/concurrency.js";
 
 /** Resolves after the other pending callbacks have had their turns. */
 const turns = (n: number) =>
@@ -78,5 +78,32 @@ describe("orderedMap", () => {
       one.push(r);
     }
     assert.deepEqual(one, [7, 8]);
+  });
+});
+
+describe("Semaphore", () => {
+  it("lets `limit` holders in at once, the rest in the order they asked", async () => {
+    const gate = new Semaphore(2);
+    const order: string[] = [];
+    let inside = 0;
+    let most = 0;
+    await Promise.all(
+      ["a", "b", "c", "d", "e"].map(async (name, i) => {
+        const release = await gate.acquire();
+        order.push(name);
+        inside++;
+        most = Math.max(most, inside);
+        await turns(5 - i);
+        inside--;
+        release();
+        release(); // a second release changes nothing
+      }),
+    );
+    assert.equal(most, 2);
+    assert.deepEqual(order, ["a", "b", "c", "d", "e"]);
+    // Every place came back: two more enter at once.
+    const [x, y] = await Promise.all([gate.acquire(), gate.acquire()]);
+    x();
+    y();
   });
 });
