@@ -14,11 +14,8 @@ import pg from "pg";
 
 import { PreconditionError } from "../lib/errors.js";
 import type { Logger } from "../lib/logger.js";
-import {
-  PreviewPool,
-  type PreviewPoolOptions,
-} from "../lib/preview/render-thread.js";
-import { previewers } from "../lib/preview/store.js";
+import type { PreviewPoolOptions } from "../lib/preview/render-thread.js";
+import { newPreviewPool, previewers } from "../lib/preview/store.js";
 import {
   type BatchReport,
   ingestBatch,
@@ -93,7 +90,7 @@ export async function runIngestWorker(
     stagingDir: options.stagingDir,
   };
   const previewPool = options.makePreviews
-    ? new PreviewPool(options.render)
+    ? await newPreviewPool(options.render)
     : undefined;
   if (previewPool !== undefined) {
     ctx.previewer = previewers(storages, previewPool, options);

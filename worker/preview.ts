@@ -17,11 +17,9 @@ import pg from "pg";
 
 import { withClient } from "../lib/db/connect.js";
 import type { Logger } from "../lib/logger.js";
+import type { PreviewPoolOptions } from "../lib/preview/render-thread.js";
 import {
-  PreviewPool,
-  type PreviewPoolOptions,
-} from "../lib/preview/render-thread.js";
-import {
+  newPreviewPool,
   previewers,
   type PreviewResult,
   recordPreviews,
@@ -90,7 +88,7 @@ export async function runPreviewWorker(
     application_name: `fitsfleet worker preview ${options.name}`,
   });
   db.on("error", () => undefined);
-  const pool = new PreviewPool(options.render);
+  const pool = await newPreviewPool(options.render);
   const storages = new StorageSet({ s3Endpoint: options.s3Endpoint });
   const previewerFor = previewers(storages, pool, options);
   const summary: PreviewWorkerSummary = {

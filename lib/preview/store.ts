@@ -28,7 +28,7 @@ import type { PoolClient } from "pg";
 import type { PgClient } from "../db/connect.js";
 import type { Storage, StorageSet } from "../storage/index.js";
 import type { PreviewOutcome } from "./preview.js";
-import type { PreviewPool } from "./render-thread.js";
+import type { PreviewPool, PreviewPoolOptions } from "./render-thread.js";
 
 type Client = PgClient | PoolClient;
 
@@ -126,6 +126,18 @@ export class Previewer {
       md5: createHash("md5").update(jpeg).digest("hex"),
     });
   }
+}
+
+/**
+ * The rendering pool, loaded when first wanted: it brings sharp and its
+ * native libraries, which a worker without previews need not load (a CLI
+ * start is a few hundred milliseconds of module loading already).
+ */
+export async function newPreviewPool(
+  options: PreviewPoolOptions = {},
+): Promise<PreviewPool> {
+  const { PreviewPool } = await import("./render-thread.js");
+  return new PreviewPool(options);
 }
 
 /** A Previewer per archive storage location, sharing one rendering pool. */

@@ -50,7 +50,7 @@ import {
   recordPreviews,
   StagedCopy,
 } from "../preview/store.js";
-import type { Storage, StorageEntry } from "../storage/index.js";
+import type { Storage, StorageEntry, TransientRead } from "../storage/index.js";
 import { trimName } from "./names.js";
 
 type Client = PgClient | PoolClient;
@@ -188,7 +188,6 @@ async function presentDiskfiles(
   return rows;
 }
 
-/** The file is unreadable as FITS (or gone): a failure, not something to retry. */
 /** A fault of the file itself (damaged, unreadable), as opposed to a service that will come back. */
 export function isPermanent(error: unknown): boolean {
   return (
@@ -206,13 +205,34 @@ async function decide(
   const where =
     entry.path === "" ? entry.filename : `${entry.path}/${entry.filename}`;
   const storage = ctx.storage(entry.storage);
-  const stat = await storage.stat(entry.path, entry.filename);
+  const missing: Decision = {
+    kind: "failed",
+    entry,
+    error: `cannot access ${where} in ${storage.description}: no such file`,
+  };
+  // An uncompressed file on disk is hashed and scanned through one reused
+  // buffer; under --fast-rebuild, where nothing is decided before reading, its
+  // open also serves as the existence check and the stat.
+  const transient =
+    storage.readTransient !== undefined && !isCompressedName(entry.filename);
+  let opened: TransientRead | undefined;
+  if (transient && ctx.fastRebuild) {
+    try {
+      opened = await storage.readTransient!(entry.path, entry.filename);
+    } catch (error) {
+      if ((error as FitsfleetError).code === "storage-not-found") {
+        return missing;
+      }
+      if (isPermanent(error)) {
+        return { kind: "failed", entry, error: (error as Error).message };
+      }
+      throw error;
+    }
+  }
+  const stat =
+    opened?.entry ?? (await storage.stat(entry.path, entry.filename));
   if (stat === undefined) {
-    return {
-      kind: "failed",
-      entry,
-      error: `cannot access ${where} in ${storage.description}: no such file`,
-    };
+    return missing;
   }
   let present: PresentDiskfile | undefined;
   if (!ctx.fastRebuild && !entry.force) {
@@ -261,13 +281,13 @@ async function decide(
   try {
     let read: FitsReadResult;
     try {
-      // An uncompressed file is hashed and scanned chunk by chunk, so one
-      // reused buffer will do; a .bz2 one goes on to the decompressor, which
-      // may keep a chunk a while, and a staged copy keeps every chunk.
+      // A .bz2 file goes on to the decompressor, which may keep a chunk a
+      // while, so it gets fresh ones.
       const bytes =
-        storage.readTransient !== undefined && !isCompressedName(entry.filename)
-          ? await storage.readTransient(entry.path, entry.filename)
-          : await storage.read(entry.path, entry.filename);
+        opened?.bytes ??
+        (transient
+          ? (await storage.readTransient!(entry.path, entry.filename)).bytes
+          : await storage.read(entry.path, entry.filename));
       read = await readFitsStream(
         entry.filename,
         staged === undefined ? bytes : staged.tee(bytes),

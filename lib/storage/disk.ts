@@ -39,6 +39,7 @@ import type {
   OpenStorageOptions,
   Storage,
   StorageEntry,
+  TransientRead,
   WriteOptions,
 } from "./index.js";
 import { checkName, normaliseStoragePath } from "./paths.js";
@@ -468,23 +469,22 @@ export class DiskStorage implements Storage {
     return this.absolute(path, name);
   }
 
-  async readTransient(
-    path: string,
-    name: string,
-  ): Promise<AsyncIterable<Uint8Array>> {
-    const { handle, abs } = await this.openFile(path, name);
+  async readTransient(path: string, name: string): Promise<TransientRead> {
+    const { handle, abs, stats } = await this.openFile(path, name);
     const buffers = this.buffers;
+    // Up to the size the open file had, as `read` does: one read for a small file.
+    const size = stats.size;
     async function* chunks(): AsyncGenerator<Uint8Array> {
       const buffer = buffers.pop() ?? Buffer.allocUnsafeSlow(READ_CHUNK);
       try {
         let position = 0;
-        for (;;) {
+        while (position < size) {
           let bytesRead: number;
           try {
             ({ bytesRead } = await handle.read(
               buffer,
               0,
-              READ_CHUNK,
+              Math.min(READ_CHUNK, size - position),
               position,
             ));
           } catch (error) {
@@ -501,7 +501,15 @@ export class DiskStorage implements Storage {
         await handle.close();
       }
     }
-    return chunks();
+    return {
+      entry: {
+        path: normaliseStoragePath(path),
+        name,
+        size,
+        lastModified: stats.mtime,
+      },
+      bytes: chunks(),
+    };
   }
 
   /** Opens a regular file for reading; a missing one is a StorageNotFoundError. */

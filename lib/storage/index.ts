@@ -48,6 +48,12 @@ export interface WriteOptions {
   md5?: string;
 }
 
+/** `readTransient`'s answer: the file's entry as opened, and its bytes. */
+export interface TransientRead {
+  entry: StorageEntry;
+  bytes: AsyncIterable<Uint8Array>;
+}
+
 export interface Storage {
   readonly kind: "disk" | "s3";
   /** Where it is, for messages: "/data/archive" or "s3://bucket/prefix". */
@@ -67,10 +73,7 @@ export interface Storage {
    * once (hashing, scanning), it saves allocating and faulting in fresh
    * memory for every megabyte. Storages without it are read with `read`.
    */
-  readTransient?(
-    path: string,
-    name: string,
-  ): Promise<AsyncIterable<Uint8Array>>;
+  readTransient?(path: string, name: string): Promise<TransientRead>;
   /** The file's path on this machine, for tools that need a file rather than a stream; disk only. */
   localPath?(path: string, name: string): string;
   /**

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { readFileSync, utimesSync, writeFileSync } from "node:fs";
+import { readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it, type TestContext } from "node:test";
 
@@ -426,6 +426,34 @@ describe("rebuild", () => {
         first,
         `fastRebuild ${fastRebuild}: the same rows`,
       );
+    }
+  });
+
+  it("a file that went away after it was queued fails with that reason, with or without --fast-rebuild", async (t) => {
+    for (const fastRebuild of [true, false]) {
+      const { archive, db, enqueueOptions, work } = await setup(t, {
+        dumpsPerInstrument: 1,
+      });
+      await enqueue(enqueueOptions());
+      const gone = [
+        archive.good.find((f) => f.name.endsWith(".fits"))!,
+        archive.good.find((f) => f.name.endsWith(".bz2"))!,
+      ];
+      for (const f of gone) {
+        rmSync(join(archive.root, f.path, f.name));
+      }
+      const summary = await work(`gone-${fastRebuild}`, { fastRebuild });
+      assert.equal(summary.outcomes.failed, archive.corrupt.length + 2);
+      const { failures } = await withClient(db.url, (c) => listFailures(c));
+      for (const f of gone) {
+        const failure = failures.find((x) => x.filename === f.name);
+        assert.ok(failure, `${f.name} failed`);
+        assert.match(
+          failure.error,
+          /cannot access .* no such file/,
+          `fastRebuild ${fastRebuild}`,
+        );
+      }
     }
   });
 });

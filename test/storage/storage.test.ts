@@ -431,10 +431,13 @@ describe("storage on disk", () => {
       const views: Uint8Array[] = [];
       const hash = createHash("md5");
       let size = 0;
-      for await (const chunk of await storage.readTransient!(
+      const { entry, bytes } = await storage.readTransient!(
         "2021/02",
         "N20210201S0002.fits",
-      )) {
+      );
+      assert.equal(entry.size, body.length);
+      assert.equal(entry.name, "N20210201S0002.fits");
+      for await (const chunk of bytes) {
         views.push(chunk);
         hash.update(chunk);
         size += chunk.length;
