@@ -135,7 +135,6 @@ export async function runPreviewWorker(
               scavengeOnly: row.scavengeonly === true,
             });
             done.push({ diskfileId: row.diskfile_id, result });
-            summary.outcomes[result.kind]++;
             if (result.kind === "none") {
               options.logger.info("no preview", {
                 file: `${row.path}/${row.filename}`,
@@ -147,7 +146,6 @@ export async function runPreviewWorker(
               throw error;
             }
             failed.push({ id: row.id, error: (error as Error).message });
-            summary.outcomes.failed++;
             options.logger.warn("preview failed", {
               file: `${row.path}/${row.filename}`,
               error: (error as Error).message,
@@ -171,6 +169,11 @@ export async function runPreviewWorker(
         );
       }
       await client.query("COMMIT");
+      // Counted once committed: a batch that rolls back is done again.
+      for (const { result } of done) {
+        summary.outcomes[result.kind]++;
+      }
+      summary.outcomes.failed += failed.length;
       summary.files += rows.length;
       if (rows.length > 0) {
         summary.batches++;

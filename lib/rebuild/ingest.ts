@@ -211,31 +211,19 @@ async function decide(
     error: `cannot access ${where} in ${storage.description}: no such file`,
   };
   // An uncompressed file on disk is hashed and scanned through one reused
-  // buffer; under --fast-rebuild, where nothing is decided before reading, its
-  // open also serves as the existence check and the stat.
+  // buffer; under --fast-rebuild, where nothing is decided before reading,
+  // opening it is also the existence check and the stat.
   const transient =
     storage.readTransient !== undefined && !isCompressedName(entry.filename);
-  let opened: TransientRead | undefined;
-  if (transient && ctx.fastRebuild) {
-    try {
-      opened = await storage.readTransient!(entry.path, entry.filename);
-    } catch (error) {
-      if ((error as FitsfleetError).code === "storage-not-found") {
-        return missing;
-      }
-      if (isPermanent(error)) {
-        return { kind: "failed", entry, error: (error as Error).message };
-      }
-      throw error;
+  let stat: StorageEntry | undefined;
+  if (!(transient && ctx.fastRebuild)) {
+    stat = await storage.stat(entry.path, entry.filename);
+    if (stat === undefined) {
+      return missing;
     }
   }
-  const stat =
-    opened?.entry ?? (await storage.stat(entry.path, entry.filename));
-  if (stat === undefined) {
-    return missing;
-  }
   let present: PresentDiskfile | undefined;
-  if (!ctx.fastRebuild && !entry.force) {
+  if (stat !== undefined && !ctx.fastRebuild && !entry.force) {
     const found = await presentDiskfiles(client, entry);
     if (found.length > 1) {
       return {
@@ -283,21 +271,30 @@ async function decide(
     try {
       // A .bz2 file goes on to the decompressor, which may keep a chunk a
       // while, so it gets fresh ones.
-      const bytes =
-        opened?.bytes ??
-        (transient
-          ? (await storage.readTransient!(entry.path, entry.filename)).bytes
-          : await storage.read(entry.path, entry.filename));
+      let bytes: AsyncIterable<Uint8Array>;
+      if (transient) {
+        const opened = await storage.readTransient!(entry.path, entry.filename);
+        stat ??= opened.entry;
+        bytes = opened.bytes;
+      } else {
+        bytes = await storage.read(entry.path, entry.filename);
+      }
       read = await readFitsStream(
         entry.filename,
         staged === undefined ? bytes : staged.tee(bytes),
         { file: where },
       );
     } catch (error) {
+      if ((error as FitsfleetError).code === "storage-not-found") {
+        return missing;
+      }
       if (isPermanent(error)) {
         return { kind: "failed", entry, error: (error as Error).message };
       }
       throw error;
+    }
+    if (stat === undefined) {
+      return missing; // not reached: every way to `read` sets it
     }
     if (present !== undefined && read.fileMd5 === present.file_md5) {
       return { kind: "unchanged", entry, diskfileId: present.id };
