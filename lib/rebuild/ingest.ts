@@ -50,7 +50,7 @@ import {
   recordPreviews,
   StagedCopy,
 } from "../preview/store.js";
-import type { Storage, StorageEntry, TransientRead } from "../storage/index.js";
+import type { Storage, StorageEntry } from "../storage/index.js";
 import { trimName } from "./names.js";
 
 type Client = PgClient | PoolClient;
