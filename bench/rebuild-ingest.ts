@@ -357,6 +357,24 @@ const stackDir = mkdtempSync(join(tmpdir(), "fitsfleet-bench-stack-"));
 const staging = mkdtempSync(join(tmpdir(), "fitsfleet-bench-staging-"));
 try {
   mkdirSync(values["corpus-dir"], { recursive: true });
+  // A missing tool found after half an hour of floor and workers wastes the run.
+  for (const [program, args, install] of [
+    [
+      PYTHON,
+      ["-c", "import astropy, psycopg2"],
+      "python3-astropy python3-psycopg2",
+    ],
+    ["lbzip2", ["--version"], "lbzip2"],
+    ["bzip2", ["--help"], "bzip2"],
+  ] as const) {
+    try {
+      execFileSync(program, args, { stdio: "ignore" });
+    } catch {
+      throw new Error(
+        `${program} ${args.join(" ")} failed: install it first (apt-get install ${install})`,
+      );
+    }
+  }
   if (!values["skip-build"]) {
     // The workers run the built CLI.
     execFileSync("npm", ["run", "--silent", "build"], {
@@ -381,24 +399,27 @@ try {
       `\n== ${name}: ${fmt(corpus.names.length)} files${distinctNote}, ${fmt(mib(corpus.storedBytes))} MiB stored`,
     );
     warm(corpus);
+    // Each figure is printed as soon as it is known: a full-size corpus takes
+    // most of an hour.
     const floorSeconds = await floor(corpus);
-    const ours = await fitsfleet(corpus, urls, true);
-    const plain = values.plain
-      ? await fitsfleet(corpus, urls, false)
-      : undefined;
-    const base = await baseline(corpus, urls.adminUrl, staging);
     const floorRate = corpus.names.length / floorSeconds;
     console.log(
-      `   data ${fmt(mib(ours.dataBytes!))} MiB decompressed; floor ${floorSeconds.toFixed(1)} s = ${fmt(floorRate)} files/s`,
+      `   floor ${floorSeconds.toFixed(1)} s = ${fmt(floorRate)} files/s`,
     );
+    const ours = await fitsfleet(corpus, urls, true);
+    console.log(`   data ${fmt(mib(ours.dataBytes!))} MiB decompressed`);
     console.log(
       `   fitsfleet: ${ours.seconds.toFixed(1)} s, ${fmt(rate(ours))} files/s, ${fmt(mib(ours.dataBytes!) / ours.seconds)} MiB/s of data, ${(ours.roundTrips / ours.files).toFixed(2)} round trips/file`,
     );
+    const plain = values.plain
+      ? await fitsfleet(corpus, urls, false)
+      : undefined;
     if (plain !== undefined) {
       console.log(
         `   fitsfleet without --fast-rebuild: ${plain.seconds.toFixed(1)} s, ${fmt(rate(plain))} files/s, ${(plain.roundTrips / plain.files).toFixed(2)} round trips/file`,
       );
     }
+    const base = await baseline(corpus, urls.adminUrl, staging);
     console.log(
       `   baseline (${fmt(base.files)} files): ${base.seconds.toFixed(1)} s, ${fmt(rate(base), 1)} files/s, ${(base.roundTrips / base.files).toFixed(2)} round trips/file`,
     );

@@ -97,7 +97,7 @@ export function shade(value: number, low: number, scale: number): number {
 }
 
 /** Target columns [first, end) that a range of frame columns reaches, with the spans cut to the range. */
-interface ColumnRange {
+export interface ColumnRange {
   first: number;
   end: number;
   /** Per target column: how many frame pixels of the range it takes, partial ones in part. */
@@ -116,11 +116,8 @@ interface ColumnRange {
  */
 export class Resampler {
   readonly box: Box;
-  private readonly frameHeight: number;
+  private readonly rows: RowMap;
   private readonly xs: Spans;
-  private readonly ys: AxisWeights;
-  /** Entries of `ys` for the frame row drawn f-th from the top: [rowStart[f], rowStart[f + 1]). */
-  private readonly rowStart: Int32Array;
   private readonly sum: Float64Array;
   private readonly weight: Float64Array;
   private readonly rowSum: Float64Array;
@@ -131,17 +128,8 @@ export class Resampler {
 
   constructor(frameWidth: number, frameHeight: number, box: Box) {
     this.box = box;
-    this.frameHeight = frameHeight;
+    this.rows = new RowMap(frameHeight, box.height);
     this.xs = spans(frameWidth, box.width);
-    this.ys = axisWeights(frameHeight, box.height);
-    this.rowStart = new Int32Array(frameHeight + 1);
-    for (const source of this.ys.source) {
-      this.rowStart[source + 1] = (this.rowStart[source + 1] as number) + 1;
-    }
-    for (let f = 0; f < frameHeight; f++) {
-      this.rowStart[f + 1] =
-        (this.rowStart[f + 1] as number) + (this.rowStart[f] as number);
-    }
     this.sum = new Float64Array(box.width * box.height);
     this.weight = new Float64Array(box.width * box.height);
     this.rowSum = new Float64Array(box.width);
@@ -174,7 +162,7 @@ export class Resampler {
     }
     const { rowSum, rowWeight } = this;
     for (let r = 0; r < rows;) {
-      const run = this.sameRow(y + r, rows - r);
+      const run = this.rows.sameRow(y + r, rows - r);
       floatRowSums(
         range,
         values,
@@ -215,7 +203,7 @@ export class Resampler {
     }
     const { rowSum, rowWeight } = this;
     for (let r = 0; r < rows;) {
-      const run = this.sameRow(y + r, rows - r);
+      const run = this.rows.sameRow(y + r, rows - r);
       codeRowSums(
         range,
         codes,
@@ -230,32 +218,6 @@ export class Resampler {
       this.spread(y + r, range.first, range.end, !finite);
       r += run;
     }
-  }
-
-  /**
-   * How many frame rows from y (at most `limit`) fall wholly on one and the
-   * same picture row, so their sums can be spread once: 1 unless frame row y
-   * itself does.
-   */
-  private sameRow(y: number, limit: number): number {
-    const { rowStart, ys } = this;
-    const whole = (f: number): number => {
-      const k = rowStart[f] as number;
-      return (rowStart[f + 1] as number) - k === 1 && ys.weight[k] === 1
-        ? (ys.target[k] as number)
-        : -1;
-    };
-    // The picture's top row is the last FITS row.
-    const flipped = this.frameHeight - 1 - y;
-    const target = whole(flipped);
-    if (target < 0) {
-      return 1;
-    }
-    let run = 1;
-    while (run < limit && whole(flipped - run) === target) {
-      run++;
-    }
-    return run;
   }
 
   /** A rectangle of the frame where every pixel has the shade `t` (NaN draws nothing). */
@@ -302,12 +264,12 @@ export class Resampler {
     end: number,
     weights: boolean,
   ): void {
-    const { sum, weight, rowSum, rowWeight, ys } = this;
+    const { sum, weight, rowSum, rowWeight } = this;
+    const { ys, rowStart } = this.rows;
     const width = this.box.width;
-    // The picture's top row is the last FITS row.
-    const flipped = this.frameHeight - 1 - y;
-    const stop = this.rowStart[flipped + 1] as number;
-    for (let k = this.rowStart[flipped] as number; k < stop; k++) {
+    const flipped = this.rows.flip(y);
+    const stop = rowStart[flipped + 1] as number;
+    for (let k = rowStart[flipped] as number; k < stop; k++) {
       const w = ys.weight[k] as number;
       const at = (ys.target[k] as number) * width;
       for (let d = first; d < end; d++) {
@@ -324,12 +286,13 @@ export class Resampler {
 
   /** The weights of frame rows [y0, y1) over a column range, every pixel counting in full. */
   private addCoverage(range: ColumnRange, y0: number, y1: number): void {
-    const { rowStart, ys, weight, pending } = this;
+    const { weight, pending } = this;
+    const { rowStart, ys } = this.rows;
     const width = this.box.width;
     let lowest = this.box.height;
     let highest = -1;
     for (let y = y0; y < y1; y++) {
-      const flipped = this.frameHeight - 1 - y;
+      const flipped = this.rows.flip(y);
       const stop = rowStart[flipped + 1] as number;
       for (let k = rowStart[flipped] as number; k < stop; k++) {
         const target = ys.target[k] as number;
@@ -354,59 +317,121 @@ export class Resampler {
   /** The spans cut to frame columns [x0, x1), made once per range (a frame has a few). */
   private columns(x0: number, x1: number): ColumnRange {
     const key = `${x0}:${x1}`;
-    const known = this.ranges.get(key);
-    if (known !== undefined) {
-      return known;
+    let range = this.ranges.get(key);
+    if (range === undefined) {
+      range = cutColumns(this.xs, this.box.width, x0, x1);
+      this.ranges.set(key, range);
     }
-    const xs = this.xs;
-    const m = this.box.width;
-    const cut: Spans = {
-      from: new Int32Array(m),
-      to: new Int32Array(m),
-      left: new Int32Array(m).fill(-1),
-      leftWeight: new Float64Array(m),
-      right: new Int32Array(m).fill(-1),
-      rightWeight: new Float64Array(m),
-    };
-    let first = m;
-    let end = 0;
-    const inside = (i: number) => i >= x0 && i < x1;
-    for (let j = 0; j < m; j++) {
-      const from = Math.max(x0, xs.from[j] as number);
-      const to = Math.min(x1, xs.to[j] as number);
-      cut.from[j] = from;
-      cut.to[j] = Math.max(from, to);
-      const left = xs.left[j] as number;
-      if (left >= 0 && inside(left)) {
-        cut.left[j] = left;
-        cut.leftWeight[j] = xs.leftWeight[j] as number;
-      }
-      const right = xs.right[j] as number;
-      if (right >= 0 && inside(right)) {
-        cut.right[j] = right;
-        cut.rightWeight[j] = xs.rightWeight[j] as number;
-      }
-      if (
-        to > from ||
-        (cut.left[j] as number) >= 0 ||
-        (cut.right[j] as number) >= 0
-      ) {
-        first = Math.min(first, j);
-        end = j + 1;
-      }
-    }
-    const covered = new Float64Array(m);
-    for (let j = 0; j < m; j++) {
-      covered[j] =
-        (cut.to[j] as number) -
-        (cut.from[j] as number) +
-        ((cut.left[j] as number) >= 0 ? (cut.leftWeight[j] as number) : 0) +
-        ((cut.right[j] as number) >= 0 ? (cut.rightWeight[j] as number) : 0);
-    }
-    const range = { first, end: Math.max(first, end), covered, spans: cut };
-    this.ranges.set(key, range);
     return range;
   }
+}
+
+/**
+ * Which frame rows reach which picture rows (`axisWeights` of the height),
+ * indexed by frame row drawn from the top: the picture's top row is the last
+ * FITS row.
+ */
+export class RowMap {
+  readonly frameHeight: number;
+  readonly ys: AxisWeights;
+  /** Entries of `ys` for the frame row drawn f-th from the top: [rowStart[f], rowStart[f + 1]). */
+  readonly rowStart: Int32Array;
+
+  constructor(frameHeight: number, pictureHeight: number) {
+    this.frameHeight = frameHeight;
+    this.ys = axisWeights(frameHeight, pictureHeight);
+    this.rowStart = new Int32Array(frameHeight + 1);
+    for (const source of this.ys.source) {
+      this.rowStart[source + 1] = (this.rowStart[source + 1] as number) + 1;
+    }
+    for (let f = 0; f < frameHeight; f++) {
+      this.rowStart[f + 1] =
+        (this.rowStart[f + 1] as number) + (this.rowStart[f] as number);
+    }
+  }
+
+  /** The index from the top of FITS row y (0-based). */
+  flip(y: number): number {
+    return this.frameHeight - 1 - y;
+  }
+
+  /**
+   * How many frame rows from y (at most `limit`) fall wholly on one and the
+   * same picture row, so their sums can be spread once: 1 unless frame row y
+   * itself does.
+   */
+  sameRow(y: number, limit: number): number {
+    const { rowStart, ys } = this;
+    const whole = (f: number): number => {
+      const k = rowStart[f] as number;
+      return (rowStart[f + 1] as number) - k === 1 && ys.weight[k] === 1
+        ? (ys.target[k] as number)
+        : -1;
+    };
+    const flipped = this.flip(y);
+    const target = whole(flipped);
+    if (target < 0) {
+      return 1;
+    }
+    let run = 1;
+    while (run < limit && whole(flipped - run) === target) {
+      run++;
+    }
+    return run;
+  }
+}
+
+/** The spans of `m` picture columns cut to frame columns [x0, x1). */
+export function cutColumns(
+  xs: Spans,
+  m: number,
+  x0: number,
+  x1: number,
+): ColumnRange {
+  const cut: Spans = {
+    from: new Int32Array(m),
+    to: new Int32Array(m),
+    left: new Int32Array(m).fill(-1),
+    leftWeight: new Float64Array(m),
+    right: new Int32Array(m).fill(-1),
+    rightWeight: new Float64Array(m),
+  };
+  let first = m;
+  let end = 0;
+  const inside = (i: number) => i >= x0 && i < x1;
+  for (let j = 0; j < m; j++) {
+    const from = Math.max(x0, xs.from[j] as number);
+    const to = Math.min(x1, xs.to[j] as number);
+    cut.from[j] = from;
+    cut.to[j] = Math.max(from, to);
+    const left = xs.left[j] as number;
+    if (left >= 0 && inside(left)) {
+      cut.left[j] = left;
+      cut.leftWeight[j] = xs.leftWeight[j] as number;
+    }
+    const right = xs.right[j] as number;
+    if (right >= 0 && inside(right)) {
+      cut.right[j] = right;
+      cut.rightWeight[j] = xs.rightWeight[j] as number;
+    }
+    if (
+      to > from ||
+      (cut.left[j] as number) >= 0 ||
+      (cut.right[j] as number) >= 0
+    ) {
+      first = Math.min(first, j);
+      end = j + 1;
+    }
+  }
+  const covered = new Float64Array(m);
+  for (let j = 0; j < m; j++) {
+    covered[j] =
+      (cut.to[j] as number) -
+      (cut.from[j] as number) +
+      ((cut.left[j] as number) >= 0 ? (cut.leftWeight[j] as number) : 0) +
+      ((cut.right[j] as number) >= 0 ? (cut.rightWeight[j] as number) : 0);
+  }
+  return { first, end: Math.max(first, end), covered, spans: cut };
 }
 
 /*
@@ -649,7 +674,7 @@ function codeRowSum(
  * whole pixels [from, to) with weight 1, and the partly covered pixels either
  * side (index -1 when none). Enlarging, it is the one nearest source pixel.
  */
-interface Spans {
+export interface Spans {
   from: Int32Array;
   to: Int32Array;
   left: Int32Array;
@@ -661,7 +686,7 @@ interface Spans {
 /** Overlaps below this are rounding noise in `j × step`, not coverage. */
 const SLIVER = 1e-9;
 
-function spans(n: number, m: number): Spans {
+export function spans(n: number, m: number): Spans {
   const result: Spans = {
     from: new Int32Array(m),
     to: new Int32Array(m),
@@ -696,7 +721,7 @@ function spans(n: number, m: number): Spans {
   return result;
 }
 
-interface AxisWeights {
+export interface AxisWeights {
   /** Parallel arrays of (source pixel, target pixel, weight), ascending in both. */
   source: Int32Array;
   target: Int32Array;
@@ -708,7 +733,7 @@ interface AxisWeights {
  * shrinking, each source pixel spreads over the (at most two) targets it
  * overlaps, by overlap length; enlarging, each target takes its nearest source.
  */
-function axisWeights(n: number, m: number): AxisWeights {
+export function axisWeights(n: number, m: number): AxisWeights {
   const source: number[] = [];
   const target: number[] = [];
   const weight: number[] = [];
