@@ -454,7 +454,7 @@ function foldLow(
 }
 
 /** Where percentile p falls among `count` sorted values, as numpy's linear method puts it. */
-function wanted(p: number, count: number) {
+export function wanted(p: number, count: number) {
   const position = (p / 100) * (count - 1);
   const below = Math.floor(position);
   return {
@@ -563,7 +563,7 @@ function valueOfKey(key: number): number {
 }
 
 /** numpy's interpolation between neighbours, which is exact at both ends. */
-function lerp(a: number, b: number, t: number): number {
+export function lerp(a: number, b: number, t: number): number {
   const difference = b - a;
   return t >= 0.5 ? b - difference * (1 - t) : a + difference * t;
 }

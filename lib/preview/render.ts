@@ -43,6 +43,7 @@ import {
   planGmosMosaic,
   scienceImages,
 } from "./gmos.js";
+import { drawInOnePass } from "./one-pass.js";
 import {
   median,
   PercentileCounter,
@@ -227,11 +228,6 @@ export function renderPreview(
   try {
     const percentile =
       kind === "gmos-mosaic" ? GMOS_PERCENTILE : IMAGE_PERCENTILE;
-    const stream = new PieceStream(reader, frame);
-    const clip = stream.clipRange(percentile);
-    if (clip.count === 0) {
-      return noPreview("every pixel is NaN, infinite or BLANK");
-    }
     const fitted = fitBox(
       frame.width,
       frame.height,
@@ -242,7 +238,31 @@ export function renderPreview(
     const width = settings.letterbox ? settings.width : fitted.width;
     const height = settings.letterbox ? settings.height : fitted.height;
     const pixels = whiteCanvas(width, height);
-    stream.draw(pixels, width, box, clip.low, clip.high);
+    const only = frame.pieces[0];
+    let clip =
+      kind === "image" &&
+      frame.pieces.length === 1 &&
+      only !== undefined &&
+      isStreamedFloat(only.source) &&
+      !("constant" in only.source) &&
+      only.source.plane === 0
+        ? drawInOnePass(
+            reader,
+            only.source.layout,
+            box,
+            pixels,
+            width,
+            percentile,
+          )
+        : undefined;
+    if (clip === undefined) {
+      const stream = new PieceStream(reader, frame);
+      clip = stream.clipRange(percentile);
+      if (clip.count === 0) {
+        return noPreview("every pixel is NaN, infinite or BLANK");
+      }
+      stream.draw(pixels, width, box, clip.low, clip.high);
+    }
     return {
       kind: "image",
       image: { width, height, pixels },

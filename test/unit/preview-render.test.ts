@@ -21,6 +21,7 @@ import {
   parseSection,
   planGmosMosaic,
 } from "../../lib/preview/gmos.js";
+import { drawInOnePass } from "../../lib/preview/one-pass.js";
 import {
   median,
   PercentileCounter,
@@ -802,6 +803,86 @@ describe("streaming the frame gives the picture of the frame in memory", () => {
         assert.equal(streamed.stats.high, expected.high, what);
         assertSamePicture(streamed, expected.pixels, what);
       }
+    }
+  });
+
+  it("a large float frame drawn in one read is the picture of the frame in memory, and a wrong guess falls back", (t) => {
+    const dir = tempDir(t);
+    const next = random(11);
+    const [w, h] = [1100, 1000];
+    // Sky noise, stars, a NaN patch and a few infinities, on a slope.
+    const sky = Array.from({ length: w * h }, (_, i) => {
+      const x = i % w;
+      const y = Math.floor(i / w);
+      if (x > 200 && x < 260 && y > 500 && y < 530) {
+        return NaN;
+      }
+      if (i % 50_021 === 0) {
+        return i % 2 === 0 ? Infinity : -Infinity;
+      }
+      const star = i % 997 === 0 ? 20_000 * next() : 0;
+      return 800 + x / 10 + 30 * (next() + next() + next() - 1.5) + star;
+    });
+    // Every 16th row (the sample) far brighter than the rest: the guess misses.
+    const striped = sky.map((v, i) =>
+      Math.floor(i / w) % 16 === 0 ? v + 5000 : v,
+    );
+    for (const [name, values, onePass] of [
+      ["sky", sky, true],
+      ["striped", striped, false],
+    ] as const) {
+      const path = writeFits(join(dir, `${name}.fits`), [
+        { bitpix: -32, axes: [w, h], values: [...values] },
+      ]);
+      const reader = new FitsPixelReader(path);
+      const layout = imageLayout(readHeaders(path).hdus[0] as Hdu);
+      assert.ok(layout.ok);
+      const frame = reader.read(layout.layout);
+      for (const [width, height] of [
+        [640, 480],
+        [333, 250],
+      ] as const) {
+        const what = `${name} ${width} x ${height}`;
+        const expected = drawnInMemory(frame, 0.3, width, height);
+        const box = { ...fitBox(w, h, width, height), x: 0, y: 0 };
+        const canvas = whiteCanvas(box.width, box.height);
+        const clip = drawInOnePass(
+          reader,
+          layout.layout,
+          box,
+          canvas,
+          box.width,
+          0.3,
+        );
+        if (onePass) {
+          assert.ok(clip !== undefined, `${what}: drawn in one read`);
+          assert.equal(clip.low, expected.low, what);
+          assert.equal(clip.high, expected.high, what);
+          assert.equal(
+            clip.count,
+            frame.data.filter(Number.isFinite).length,
+            what,
+          );
+          assertSamePicture(
+            { width: box.width, height: box.height, pixels: canvas },
+            expected.pixels,
+            what,
+          );
+        } else {
+          assert.equal(clip, undefined, `${what}: the guess cannot hold`);
+          assert.ok(
+            canvas.every((v) => v === 255),
+            `${what}: canvas untouched`,
+          );
+        }
+        const rendered = image(
+          renderPreview(path, { width, height, letterbox: false }),
+        );
+        assert.equal(rendered.stats.low, expected.low, what);
+        assert.equal(rendered.stats.high, expected.high, what);
+        assertSamePicture(rendered, expected.pixels, what);
+      }
+      reader.close();
     }
   });
 

@@ -1,0 +1,477 @@
+/**
+ * A large float32 frame drawn from one read of its pixels.
+ *
+ * The general path (render.ts) reads such a frame twice: once to find the
+ * clip's percentiles, once to draw with them. Here a sample of the rows
+ * (every SAMPLE_STEP-th) brackets each percentile in a narrow window of
+ * values, and the one read sorts every pixel by where it falls:
+ * - below the low window: it will be black whatever the exact low value is,
+ *   so it adds nothing;
+ * - between the windows: its shade is (v − low) / (high − low), linear in v,
+ *   so the sum of v and the count per picture pixel are enough;
+ * - above the high window: white, so a count;
+ * - inside a window, or NaN or infinite: kept aside with its position (a
+ *   fraction of a percent of the pixels).
+ * The exact percentiles are then the ranks among the kept pixels, and those
+ * pixels are drawn one by one. The picture is the one the general path draws
+ * (up to rounding of the sums).
+ *
+ * When the guess fails (a percentile outside its window, too many pixels in
+ * the windows, windows that meet) the result is undefined and the caller
+ * takes the general path: never a wrong picture, only a slower one.
+ */
+import type { FitsPixelReader, ImageLayout } from "../fits/pixels.js";
+import { lerp, percentiles, wanted } from "./percentile.js";
+import {
+  type Box,
+  type ColumnRange,
+  cutColumns,
+  RowMap,
+  spans,
+} from "./raster.js";
+
+/** Below this many pixels the general path is as quick. */
+const MIN_PIXELS = 1 << 20;
+const SAMPLE_STEP = 16;
+/** At most this share of the pixels may be kept aside. */
+const MAX_KEPT_SHARE = 1 / 32;
+
+export interface OnePassClip {
+  low: number;
+  high: number;
+  /** Finite pixels. */
+  count: number;
+}
+
+/** Whether a frame of this layout, drawn into `box`, is worth one pass. */
+export function onePassFits(layout: ImageLayout, box: Box): boolean {
+  return (
+    layout.bitpix === -32 &&
+    layout.bscale === 1 &&
+    layout.bzero === 0 &&
+    layout.width >= box.width &&
+    layout.height >= box.height &&
+    layout.width * layout.height >= MIN_PIXELS
+  );
+}
+
+/**
+ * Draws the first plane of `layout` into `box` of the canvas, clipped at the
+ * [p, 100 − p] percentiles; undefined (and the canvas untouched) when the
+ * general path must do it.
+ */
+export function drawInOnePass(
+  reader: FitsPixelReader,
+  layout: ImageLayout,
+  box: Box,
+  canvas: Uint8Array,
+  canvasWidth: number,
+  p: number,
+): OnePassClip | undefined {
+  if (!onePassFits(layout, box)) {
+    return undefined;
+  }
+  const windows = guessWindows(reader, layout, p);
+  if (windows === undefined) {
+    return undefined;
+  }
+  const bands = new Bands(layout.width, layout.height, box, windows);
+  try {
+    reader.readFloatRows(
+      layout,
+      { plane: 0 },
+      (values, start, stride, row, rows) => {
+        bands.add(values, start, stride, row, rows);
+      },
+    );
+  } catch (error) {
+    if (error instanceof TooManyKept) {
+      return undefined;
+    }
+    throw error;
+  }
+  return bands.finish(p, canvas, canvasWidth);
+}
+
+interface Windows {
+  /** The low percentile lies in [lowFrom, lowTo], the high one in [highFrom, highTo]. */
+  lowFrom: number;
+  lowTo: number;
+  highFrom: number;
+  highTo: number;
+}
+
+/** Windows around the percentiles from a sample of rows, wide enough for its sampling error many times over. */
+function guessWindows(
+  reader: FitsPixelReader,
+  layout: ImageLayout,
+  p: number,
+): Windows | undefined {
+  const { width, height } = layout;
+  const rows = Math.ceil(height / SAMPLE_STEP);
+  const sample = new Float32Array(rows * width);
+  for (let k = 0; k < rows; k++) {
+    reader.readFloatRows(
+      layout,
+      { plane: 0, section: { x: 0, y: k * SAMPLE_STEP, width, height: 1 } },
+      (values, start) => {
+        sample.set(values.subarray(start, start + width), k * width);
+      },
+    );
+  }
+  const q = p / 100;
+  const spread = Math.max(0.05, 800 * Math.sqrt((q * (1 - q)) / sample.length));
+  const { count, values } = percentiles(sample, [
+    Math.max(0, p - spread),
+    p + spread,
+    100 - p - spread,
+    Math.min(100, 100 - p + spread),
+  ]);
+  const [lowFrom, lowTo, highFrom, highTo] = values as [
+    number,
+    number,
+    number,
+    number,
+  ];
+  if (count < sample.length / 2 || !(lowTo < highFrom)) {
+    return undefined;
+  }
+  return { lowFrom, lowTo, highFrom, highTo };
+}
+
+class TooManyKept extends Error {}
+
+/** Pixels kept aside: value and frame position. */
+class Kept {
+  n = 0;
+  readonly values: Float32Array;
+  readonly xs: Int32Array;
+  readonly ys: Int32Array;
+
+  constructor(capacity: number) {
+    this.values = new Float32Array(capacity);
+    this.xs = new Int32Array(capacity);
+    this.ys = new Int32Array(capacity);
+  }
+
+  add(value: number, x: number, y: number): void {
+    const n = this.n;
+    if (n === this.values.length) {
+      throw new TooManyKept();
+    }
+    this.values[n] = value;
+    this.xs[n] = x;
+    this.ys[n] = y;
+    this.n = n + 1;
+  }
+}
+
+/** Per picture pixel: the between-window sum (less `centre`) and count, and the white count; area-weighted. */
+class Bands {
+  private readonly frameWidth: number;
+  private readonly frameHeight: number;
+  private readonly box: Box;
+  private readonly w: Windows;
+  /** Subtracted from every summed value, so the sums stay small beside the clip range. */
+  private readonly centre: number;
+  private readonly rows: RowMap;
+  private readonly range: ColumnRange;
+  private readonly sum: Float64Array;
+  private readonly mid: Float64Array;
+  private readonly top: Float64Array;
+  private readonly rowSum: Float64Array;
+  private readonly rowMid: Float64Array;
+  private readonly rowTop: Float64Array;
+  private readonly kept: Kept;
+
+  constructor(frameWidth: number, frameHeight: number, box: Box, w: Windows) {
+    this.frameWidth = frameWidth;
+    this.frameHeight = frameHeight;
+    this.box = box;
+    this.w = w;
+    this.centre = (w.lowTo + w.highFrom) / 2;
+    this.rows = new RowMap(frameHeight, box.height);
+    this.range = cutColumns(
+      spans(frameWidth, box.width),
+      box.width,
+      0,
+      frameWidth,
+    );
+    const size = box.width * box.height;
+    this.sum = new Float64Array(size);
+    this.mid = new Float64Array(size);
+    this.top = new Float64Array(size);
+    this.rowSum = new Float64Array(box.width);
+    this.rowMid = new Float64Array(box.width);
+    this.rowTop = new Float64Array(box.width);
+    this.kept = new Kept(Math.ceil(frameWidth * frameHeight * MAX_KEPT_SHARE));
+  }
+
+  add(
+    values: Float32Array,
+    start: number,
+    stride: number,
+    y: number,
+    rows: number,
+  ): void {
+    const { w, range, rowSum, rowMid, rowTop } = this;
+    for (let r = 0; r < rows;) {
+      const run = this.rows.sameRow(y + r, rows - r);
+      bandSums(
+        range,
+        values,
+        start + r * stride,
+        stride,
+        run,
+        y + r,
+        w.lowFrom,
+        w.lowTo,
+        w.highFrom,
+        w.highTo,
+        this.centre,
+        rowSum,
+        rowMid,
+        rowTop,
+        this.kept,
+      );
+      this.spread(y + r);
+      r += run;
+    }
+  }
+
+  private spread(y: number): void {
+    const { sum, mid, top, rowSum, rowMid, rowTop } = this;
+    const { ys, rowStart } = this.rows;
+    const { first, end } = this.range;
+    const width = this.box.width;
+    const flipped = this.rows.flip(y);
+    const stop = rowStart[flipped + 1] as number;
+    for (let k = rowStart[flipped] as number; k < stop; k++) {
+      const f = ys.weight[k] as number;
+      const at = (ys.target[k] as number) * width;
+      for (let d = first; d < end; d++) {
+        sum[at + d] = (sum[at + d] as number) + f * (rowSum[d] as number);
+        mid[at + d] = (mid[at + d] as number) + f * (rowMid[d] as number);
+        top[at + d] = (top[at + d] as number) + f * (rowTop[d] as number);
+      }
+    }
+  }
+
+  /** The exact clip from the kept pixels' ranks, then the picture; undefined when a percentile fell outside its window. */
+  finish(
+    p: number,
+    canvas: Uint8Array,
+    canvasWidth: number,
+  ): OnePassClip | undefined {
+    const { kept, w } = this;
+    const lowWindow: number[] = [];
+    const highWindow: number[] = [];
+    let nonFinite = 0;
+    for (let k = 0; k < kept.n; k++) {
+      const v = kept.values[k] as number;
+      if (!Number.isFinite(v)) {
+        nonFinite++;
+      } else if (v <= w.lowTo) {
+        lowWindow.push(v);
+      } else {
+        highWindow.push(v);
+      }
+    }
+    const between = Math.round(total(this.mid));
+    const above = Math.round(total(this.top));
+    const count = this.frameWidth * this.frameHeight - nonFinite;
+    const below =
+      count - lowWindow.length - between - highWindow.length - above;
+    const low = valueOfRank(lowWindow, below, p, count);
+    const high = valueOfRank(
+      highWindow,
+      below + lowWindow.length + between,
+      100 - p,
+      count,
+    );
+    if (below < 0 || low === undefined || high === undefined || !(high > low)) {
+      return undefined;
+    }
+    this.paint(low, high, canvas, canvasWidth);
+    return { low, high, count };
+  }
+
+  private paint(
+    low: number,
+    high: number,
+    canvas: Uint8Array,
+    canvasWidth: number,
+  ): void {
+    const { box, kept, sum, mid, top } = this;
+    const scale = 1 / (high - low);
+    const columns = new RowMap(this.frameWidth, box.width);
+    const { rowStart, ys } = this.rows;
+    let blank: Float64Array | undefined;
+    // Kept pixels add their shade where they fall (into `top`, now the
+    // shade-1 sum), NaN takes its weight away.
+    for (let k = 0; k < kept.n; k++) {
+      const v = kept.values[k] as number;
+      const x = kept.xs[k] as number;
+      const f = this.rows.flip(kept.ys[k] as number);
+      const t = Math.min(1, Math.max(0, (v - low) * scale));
+      for (
+        let a = rowStart[f] as number;
+        a < (rowStart[f + 1] as number);
+        a++
+      ) {
+        const row = (ys.target[a] as number) * box.width;
+        const wy = ys.weight[a] as number;
+        for (
+          let b = columns.rowStart[x] as number;
+          b < (columns.rowStart[x + 1] as number);
+          b++
+        ) {
+          const i = row + (columns.ys.target[b] as number);
+          const share = wy * (columns.ys.weight[b] as number);
+          if (v === v) {
+            top[i] = (top[i] as number) + share * t;
+          } else {
+            blank ??= new Float64Array(sum.length);
+            blank[i] = (blank[i] as number) + share;
+          }
+        }
+      }
+    }
+    const down = new Float64Array(box.height);
+    for (let a = 0; a < ys.target.length; a++) {
+      const t = ys.target[a] as number;
+      down[t] = (down[t] as number) + (ys.weight[a] as number);
+    }
+    const across = this.range.covered;
+    const shift = this.centre - low;
+    for (let y = 0; y < box.height; y++) {
+      for (let x = 0; x < box.width; x++) {
+        const i = y * box.width + x;
+        const weight =
+          (down[y] as number) * (across[x] as number) -
+          (blank === undefined ? 0 : (blank[i] as number));
+        if (weight > 1e-9) {
+          const shades =
+            scale * ((sum[i] as number) + (mid[i] as number) * shift) +
+            (top[i] as number);
+          canvas[(box.y + y) * canvasWidth + box.x + x] = Math.max(
+            0,
+            Math.min(255, Math.floor((shades / weight) * 256)),
+          );
+        }
+      }
+    }
+  }
+}
+
+function total(values: Float64Array): number {
+  let s = 0;
+  for (let i = 0; i < values.length; i++) {
+    s += values[i] as number;
+  }
+  return s;
+}
+
+/** Percentile p of `count` values, from a window of them whose lowest has rank `before`; undefined if it is not inside. */
+function valueOfRank(
+  window: number[],
+  before: number,
+  p: number,
+  count: number,
+): number | undefined {
+  const at = wanted(p, count);
+  if (at.below < before || at.above >= before + window.length) {
+    return undefined;
+  }
+  const sorted = Float64Array.from(window).sort();
+  return lerp(
+    sorted[at.below - before] as number,
+    sorted[at.above - before] as number,
+    at.fraction,
+  );
+}
+
+/*
+ * The per-pixel loop, a free function as raster.ts's are. `values[first +
+ * r × stride + x]` is frame column x of row y + r. A partly covered pixel is
+ * the left one of one picture column and the right one of the column before:
+ * it is kept aside only as a left one, so once.
+ */
+function bandSums(
+  range: ColumnRange,
+  values: Float32Array,
+  first: number,
+  stride: number,
+  rows: number,
+  y: number,
+  lowFrom: number,
+  lowTo: number,
+  highFrom: number,
+  highTo: number,
+  centre: number,
+  rowSum: Float64Array,
+  rowMid: Float64Array,
+  rowTop: Float64Array,
+  kept: Kept,
+): void {
+  const { first: j0, end } = range;
+  const { from: froms, to: tos, left: lefts, right: rights } = range.spans;
+  const { leftWeight, rightWeight } = range.spans;
+  for (let j = j0; j < end; j++) {
+    let s = 0;
+    let n = 0;
+    let a = 0;
+    const from = (froms[j] as number) + first;
+    const to = (tos[j] as number) + first;
+    const left = lefts[j] as number;
+    const right = rights[j] as number;
+    for (let r = 0; r < rows; r++) {
+      const at = r * stride;
+      const stop = to + at;
+      for (let i = from + at; i < stop; i++) {
+        const v = values[i] as number;
+        if (v > lowTo) {
+          if (v < highFrom) {
+            s += v - centre;
+            n++;
+          } else if (v > highTo && v !== Infinity) {
+            a++;
+          } else {
+            kept.add(v, i - first - at, y + r);
+          }
+        } else if (!(v < lowFrom) || v === -Infinity) {
+          kept.add(v, i - first - at, y + r);
+        }
+      }
+      if (left >= 0) {
+        const v = values[left + first + at] as number;
+        const f = leftWeight[j] as number;
+        if (v > lowTo) {
+          if (v < highFrom) {
+            s += f * (v - centre);
+            n += f;
+          } else if (v > highTo && v !== Infinity) {
+            a += f;
+          } else {
+            kept.add(v, left, y + r);
+          }
+        } else if (!(v < lowFrom) || v === -Infinity) {
+          kept.add(v, left, y + r);
+        }
+      }
+      if (right >= 0) {
+        const v = values[right + first + at] as number;
+        const f = rightWeight[j] as number;
+        if (v > lowTo && v < highFrom) {
+          s += f * (v - centre);
+          n += f;
+        } else if (v > highTo && v !== Infinity) {
+          a += f;
+        }
+      }
+    }
+    rowSum[j] = s;
+    rowMid[j] = n;
+    rowTop[j] = a;
+  }
+}
