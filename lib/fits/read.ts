@@ -69,9 +69,20 @@ export interface FitsReadResult {
 export async function readFitsStream(
   name: string,
   bytes: AsyncIterable<Uint8Array>,
-  options: { file?: string } = {},
+  options: {
+    file?: string;
+    /**
+     * Sees the data (decompressed, for a `.bz2` file) on its way to the
+     * scanner and passes it on: a copy for rendering costs no second
+     * decompression.
+     */
+    throughData?: (
+      data: AsyncIterable<Uint8Array>,
+    ) => AsyncIterable<Uint8Array>;
+  } = {},
 ): Promise<FitsReadResult> {
   const file = options.file ?? name;
+  const through = options.throughData ?? ((data) => data);
   const compressed = isCompressedName(name);
   const fileHash = createHash("md5");
   let fileSize = 0;
@@ -84,7 +95,7 @@ export async function readFitsStream(
   }
   const scanner = new FitsScanner({ file });
   if (!compressed) {
-    for await (const chunk of stored()) {
+    for await (const chunk of through(stored())) {
       scanner.push(chunk);
     }
     const structure = scanner.end();
@@ -104,7 +115,7 @@ export async function readFitsStream(
   // bzip2 checks a block's CRC only at the block's end, so garbage may reach the
   // scanner first. On a FITS error keep draining: a bzip2 error is the real cause.
   let fitsError: unknown;
-  for await (const chunk of bunzip2(stored(), file)) {
+  for await (const chunk of through(bunzip2(stored(), file))) {
     dataHash.update(chunk);
     dataSize += chunk.length;
     if (fitsError === undefined) {

@@ -141,28 +141,43 @@ function guessWindows(
 
 class TooManyKept extends Error {}
 
-/** Pixels kept aside: value and frame position. */
+/** Pixels kept aside: value and frame position, in arrays that grow up to `limit`. */
 class Kept {
   n = 0;
-  readonly values: Float32Array;
-  readonly xs: Int32Array;
-  readonly ys: Int32Array;
+  values = new Float32Array(1 << 14);
+  xs = new Int32Array(1 << 14);
+  ys = new Int32Array(1 << 14);
+  private readonly limit: number;
 
-  constructor(capacity: number) {
-    this.values = new Float32Array(capacity);
-    this.xs = new Int32Array(capacity);
-    this.ys = new Int32Array(capacity);
+  constructor(limit: number) {
+    this.limit = limit;
   }
 
   add(value: number, x: number, y: number): void {
     const n = this.n;
     if (n === this.values.length) {
-      throw new TooManyKept();
+      this.grow();
     }
     this.values[n] = value;
     this.xs[n] = x;
     this.ys[n] = y;
     this.n = n + 1;
+  }
+
+  private grow(): void {
+    const size = this.values.length * 2;
+    if (size > this.limit) {
+      throw new TooManyKept();
+    }
+    const values = new Float32Array(size);
+    const xs = new Int32Array(size);
+    const ys = new Int32Array(size);
+    values.set(this.values);
+    xs.set(this.xs);
+    ys.set(this.ys);
+    this.values = values;
+    this.xs = xs;
+    this.ys = ys;
   }
 }
 

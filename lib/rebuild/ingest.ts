@@ -248,7 +248,9 @@ async function decide(
   }
   // --make-previews: the preview is rendered from the copy this worker reads
   // anyway. An existing preview is kept, unless forced or the file is a new
-  // version of one ingested before; a file from S3 is staged only when needed.
+  // version of one ingested before. A file from S3, and the decompressed data
+  // of a .bz2 file, are copied to a staging folder on their way to the
+  // checksums, and only when a preview is to be made.
   const previewer = ctx.makePreviews
     ? ctx.previewer?.(entry.storage)
     : undefined;
@@ -263,8 +265,13 @@ async function decide(
     }
   }
   const staged =
-    render && storage.localPath === undefined
-      ? await StagedCopy.create(ctx.stagingDir ?? tmpdir(), entry.filename)
+    render &&
+    (storage.localPath === undefined || isCompressedName(entry.filename))
+      ? await StagedCopy.create(
+          ctx.stagingDir ?? tmpdir(),
+          // The copy holds the data, so a name the renderer reads as is.
+          entry.filename.replace(/\.bz2$/i, ""),
+        )
       : undefined;
   try {
     let read: FitsReadResult;
@@ -279,11 +286,10 @@ async function decide(
       } else {
         bytes = await storage.read(entry.path, entry.filename);
       }
-      read = await readFitsStream(
-        entry.filename,
-        staged === undefined ? bytes : staged.tee(bytes),
-        { file: where },
-      );
+      read = await readFitsStream(entry.filename, bytes, {
+        file: where,
+        ...(staged && { throughData: (data) => staged.tee(data) }),
+      });
     } catch (error) {
       if ((error as FitsfleetError).code === "storage-not-found") {
         return missing;
