@@ -388,14 +388,7 @@ export function cutColumns(
   x0: number,
   x1: number,
 ): ColumnRange {
-  const cut: Spans = {
-    from: new Int32Array(m),
-    to: new Int32Array(m),
-    left: new Int32Array(m).fill(-1),
-    leftWeight: new Float64Array(m),
-    right: new Int32Array(m).fill(-1),
-    rightWeight: new Float64Array(m),
-  };
+  const cut = emptySpans(m);
   let first = m;
   let end = 0;
   const inside = (i: number) => i >= x0 && i < x1;
@@ -683,11 +676,9 @@ export interface Spans {
   rightWeight: Float64Array;
 }
 
-/** Overlaps below this are rounding noise in `j × step`, not coverage. */
-const SLIVER = 1e-9;
-
-export function spans(n: number, m: number): Spans {
-  const result: Spans = {
+/** Spans of `m` target pixels, none taking anything yet. */
+function emptySpans(m: number): Spans {
+  return {
     from: new Int32Array(m),
     to: new Int32Array(m),
     left: new Int32Array(m).fill(-1),
@@ -695,6 +686,13 @@ export function spans(n: number, m: number): Spans {
     right: new Int32Array(m).fill(-1),
     rightWeight: new Float64Array(m),
   };
+}
+
+/** Overlaps below this are rounding noise in `j × step`, not coverage. */
+const SLIVER = 1e-9;
+
+export function spans(n: number, m: number): Spans {
+  const result = emptySpans(m);
   const step = n / m;
   for (let j = 0; j < m; j++) {
     if (n < m) {
