@@ -344,16 +344,40 @@ export class FitsPixelReader {
   }
 
   /**
+   * Reads whole rows covering the section as stored (big-endian), about a
+   * megabyte at a time, into the buffer `into(bytes)` lends (a WebAssembly
+   * memory, say): then `visit(row, rows)` has section rows [row, row + rows),
+   * all `layout.width` pixels of each, from the buffer's start.
+   */
+  readStoredRows(
+    layout: ImageLayout,
+    options: RowBlockOptions,
+    into: (bytes: number) => Uint8Array,
+    visit: (row: number, rows: number) => void,
+  ): void {
+    this.readBlocks(
+      layout,
+      options,
+      false,
+      (_buffer, row, rows) => {
+        visit(row, rows);
+      },
+      into,
+    );
+  }
+
+  /**
    * Reads whole rows covering the section, about a megabyte at a time, into
-   * the shared buffer: block row r is section row `row + r`, all
-   * `layout.width` pixels of it. The visitor must not read from this reader
-   * while it holds a block.
+   * the shared buffer (or the one `into` lends): block row r is section row
+   * `row + r`, all `layout.width` pixels of it. The visitor must not read
+   * from this reader while it holds a block.
    */
   private readBlocks(
     layout: ImageLayout,
     options: RowBlockOptions,
     swapped: boolean,
     visit: (buffer: ArrayBuffer, row: number, rows: number) => void,
+    into?: (bytes: number) => Uint8Array,
   ): void {
     const fd = this.fd;
     if (fd === undefined) {
@@ -371,9 +395,12 @@ export class FitsPixelReader {
     const bytes = Math.abs(layout.bitpix) / 8;
     const rowBytes = layout.width * bytes;
     const rowsPerRead = Math.max(1, Math.floor(READ_BYTES / rowBytes));
-    const { bytes: buffer, buffer: shared } = this.buffer(
-      Math.min(rowsPerRead, section.height) * rowBytes,
-    );
+    const size = Math.min(rowsPerRead, section.height) * rowBytes;
+    const lent = into?.(size);
+    const { bytes: buffer, buffer: shared } =
+      lent === undefined
+        ? this.buffer(size)
+        : { bytes: lent, buffer: lent.buffer as ArrayBuffer };
     const planeStart =
       layout.dataOffset + plane * layout.width * layout.height * bytes;
     for (let row = 0; row < section.height; row += rowsPerRead) {
@@ -389,7 +416,7 @@ export class FitsPixelReader {
         got += n;
       }
       if (swapped) {
-        swap(buffer.subarray(0, length), bytes);
+        swap(Buffer.from(buffer.buffer, buffer.byteOffset, length), bytes);
       }
       visit(shared, row, rows);
     }

@@ -16,11 +16,17 @@
  * pixels are drawn one by one. The picture is the one the general path draws
  * (up to rounding of the sums).
  *
+ * The per-pixel work is WebAssembly (float-kernel.wat): rows are read as
+ * stored into its memory, and it swaps, compares and sums four pixels at a
+ * time, listing the rare exceptions for this module to sort out.
+ *
  * When the guess fails (a percentile outside its window, too many pixels in
- * the windows, windows that meet) the result is undefined and the caller
- * takes the general path: never a wrong picture, only a slower one.
+ * the windows, windows that meet), or this machine's WebAssembly has no SIMD,
+ * the result is undefined and the caller takes the general path: never a
+ * wrong picture, only a slower one.
  */
 import type { FitsPixelReader, ImageLayout } from "../fits/pixels.js";
+import { type FloatKernel, floatKernel, type Windows } from "./float-kernel.js";
 import { lerp, percentiles, wanted } from "./percentile.js";
 import {
   type Box,
@@ -71,17 +77,22 @@ export function drawInOnePass(
   if (!onePassFits(layout, box)) {
     return undefined;
   }
+  const kernel = floatKernel();
+  if (kernel === undefined) {
+    return undefined;
+  }
   const windows = guessWindows(reader, layout, p);
   if (windows === undefined) {
     return undefined;
   }
-  const bands = new Bands(layout.width, layout.height, box, windows);
+  const bands = new Bands(layout.width, layout.height, box, windows, kernel);
   try {
-    reader.readFloatRows(
+    reader.readStoredRows(
       layout,
       { plane: 0 },
-      (values, start, stride, row, rows) => {
-        bands.add(values, start, stride, row, rows);
+      (bytes) => kernel.input(bytes),
+      (row, rows) => {
+        bands.add(row, rows);
       },
     );
   } catch (error) {
@@ -91,14 +102,6 @@ export function drawInOnePass(
     throw error;
   }
   return bands.finish(p, canvas, canvasWidth);
-}
-
-interface Windows {
-  /** The low percentile lies in [lowFrom, lowTo], the high one in [highFrom, highTo]. */
-  lowFrom: number;
-  lowTo: number;
-  highFrom: number;
-  highTo: number;
 }
 
 /** Windows around the percentiles from a sample of rows, wide enough for its sampling error many times over. */
@@ -136,7 +139,30 @@ function guessWindows(
   if (count < sample.length / 2 || !(lowTo < highFrom)) {
     return undefined;
   }
-  return { lowFrom, lowTo, highFrom, highTo };
+  // Widened to float32 values, which the kernel compares with exactly.
+  return {
+    lowFrom: float32AtMost(lowFrom),
+    lowTo: -float32AtMost(-lowTo),
+    highFrom: float32AtMost(highFrom),
+    highTo: -float32AtMost(-highTo),
+  };
+}
+
+const one = new Float32Array(1);
+const oneBits = new Int32Array(one.buffer);
+
+/** The greatest float32 value at most x (finite x). */
+function float32AtMost(x: number): number {
+  const f = Math.fround(x);
+  if (f <= x) {
+    return f;
+  }
+  if (f === 0) {
+    return -1.401298464324817e-45;
+  }
+  one[0] = f;
+  oneBits[0] = (oneBits[0] as number) + (f > 0 ? -1 : 1);
+  return one[0] as number;
 }
 
 class TooManyKept extends Error {}
@@ -181,6 +207,15 @@ class Kept {
   }
 }
 
+/** A picture row being summed: the frame rows that fall on it, in one of the kernel's two areas. */
+interface Band {
+  /** Picture row (from the top of the box); -1 when the slot is free. */
+  t: number;
+  slot: 0 | 1;
+  /** Frame rows summed, by their weight on this picture row. */
+  rows: number;
+}
+
 /** Per picture pixel: the between-window sum (less `centre`) and count, and the white count; area-weighted. */
 class Bands {
   private readonly frameWidth: number;
@@ -191,15 +226,22 @@ class Bands {
   private readonly centre: number;
   private readonly rows: RowMap;
   private readonly range: ColumnRange;
-  private readonly sum: Float64Array;
-  private readonly mid: Float64Array;
-  private readonly top: Float64Array;
-  private readonly rowSum: Float64Array;
-  private readonly rowMid: Float64Array;
-  private readonly rowTop: Float64Array;
+  private readonly kernel: FloatKernel;
+  /**
+   * At most two picture rows are open at once: a frame row straddling two
+   * picture rows adds to both, by weight. Frame rows come bottom up, so
+   * picture rows close from the bottom of the picture up.
+   */
+  private readonly bands: [Band, Band];
   private readonly kept: Kept;
 
-  constructor(frameWidth: number, frameHeight: number, box: Box, w: Windows) {
+  constructor(
+    frameWidth: number,
+    frameHeight: number,
+    box: Box,
+    w: Windows,
+    kernel: FloatKernel,
+  ) {
     this.frameWidth = frameWidth;
     this.frameHeight = frameHeight;
     this.box = box;
@@ -212,64 +254,77 @@ class Bands {
       0,
       frameWidth,
     );
-    const size = box.width * box.height;
-    this.sum = new Float64Array(size);
-    this.mid = new Float64Array(size);
-    this.top = new Float64Array(size);
-    this.rowSum = new Float64Array(box.width);
-    this.rowMid = new Float64Array(box.width);
-    this.rowTop = new Float64Array(box.width);
+    this.kernel = kernel;
+    kernel.prepare(frameWidth, this.range.spans, box.width, box.height);
+    this.bands = [
+      { t: -1, slot: 0, rows: 0 },
+      { t: -1, slot: 1, rows: 0 },
+    ];
     this.kept = new Kept(Math.ceil(frameWidth * frameHeight * MAX_KEPT_SHARE));
   }
 
-  add(
-    values: Float32Array,
-    start: number,
-    stride: number,
-    y: number,
-    rows: number,
-  ): void {
-    const { w, range, rowSum, rowMid, rowTop } = this;
-    for (let r = 0; r < rows;) {
-      const run = this.rows.sameRow(y + r, rows - r);
-      bandSums(
-        range,
-        values,
-        start + r * stride,
-        stride,
-        run,
-        y + r,
-        w.lowFrom,
-        w.lowTo,
-        w.highFrom,
-        w.highTo,
-        this.centre,
-        rowSum,
-        rowMid,
-        rowTop,
-        this.kept,
-      );
-      this.spread(y + r);
-      r += run;
+  /** Frame rows [y, y + rows), as stored, from the start of the kernel's input. */
+  add(y: number, rows: number): void {
+    const { w, kernel, frameWidth, kept } = this;
+    const { rowStart, ys } = this.rows;
+    for (let k = 0; k < rows; k++) {
+      const f = this.rows.flip(y + k);
+      const first = rowStart[f] as number;
+      const stop = rowStart[f + 1] as number;
+      // Entries ascend by picture row: the last is the lowest in the picture.
+      this.closeBelow(ys.target[stop - 1] as number);
+      const rowAt = 4 * frameWidth * k;
+      for (let a = first; a < stop; a++) {
+        const band = this.open(ys.target[a] as number);
+        const weight = ys.weight[a] as number;
+        band.rows += weight;
+        const listed = kernel.sort(rowAt, w, this.centre, weight, band.slot);
+        // A straddling row lists the same columns twice: keep them once.
+        if (a === first && listed > 0) {
+          const columns = kernel.kept();
+          for (let e = 0; e < listed; e++) {
+            const x = columns[e] as number;
+            if (x >= frameWidth) {
+              break;
+            }
+            kept.add(kernel.value(rowAt, x), x, y + k);
+          }
+        }
+      }
     }
   }
 
-  private spread(y: number): void {
-    const { sum, mid, top, rowSum, rowMid, rowTop } = this;
-    const { ys, rowStart } = this.rows;
-    const { first, end } = this.range;
-    const width = this.box.width;
-    const flipped = this.rows.flip(y);
-    const stop = rowStart[flipped + 1] as number;
-    for (let k = rowStart[flipped] as number; k < stop; k++) {
-      const f = ys.weight[k] as number;
-      const at = (ys.target[k] as number) * width;
-      for (let d = first; d < end; d++) {
-        sum[at + d] = (sum[at + d] as number) + f * (rowSum[d] as number);
-        mid[at + d] = (mid[at + d] as number) + f * (rowMid[d] as number);
-        top[at + d] = (top[at + d] as number) + f * (rowTop[d] as number);
+  /** The open band of picture row t, opened if need be. */
+  private open(t: number): Band {
+    const [a, b] = this.bands;
+    if (a.t === t) {
+      return a;
+    }
+    if (b.t === t) {
+      return b;
+    }
+    const free = a.t < 0 ? a : b;
+    if (free.t >= 0) {
+      throw new Error(`picture rows ${a.t} and ${b.t} are both still open`);
+    }
+    free.t = t;
+    return free;
+  }
+
+  /** Closes the bands of picture rows below t (greater t): no frame row still to come falls on them. */
+  private closeBelow(t: number): void {
+    for (const band of this.bands) {
+      if (band.t > t) {
+        this.close(band);
       }
     }
+  }
+
+  /** The band's per-column totals into its picture row, and the band emptied. */
+  private close(band: Band): void {
+    this.kernel.close(band.slot, band.t, band.rows);
+    band.t = -1;
+    band.rows = 0;
   }
 
   /** The exact clip from the kept pixels' ranks, then the picture; undefined when a percentile fell outside its window. */
@@ -278,6 +333,7 @@ class Bands {
     canvas: Uint8Array,
     canvasWidth: number,
   ): OnePassClip | undefined {
+    this.closeBelow(-1);
     const { kept, w } = this;
     const lowWindow: number[] = [];
     const highWindow: number[] = [];
@@ -292,8 +348,9 @@ class Bands {
         highWindow.push(v);
       }
     }
-    const between = Math.round(total(this.mid));
-    const above = Math.round(total(this.top));
+    const { counts, whites } = this.kernel.picture();
+    const between = Math.round(total(counts));
+    const above = Math.round(total(whites));
     const count = this.frameWidth * this.frameHeight - nonFinite;
     const below =
       count - lowWindow.length - between - highWindow.length - above;
@@ -317,7 +374,8 @@ class Bands {
     canvas: Uint8Array,
     canvasWidth: number,
   ): void {
-    const { box, kept, sum, mid, top } = this;
+    const { box, kept } = this;
+    const { sums: sum, counts: mid, whites: top } = this.kernel.picture();
     const scale = 1 / (high - low);
     const columns = new RowMap(this.frameWidth, box.width);
     const { rowStart, ys } = this.rows;
@@ -404,89 +462,4 @@ function valueOfRank(
     sorted[at.above - before] as number,
     at.fraction,
   );
-}
-
-/*
- * The per-pixel loop, a free function as raster.ts's are. `values[first +
- * r × stride + x]` is frame column x of row y + r. A partly covered pixel is
- * the left one of one picture column and the right one of the column before:
- * it is kept aside only as a left one, so once.
- */
-function bandSums(
-  range: ColumnRange,
-  values: Float32Array,
-  first: number,
-  stride: number,
-  rows: number,
-  y: number,
-  lowFrom: number,
-  lowTo: number,
-  highFrom: number,
-  highTo: number,
-  centre: number,
-  rowSum: Float64Array,
-  rowMid: Float64Array,
-  rowTop: Float64Array,
-  kept: Kept,
-): void {
-  const { first: j0, end } = range;
-  const { from: froms, to: tos, left: lefts, right: rights } = range.spans;
-  const { leftWeight, rightWeight } = range.spans;
-  for (let j = j0; j < end; j++) {
-    let s = 0;
-    let n = 0;
-    let a = 0;
-    const from = (froms[j] as number) + first;
-    const to = (tos[j] as number) + first;
-    const left = lefts[j] as number;
-    const right = rights[j] as number;
-    for (let r = 0; r < rows; r++) {
-      const at = r * stride;
-      const stop = to + at;
-      for (let i = from + at; i < stop; i++) {
-        const v = values[i] as number;
-        if (v > lowTo) {
-          if (v < highFrom) {
-            s += v - centre;
-            n++;
-          } else if (v > highTo && v !== Infinity) {
-            a++;
-          } else {
-            kept.add(v, i - first - at, y + r);
-          }
-        } else if (!(v < lowFrom) || v === -Infinity) {
-          kept.add(v, i - first - at, y + r);
-        }
-      }
-      if (left >= 0) {
-        const v = values[left + first + at] as number;
-        const f = leftWeight[j] as number;
-        if (v > lowTo) {
-          if (v < highFrom) {
-            s += f * (v - centre);
-            n += f;
-          } else if (v > highTo && v !== Infinity) {
-            a += f;
-          } else {
-            kept.add(v, left, y + r);
-          }
-        } else if (!(v < lowFrom) || v === -Infinity) {
-          kept.add(v, left, y + r);
-        }
-      }
-      if (right >= 0) {
-        const v = values[right + first + at] as number;
-        const f = rightWeight[j] as number;
-        if (v > lowTo && v < highFrom) {
-          s += f * (v - centre);
-          n += f;
-        } else if (v > highTo && v !== Infinity) {
-          a += f;
-        }
-      }
-    }
-    rowSum[j] = s;
-    rowMid[j] = n;
-    rowTop[j] = a;
-  }
 }

@@ -1,0 +1,216 @@
+;; The per-pixel loop of one-pass drawing (one-pass.ts) for big-endian float32
+;; rows as a FITS file stores them, four pixels at a time with 128-bit SIMD.
+;; `npm run wasm` turns this file into float-kernel-wasm.ts; a unit test checks
+;; that the two agree.
+;;
+;; An "area" is three float64 arrays of n + 4 elements, one after the other,
+;; indexed by frame column: sums, others, whites.
+;;
+;; sort(src, n, lowFrom, lowTo, highFrom, highTo, centre, weight, area, kept) -> count
+;;   src         byte offset of the row's first pixel, big-endian float32
+;;   n           pixels in the row; the loop goes on to the next multiple of
+;;               4, so up to 3 pixels (12 bytes) past the row are read and 3
+;;               more columns written or listed; the caller leaves room for
+;;               them and ignores them
+;;   A pixel v of column x, by where it falls:
+;;   - between the windows, lowTo < v < highFrom (nearly all of them):
+;;     sums[x] += (v - centre) x weight, in float64;
+;;   - otherwise others[x] += weight, and then:
+;;     - white, v > highTo and finite: whites[x] += weight;
+;;     - black, v < lowFrom and finite: nothing more;
+;;     - anything else (inside a window, NaN, the infinities): x is appended
+;;       to the int32 list at `kept`; the number listed is returned.
+;;   Only groups of four with a pixel outside take the scalar path; the
+;;   others add their sums with the lanes outside masked to +0.0.
+;;
+;; columns(area, n, spans, m, row, plane, rows)
+;;   per picture column j < m, from the record at spans + 32j (int32 from,
+;;   to, left, right; float64 leftWeight, rightWeight, as raster.ts's Spans):
+;;   each of the area's arrays summed over [from, to) plus the partly covered
+;;   columns by weight (left or right -1 when none), and added to the
+;;   picture's float64 at row + 8j (sums), row + plane + 8j (counts of the
+;;   pixels between the windows: `rows` frame rows times the columns covered,
+;;   less the others) and row + 2 plane + 8j (whites); then the area is
+;;   zeroed for the next picture row.
+(module
+  (memory (export "memory") 1)
+  (func (export "sort")
+    (param $src i32) (param $n i32)
+    (param $lowFrom f32) (param $lowTo f32) (param $highFrom f32) (param $highTo f32)
+    (param $centre f64) (param $weight f64) (param $area i32) (param $kept i32)
+    (result i32)
+    (local $x i32) (local $count i32) (local $at i32) (local $stride i32) (local $bits i32)
+    (local $v v128) (local $inside v128) (local $lt v128) (local $hf v128)
+    (local $c v128) (local $w v128)
+    (local.set $lt (f32x4.splat (local.get $lowTo)))
+    (local.set $hf (f32x4.splat (local.get $highFrom)))
+    (local.set $c (f64x2.splat (local.get $centre)))
+    (local.set $w (f64x2.splat (local.get $weight)))
+    (local.set $stride (i32.shl (i32.add (local.get $n) (i32.const 4)) (i32.const 3)))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $x) (local.get $n)))
+        ;; Four pixels, each one's bytes reversed: big-endian to the machine's.
+        (local.set $v
+          (i8x16.shuffle 3 2 1 0 7 6 5 4 11 10 9 8 15 14 13 12
+            (v128.load align=1
+              (i32.add (local.get $src) (i32.shl (local.get $x) (i32.const 2))))
+            (local.get $v)))
+        (local.set $inside
+          (v128.and
+            (f32x4.gt (local.get $v) (local.get $lt))
+            (f32x4.lt (local.get $v) (local.get $hf))))
+        (local.set $at
+          (i32.add (local.get $area) (i32.shl (local.get $x) (i32.const 3))))
+        ;; Pixels x and x + 1, then x + 2 and x + 3 (their lanes moved down).
+        (v128.store align=8 (local.get $at)
+          (f64x2.add (v128.load align=8 (local.get $at))
+            (v128.and
+              (f64x2.mul
+                (f64x2.sub (f64x2.promote_low_f32x4 (local.get $v)) (local.get $c))
+                (local.get $w))
+              (i64x2.extend_low_i32x4_s (local.get $inside)))))
+        (v128.store offset=16 align=8 (local.get $at)
+          (f64x2.add (v128.load offset=16 align=8 (local.get $at))
+            (v128.and
+              (f64x2.mul
+                (f64x2.sub
+                  (f64x2.promote_low_f32x4
+                    (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7
+                      (local.get $v) (local.get $v)))
+                  (local.get $c))
+                (local.get $w))
+              (i64x2.extend_high_i32x4_s (local.get $inside)))))
+        ;; The rare group with a pixel outside: those pixels one by one.
+        (local.set $bits (i32x4.bitmask (local.get $inside)))
+        (if (i32.ne (local.get $bits) (i32.const 15))
+          (then
+            (if (i32.eqz (i32.and (local.get $bits) (i32.const 1)))
+              (then
+                (local.set $count
+                  (call $other (f32x4.extract_lane 0 (local.get $v)) (local.get $x)
+                    (local.get $lowFrom) (local.get $highTo) (local.get $weight)
+                    (local.get $area) (local.get $stride) (local.get $kept) (local.get $count)))))
+            (if (i32.eqz (i32.and (local.get $bits) (i32.const 2)))
+              (then
+                (local.set $count
+                  (call $other (f32x4.extract_lane 1 (local.get $v))
+                    (i32.add (local.get $x) (i32.const 1))
+                    (local.get $lowFrom) (local.get $highTo) (local.get $weight)
+                    (local.get $area) (local.get $stride) (local.get $kept) (local.get $count)))))
+            (if (i32.eqz (i32.and (local.get $bits) (i32.const 4)))
+              (then
+                (local.set $count
+                  (call $other (f32x4.extract_lane 2 (local.get $v))
+                    (i32.add (local.get $x) (i32.const 2))
+                    (local.get $lowFrom) (local.get $highTo) (local.get $weight)
+                    (local.get $area) (local.get $stride) (local.get $kept) (local.get $count)))))
+            (if (i32.eqz (i32.and (local.get $bits) (i32.const 8)))
+              (then
+                (local.set $count
+                  (call $other (f32x4.extract_lane 3 (local.get $v))
+                    (i32.add (local.get $x) (i32.const 3))
+                    (local.get $lowFrom) (local.get $highTo) (local.get $weight)
+                    (local.get $area) (local.get $stride) (local.get $kept) (local.get $count)))))))
+        (local.set $x (i32.add (local.get $x) (i32.const 4)))
+        (br $next)))
+    (local.get $count))
+
+  ;; A pixel v of column x that is not between the windows (see sort); the
+  ;; new length of the kept list.
+  (func $other
+    (param $v f32) (param $x i32) (param $lowFrom f32) (param $highTo f32)
+    (param $weight f64) (param $area i32) (param $stride i32) (param $kept i32)
+    (param $count i32) (result i32)
+    (local $at i32)
+    (local.set $at
+      (i32.add (i32.add (local.get $area) (local.get $stride))
+        (i32.shl (local.get $x) (i32.const 3))))
+    (f64.store (local.get $at)
+      (f64.add (f64.load (local.get $at)) (local.get $weight)))
+    (if (i32.and
+          (f32.gt (local.get $v) (local.get $highTo))
+          (f32.ne (local.get $v) (f32.const inf)))
+      (then
+        (local.set $at (i32.add (local.get $at) (local.get $stride)))
+        (f64.store (local.get $at)
+          (f64.add (f64.load (local.get $at)) (local.get $weight)))
+        (return (local.get $count))))
+    (if (i32.and
+          (f32.lt (local.get $v) (local.get $lowFrom))
+          (f32.ne (local.get $v) (f32.const -inf)))
+      (then (return (local.get $count))))
+    (i32.store
+      (i32.add (local.get $kept) (i32.shl (local.get $count) (i32.const 2)))
+      (local.get $x))
+    (i32.add (local.get $count) (i32.const 1)))
+
+  (func (export "columns")
+    (param $area i32) (param $n i32) (param $spans i32) (param $m i32)
+    (param $row i32) (param $plane i32) (param $rows f64)
+    (local $stride i32)
+    (local.set $stride (i32.shl (i32.add (local.get $n) (i32.const 4)) (i32.const 3)))
+    (call $sum (local.get $area) (local.get $spans) (local.get $m) (local.get $row)
+      (f64.const 1) (f64.const 0))
+    (call $sum (i32.add (local.get $area) (local.get $stride))
+      (local.get $spans) (local.get $m)
+      (i32.add (local.get $row) (local.get $plane))
+      (f64.const -1) (local.get $rows))
+    (call $sum (i32.add (local.get $area) (i32.shl (local.get $stride) (i32.const 1)))
+      (local.get $spans) (local.get $m)
+      (i32.add (local.get $row) (i32.shl (local.get $plane) (i32.const 1)))
+      (f64.const 1) (f64.const 0))
+    (memory.fill (local.get $area) (i32.const 0)
+      (i32.mul (local.get $stride) (i32.const 3))))
+
+  ;; One array of per-frame-column values at $values summed per picture
+  ;; column; out[j] += sign x sum + rows x (frame columns covered).
+  (func $sum
+    (param $values i32) (param $spans i32) (param $m i32) (param $out i32)
+    (param $sign f64) (param $rows f64)
+    (local $j i32) (local $i i32) (local $to i32) (local $side i32) (local $at i32)
+    (local $s f64) (local $covered f64)
+    (block $done
+      (loop $column
+        (br_if $done (i32.ge_u (local.get $j) (local.get $m)))
+        (local.set $at (i32.add (local.get $spans) (i32.shl (local.get $j) (i32.const 5))))
+        (local.set $s (f64.const 0))
+        (local.set $i (i32.load (local.get $at)))
+        (local.set $to (i32.load offset=4 (local.get $at)))
+        (local.set $covered
+          (f64.convert_i32_s (i32.sub (local.get $to) (local.get $i))))
+        (block $whole
+          (loop $pixel
+            (br_if $whole (i32.ge_s (local.get $i) (local.get $to)))
+            (local.set $s
+              (f64.add (local.get $s)
+                (f64.load (i32.add (local.get $values) (i32.shl (local.get $i) (i32.const 3))))))
+            (local.set $i (i32.add (local.get $i) (i32.const 1)))
+            (br $pixel)))
+        (local.set $side (i32.load offset=8 (local.get $at)))
+        (if (i32.ge_s (local.get $side) (i32.const 0))
+          (then
+            (local.set $covered
+              (f64.add (local.get $covered) (f64.load offset=16 (local.get $at))))
+            (local.set $s
+              (f64.add (local.get $s)
+                (f64.mul (f64.load offset=16 (local.get $at))
+                  (f64.load (i32.add (local.get $values) (i32.shl (local.get $side) (i32.const 3)))))))))
+        (local.set $side (i32.load offset=12 (local.get $at)))
+        (if (i32.ge_s (local.get $side) (i32.const 0))
+          (then
+            (local.set $covered
+              (f64.add (local.get $covered) (f64.load offset=24 (local.get $at))))
+            (local.set $s
+              (f64.add (local.get $s)
+                (f64.mul (f64.load offset=24 (local.get $at))
+                  (f64.load (i32.add (local.get $values) (i32.shl (local.get $side) (i32.const 3)))))))))
+        (local.set $at (i32.add (local.get $out) (i32.shl (local.get $j) (i32.const 3))))
+        (f64.store (local.get $at)
+          (f64.add (f64.load (local.get $at))
+            (f64.add
+              (f64.mul (local.get $sign) (local.get $s))
+              (f64.mul (local.get $rows) (local.get $covered)))))
+        (local.set $j (i32.add (local.get $j) (i32.const 1)))
+        (br $column))))
+)
