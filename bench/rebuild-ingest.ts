@@ -426,6 +426,11 @@ try {
     console.log(
       `   ratio: ${(rate(ours) / rate(base)).toFixed(2)}x the baseline; ${(ours.seconds / floorSeconds).toFixed(2)}x the floor's time`,
     );
+    // The most any two-core ingest can reach against the one-process
+    // baseline on this machine: the floor's own rate against it.
+    console.log(
+      `   ceiling: the floor is ${(floorRate / rate(base)).toFixed(2)}x the baseline`,
+    );
   }
 } finally {
   await stackDown(stackDir, { purge: true }).catch(() => undefined);
