@@ -108,6 +108,8 @@ export class FloatKernel {
   private pictureAt = 0;
   private inputAt = 0;
   private inputBytes = 0;
+  /** Bytes from the start that may hold something other than zero. */
+  private written = 0;
   /** Made again whenever the memory grows (its buffer is then a new one). */
   private views: Views | undefined;
 
@@ -131,8 +133,10 @@ export class FloatKernel {
     this.inputBytes = 0;
     this.reserve(this.inputAt);
     const { buffer } = this.exports.memory;
-    new Uint8Array(buffer, 0, this.keptAt).fill(0);
-    new Uint8Array(buffer, this.pictureAt, 3 * this.planeBytes()).fill(0);
+    // Memory never written is zero already (a first frame's 5 MB of planes
+    // would otherwise be touched twice).
+    new Uint8Array(buffer, 0, Math.min(this.written, this.inputAt)).fill(0);
+    this.written = Math.max(this.written, this.inputAt);
     const records = new DataView(buffer, this.spansAt, SPAN_BYTES * columns);
     for (let j = 0; j < columns; j++) {
       const at = SPAN_BYTES * j;
@@ -149,6 +153,7 @@ export class FloatKernel {
   input(bytes: number): Uint8Array {
     this.inputBytes = bytes;
     this.reserve(this.inputAt + bytes + 4 * SLACK);
+    this.written = Math.max(this.written, this.inputAt + bytes + 4 * SLACK);
     return new Uint8Array(this.exports.memory.buffer, this.inputAt, bytes);
   }
 
