@@ -1,12 +1,12 @@
 /**
- * `npm run wasm`: assembles each WebAssembly text file of lib/ into a
- * TypeScript module beside it holding the binary (base64), so that the build
- * stays `tsc` alone and the binary ships inside dist/ with the code that
- * loads it. `--check` only compares, for the unit test and CI: a .wat edited
- * without running this fails there.
+ * `npm run wasm`: assembles each WebAssembly text file under lib/ (`X.wat`)
+ * into the TypeScript module beside it (`X-wasm.ts`) holding the binary as
+ * base64, so that the build stays `tsc` alone and the binary ships inside
+ * dist/ with the code that loads it. `--check` only compares and exits 1 on
+ * a stale module; the unit test makes the same comparison.
  */
-import { readFileSync, renameSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { join, relative } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 
@@ -14,8 +14,14 @@ import wabtInit from "wabt";
 
 import { packageRoot } from "../lib/paths.js";
 
-/** The text files, relative to the package root. */
-export const WASM_SOURCES = ["lib/preview/float-kernel.wat"];
+/** The text files under lib/, relative to the package root. */
+export function wasmSources(): string[] {
+  const root = packageRoot();
+  return readdirSync(join(root, "lib"), { recursive: true, encoding: "utf8" })
+    .filter((name) => name.endsWith(".wat"))
+    .map((name) => relative(root, join(root, "lib", name)))
+    .sort();
+}
 
 /** What the generated module for `source` holds. */
 export async function assembled(source: string): Promise<string> {
@@ -44,7 +50,7 @@ export function generatedPath(source: string): string {
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { check: { type: "boolean" } } });
   let stale = 0;
-  for (const source of WASM_SOURCES) {
+  for (const source of wasmSources()) {
     const target = generatedPath(source);
     const text = await assembled(source);
     if (values.check) {
