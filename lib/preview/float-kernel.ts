@@ -50,6 +50,15 @@ const SLACK = 4;
 /** A picture column's record for `columns`: from, to, left, right (int32), leftWeight, rightWeight (float64). */
 const SPAN_BYTES = 32;
 
+/** The kernel's memory cannot grow to what a frame and picture need (the general path can still draw it). */
+export class KernelMemoryError extends Error {
+  constructor(bytes: number, cause: unknown) {
+    super(`the float kernel cannot grow its memory to ${bytes} bytes`, {
+      cause,
+    });
+  }
+}
+
 let compiled: object | null | undefined;
 let shared: FloatKernel | undefined;
 
@@ -229,7 +238,11 @@ export class FloatKernel {
     const { memory } = this.exports;
     const missing = bytes - memory.buffer.byteLength;
     if (missing > 0) {
-      memory.grow(Math.ceil(missing / PAGE));
+      try {
+        memory.grow(Math.ceil(missing / PAGE));
+      } catch (error) {
+        throw new KernelMemoryError(bytes, error);
+      }
     }
     this.views = undefined;
   }

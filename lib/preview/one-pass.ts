@@ -26,7 +26,12 @@
  * wrong picture, only a slower one.
  */
 import type { FitsPixelReader, ImageLayout } from "../fits/pixels.js";
-import { type FloatKernel, floatKernel, type Windows } from "./float-kernel.js";
+import {
+  type FloatKernel,
+  floatKernel,
+  KernelMemoryError,
+  type Windows,
+} from "./float-kernel.js";
 import { lerp, percentiles, wanted } from "./percentile.js";
 import {
   type Box,
@@ -85,8 +90,9 @@ export function drawInOnePass(
   if (windows === undefined) {
     return undefined;
   }
-  const bands = new Bands(layout.width, layout.height, box, windows, kernel);
+  let bands: Bands;
   try {
+    bands = new Bands(layout.width, layout.height, box, windows, kernel);
     reader.readStoredRows(
       layout,
       { plane: 0 },
@@ -96,7 +102,7 @@ export function drawInOnePass(
       },
     );
   } catch (error) {
-    if (error instanceof TooManyKept) {
+    if (error instanceof TooManyKept || error instanceof KernelMemoryError) {
       return undefined;
     }
     throw error;

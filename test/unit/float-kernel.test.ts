@@ -11,6 +11,7 @@ import { describe, it } from "node:test";
 
 import {
   floatKernel,
+  KernelMemoryError,
   type PictureSums,
 } from "../../lib/preview/float-kernel.js";
 import { spans } from "../../lib/preview/raster.js";
@@ -150,6 +151,23 @@ describe("the float kernel", () => {
         });
       }
     }
+  });
+
+  it("says when its memory cannot hold a picture, and stays usable", () => {
+    const kernel = floatKernel();
+    assert.ok(kernel);
+    // 30,000 x 30,000 picture pixels: 21.6 GB of sums, past WebAssembly's 4 GiB.
+    assert.throws(
+      () => kernel.prepare(8, spans(8, 2), 30_000, 30_000),
+      (error: unknown) =>
+        error instanceof KernelMemoryError &&
+        /cannot grow its memory/.test(error.message),
+    );
+    kernel.prepare(8, spans(8, 2), 2, 1);
+    kernel.input(32).set(stored([12, 12, 12, 12, 12, 12, 12, 12], []));
+    assert.equal(kernel.sort(0, WINDOWS, CENTRE, 1, 0), 0);
+    kernel.close(0, 0, 1);
+    assert.deepEqual([...kernel.picture().counts], [4, 4]);
   });
 
   it("refuses a row outside its input", () => {
