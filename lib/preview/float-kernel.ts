@@ -4,13 +4,14 @@
  * at a time, with no byte swap beforehand and no JavaScript per pixel.
  *
  * One instance per thread, reused from frame to frame. Its memory holds, for
- * rows of `width` pixels: two areas of per-frame-column sums, others and
- * whites (float64; two because a frame row may straddle two picture rows),
- * the list of kept columns (int32), the picture columns' spans, the picture's
- * per-pixel sums, counts and whites (float64), then the input rows.
+ * rows of `width` pixels: two areas of what a picture row gathers (two
+ * because a frame row may straddle two picture rows), the list of kept
+ * columns (int32), the picture columns' spans, the frame columns' map to
+ * picture columns, the picture's per-pixel sums, counts and whites (float64),
+ * then the input rows.
  */
 import { WASM_BASE64 } from "./float-kernel-wasm.js";
-import type { Spans } from "./raster.js";
+import type { RowMap, Spans } from "./raster.js";
 
 /** The part of the WebAssembly global used here (this project's type libraries leave it out). */
 interface Wasm {
@@ -30,11 +31,16 @@ interface KernelExports {
     highTo: number,
     centre: number,
     weight: number,
-    area: number,
+    sums: number,
+    others: number,
+    whites: number,
+    columnMap: number,
     kept: number,
   ): number;
   columns(
-    area: number,
+    sums: number,
+    others: number,
+    whites: number,
     n: number,
     spans: number,
     m: number,
@@ -49,6 +55,8 @@ const PAGE = 65_536;
 const SLACK = 4;
 /** A picture column's record for `columns`: from, to, left, right (int32), leftWeight, rightWeight (float64). */
 const SPAN_BYTES = 32;
+/** A frame column's record for `sort`: its picture columns j1, j2 (int32) and shares (float64), padded. */
+const MAP_BYTES = 32;
 
 /** The kernel's memory cannot grow to what a frame and picture need (the general path can still draw it). */
 export class KernelMemoryError extends Error {
@@ -114,6 +122,7 @@ export class FloatKernel {
   private pictureRows = 0;
   private keptAt = 0;
   private spansAt = 0;
+  private mapAt = 0;
   private pictureAt = 0;
   private inputAt = 0;
   private inputBytes = 0;
@@ -128,16 +137,24 @@ export class FloatKernel {
 
   /**
    * Lays the memory out for rows of `width` pixels drawn into a picture of
-   * `columns` x `rows`, its columns taking frame columns by `spans`;
-   * everything summed starts at zero.
+   * `columns` x `rows`, its columns taking frame columns by `spans` (and
+   * each frame column falling on picture columns by `map`); everything
+   * summed starts at zero.
    */
-  prepare(width: number, spans: Spans, columns: number, rows: number): void {
+  prepare(
+    width: number,
+    spans: Spans,
+    map: RowMap,
+    columns: number,
+    rows: number,
+  ): void {
     this.width = width;
     this.columns = columns;
     this.pictureRows = rows;
     this.keptAt = 2 * this.areaBytes();
     this.spansAt = align16(this.keptAt + 4 * (width + SLACK));
-    this.pictureAt = this.spansAt + SPAN_BYTES * columns;
+    this.mapAt = this.spansAt + SPAN_BYTES * columns;
+    this.pictureAt = this.mapAt + MAP_BYTES * (width + SLACK);
     this.inputAt = align16(this.pictureAt + 3 * this.planeBytes());
     this.inputBytes = 0;
     this.reserve(this.inputAt);
@@ -155,6 +172,35 @@ export class FloatKernel {
       records.setInt32(at + 12, spans.right[j] as number, true);
       records.setFloat64(at + 16, spans.leftWeight[j] as number, true);
       records.setFloat64(at + 24, spans.rightWeight[j] as number, true);
+    }
+    // Columns past the row fall on the sink column `columns`, with no share.
+    const entries = new DataView(
+      buffer,
+      this.mapAt,
+      MAP_BYTES * (width + SLACK),
+    );
+    const { target, weight } = map.ys;
+    for (let x = 0; x < width + SLACK; x++) {
+      const at = MAP_BYTES * x;
+      const first = x < width ? (map.rowStart[x] as number) : -1;
+      const count = x < width ? (map.rowStart[x + 1] as number) - first : 0;
+      const j1 = count > 0 ? (target[first] as number) : columns;
+      entries.setInt32(at, j1, true);
+      entries.setInt32(
+        at + 4,
+        count > 1 ? (target[first + 1] as number) : j1,
+        true,
+      );
+      entries.setFloat64(
+        at + 8,
+        count > 0 ? (weight[first] as number) : 0,
+        true,
+      );
+      entries.setFloat64(
+        at + 16,
+        count > 1 ? (weight[first + 1] as number) : 0,
+        true,
+      );
     }
   }
 
@@ -190,7 +236,10 @@ export class FloatKernel {
       windows.highTo,
       centre,
       weight,
-      slot * this.areaBytes(),
+      this.sumsAt(slot),
+      this.othersAt(slot),
+      this.whitesAt(slot),
+      this.mapAt,
       this.keptAt,
     );
   }
@@ -211,7 +260,9 @@ export class FloatKernel {
       throw new RangeError(`picture row ${t} is outside the picture`);
     }
     this.exports.columns(
-      slot * this.areaBytes(),
+      this.sumsAt(slot),
+      this.othersAt(slot),
+      this.whitesAt(slot),
       this.width,
       this.spansAt,
       this.columns,
@@ -226,8 +277,21 @@ export class FloatKernel {
     return this.current().picture;
   }
 
+  /** An area: sums per frame column, then others and whites per picture column and a sink. */
   private areaBytes(): number {
-    return 3 * 8 * (this.width + SLACK);
+    return 8 * (this.width + SLACK) + 16 * (this.columns + 1);
+  }
+
+  private sumsAt(slot: 0 | 1): number {
+    return slot * this.areaBytes();
+  }
+
+  private othersAt(slot: 0 | 1): number {
+    return this.sumsAt(slot) + 8 * (this.width + SLACK);
+  }
+
+  private whitesAt(slot: 0 | 1): number {
+    return this.othersAt(slot) + 8 * (this.columns + 1);
   }
 
   private planeBytes(): number {

@@ -3,50 +3,54 @@
 ;; `npm run wasm` turns this file into float-kernel-wasm.ts; a unit test checks
 ;; that the two agree.
 ;;
-;; An "area" is three float64 arrays of n + 4 elements, one after the other,
-;; indexed by frame column: sums, others, whites.
+;; An "area" holds what one picture row gathers: `sums`, float64 per frame
+;; column (n + 4 of them), and `others` and `whites`, float64 per picture
+;; column (m + 1: the last is a sink for the columns past the row).
 ;;
-;; sort(src, n, lowFrom, lowTo, highFrom, highTo, centre, weight, area, kept) -> count
+;; sort(src, n, lowFrom, lowTo, highFrom, highTo, centre, weight,
+;;      sums, others, whites, columnMap, kept) -> count
 ;;   src         byte offset of the row's first pixel, big-endian float32
 ;;   n           pixels in the row; the loop goes on to the next multiple of
 ;;               4, so up to 3 pixels (12 bytes) past the row are read and 3
 ;;               more columns written or listed; the caller leaves room for
 ;;               them and ignores them
-;;   A pixel v of column x, by where it falls:
+;;   A pixel v of frame column x, by where it falls:
 ;;   - between the windows, lowTo < v < highFrom (nearly all of them):
 ;;     sums[x] += (v - centre) x weight, in float64;
-;;   - otherwise others[x] += weight, and then:
-;;     - white, v > highTo and finite: whites[x] += weight;
+;;   - otherwise others[j] += weight x share for the (at most two) picture
+;;     columns j that frame column x falls on, from its record at
+;;     columnMap + 32x (int32 j1, j2; float64 share1, share2), and then:
+;;     - white, v > highTo and finite: whites[j] likewise;
 ;;     - black, v < lowFrom and finite: nothing more;
 ;;     - anything else (inside a window, NaN, the infinities): x is appended
 ;;       to the int32 list at `kept`; the number listed is returned.
 ;;   Only groups of four with a pixel outside take the scalar path; the
 ;;   others add their sums with the lanes outside masked to +0.0.
 ;;
-;; columns(area, n, spans, m, row, plane, rows)
+;; columns(sums, others, whites, n, spans, m, row, plane, rows)
 ;;   per picture column j < m, from the record at spans + 32j (int32 from,
 ;;   to, left, right; float64 leftWeight, rightWeight, as raster.ts's Spans):
-;;   each of the area's arrays summed over [from, to) plus the partly covered
-;;   columns by weight (left or right -1 when none), and added to the
-;;   picture's float64 at row + 8j (sums), row + plane + 8j (counts of the
-;;   pixels between the windows: `rows` frame rows times the columns covered,
-;;   less the others) and row + 2 plane + 8j (whites); then the area is
-;;   zeroed for the next picture row.
+;;   adds to the picture's float64 at row + 8j the sums over [from, to) plus
+;;   the partly covered columns by weight (left or right -1 when none); at
+;;   row + plane + 8j the pixels between the windows (`rows` frame rows times
+;;   the frame columns covered, less others[j]); at row + 2 plane + 8j
+;;   whites[j]. Then the area is zeroed for the next picture row.
 (module
   (memory (export "memory") 1)
   (func (export "sort")
     (param $src i32) (param $n i32)
     (param $lowFrom f32) (param $lowTo f32) (param $highFrom f32) (param $highTo f32)
-    (param $centre f64) (param $weight f64) (param $area i32) (param $kept i32)
+    (param $centre f64) (param $weight f64)
+    (param $sums i32) (param $others i32) (param $whites i32) (param $columnMap i32)
+    (param $kept i32)
     (result i32)
-    (local $x i32) (local $count i32) (local $at i32) (local $stride i32) (local $bits i32)
+    (local $x i32) (local $count i32) (local $at i32) (local $bits i32)
     (local $v v128) (local $inside v128) (local $lt v128) (local $hf v128)
     (local $c v128) (local $w v128)
     (local.set $lt (f32x4.splat (local.get $lowTo)))
     (local.set $hf (f32x4.splat (local.get $highFrom)))
     (local.set $c (f64x2.splat (local.get $centre)))
     (local.set $w (f64x2.splat (local.get $weight)))
-    (local.set $stride (i32.shl (i32.add (local.get $n) (i32.const 4)) (i32.const 3)))
     (block $done
       (loop $next
         (br_if $done (i32.ge_u (local.get $x) (local.get $n)))
@@ -61,7 +65,7 @@
             (f32x4.gt (local.get $v) (local.get $lt))
             (f32x4.lt (local.get $v) (local.get $hf))))
         (local.set $at
-          (i32.add (local.get $area) (i32.shl (local.get $x) (i32.const 3))))
+          (i32.add (local.get $sums) (i32.shl (local.get $x) (i32.const 3))))
         ;; Pixels x and x + 1, then x + 2 and x + 3 (their lanes moved down).
         (v128.store align=8 (local.get $at)
           (f64x2.add (v128.load align=8 (local.get $at))
@@ -90,51 +94,56 @@
                 (local.set $count
                   (call $other (f32x4.extract_lane 0 (local.get $v)) (local.get $x)
                     (local.get $lowFrom) (local.get $highTo) (local.get $weight)
-                    (local.get $area) (local.get $stride) (local.get $kept) (local.get $count)))))
+                    (local.get $others) (local.get $whites) (local.get $columnMap)
+                    (local.get $kept) (local.get $count)))))
             (if (i32.eqz (i32.and (local.get $bits) (i32.const 2)))
               (then
                 (local.set $count
                   (call $other (f32x4.extract_lane 1 (local.get $v))
                     (i32.add (local.get $x) (i32.const 1))
                     (local.get $lowFrom) (local.get $highTo) (local.get $weight)
-                    (local.get $area) (local.get $stride) (local.get $kept) (local.get $count)))))
+                    (local.get $others) (local.get $whites) (local.get $columnMap)
+                    (local.get $kept) (local.get $count)))))
             (if (i32.eqz (i32.and (local.get $bits) (i32.const 4)))
               (then
                 (local.set $count
                   (call $other (f32x4.extract_lane 2 (local.get $v))
                     (i32.add (local.get $x) (i32.const 2))
                     (local.get $lowFrom) (local.get $highTo) (local.get $weight)
-                    (local.get $area) (local.get $stride) (local.get $kept) (local.get $count)))))
+                    (local.get $others) (local.get $whites) (local.get $columnMap)
+                    (local.get $kept) (local.get $count)))))
             (if (i32.eqz (i32.and (local.get $bits) (i32.const 8)))
               (then
                 (local.set $count
                   (call $other (f32x4.extract_lane 3 (local.get $v))
                     (i32.add (local.get $x) (i32.const 3))
                     (local.get $lowFrom) (local.get $highTo) (local.get $weight)
-                    (local.get $area) (local.get $stride) (local.get $kept) (local.get $count)))))))
+                    (local.get $others) (local.get $whites) (local.get $columnMap)
+                    (local.get $kept) (local.get $count)))))))
         (local.set $x (i32.add (local.get $x) (i32.const 4)))
         (br $next)))
     (local.get $count))
 
-  ;; A pixel v of column x that is not between the windows (see sort); the
-  ;; new length of the kept list.
+  ;; A pixel v of frame column x that is not between the windows (see
+  ;; sort); the new length of the kept list.
   (func $other
     (param $v f32) (param $x i32) (param $lowFrom f32) (param $highTo f32)
-    (param $weight f64) (param $area i32) (param $stride i32) (param $kept i32)
-    (param $count i32) (result i32)
-    (local $at i32)
-    (local.set $at
-      (i32.add (i32.add (local.get $area) (local.get $stride))
-        (i32.shl (local.get $x) (i32.const 3))))
-    (f64.store (local.get $at)
-      (f64.add (f64.load (local.get $at)) (local.get $weight)))
+    (param $weight f64) (param $others i32) (param $whites i32) (param $columnMap i32)
+    (param $kept i32) (param $count i32) (result i32)
+    (local $entry i32) (local $j1 i32) (local $j2 i32) (local $f1 f64) (local $f2 f64)
+    (local.set $entry (i32.add (local.get $columnMap) (i32.shl (local.get $x) (i32.const 5))))
+    (local.set $j1 (i32.shl (i32.load (local.get $entry)) (i32.const 3)))
+    (local.set $j2 (i32.shl (i32.load offset=4 (local.get $entry)) (i32.const 3)))
+    (local.set $f1 (f64.mul (local.get $weight) (f64.load offset=8 (local.get $entry))))
+    (local.set $f2 (f64.mul (local.get $weight) (f64.load offset=16 (local.get $entry))))
+    (call $share (i32.add (local.get $others) (local.get $j1)) (local.get $f1))
+    (call $share (i32.add (local.get $others) (local.get $j2)) (local.get $f2))
     (if (i32.and
           (f32.gt (local.get $v) (local.get $highTo))
           (f32.ne (local.get $v) (f32.const inf)))
       (then
-        (local.set $at (i32.add (local.get $at) (local.get $stride)))
-        (f64.store (local.get $at)
-          (f64.add (f64.load (local.get $at)) (local.get $weight)))
+        (call $share (i32.add (local.get $whites) (local.get $j1)) (local.get $f1))
+        (call $share (i32.add (local.get $whites) (local.get $j2)) (local.get $f2))
         (return (local.get $count))))
     (if (i32.and
           (f32.lt (local.get $v) (local.get $lowFrom))
@@ -145,31 +154,55 @@
       (local.get $x))
     (i32.add (local.get $count) (i32.const 1)))
 
-  (func (export "columns")
-    (param $area i32) (param $n i32) (param $spans i32) (param $m i32)
-    (param $row i32) (param $plane i32) (param $rows f64)
-    (local $stride i32)
-    (local.set $stride (i32.shl (i32.add (local.get $n) (i32.const 4)) (i32.const 3)))
-    (call $sum (local.get $area) (local.get $spans) (local.get $m) (local.get $row)
-      (f64.const 1) (f64.const 0))
-    (call $sum (i32.add (local.get $area) (local.get $stride))
-      (local.get $spans) (local.get $m)
-      (i32.add (local.get $row) (local.get $plane))
-      (f64.const -1) (local.get $rows))
-    (call $sum (i32.add (local.get $area) (i32.shl (local.get $stride) (i32.const 1)))
-      (local.get $spans) (local.get $m)
-      (i32.add (local.get $row) (i32.shl (local.get $plane) (i32.const 1)))
-      (f64.const 1) (f64.const 0))
-    (memory.fill (local.get $area) (i32.const 0)
-      (i32.mul (local.get $stride) (i32.const 3))))
+  (func $share (param $at i32) (param $f f64)
+    (f64.store (local.get $at) (f64.add (f64.load (local.get $at)) (local.get $f))))
 
-  ;; One array of per-frame-column values at $values summed per picture
-  ;; column; out[j] += sign x sum + rows x (frame columns covered).
-  (func $sum
-    (param $values i32) (param $spans i32) (param $m i32) (param $out i32)
-    (param $sign f64) (param $rows f64)
+  (func (export "columns")
+    (param $sums i32) (param $others i32) (param $whites i32) (param $n i32)
+    (param $spans i32) (param $m i32) (param $row i32) (param $plane i32) (param $rows f64)
+    (local $j i32) (local $at i32) (local $out i32) (local $covered f64)
+    (call $sum (local.get $sums) (local.get $spans) (local.get $m) (local.get $row))
+    (block $done
+      (loop $column
+        (br_if $done (i32.ge_u (local.get $j) (local.get $m)))
+        (local.set $at (i32.add (local.get $spans) (i32.shl (local.get $j) (i32.const 5))))
+        (local.set $covered
+          (f64.convert_i32_s
+            (i32.sub (i32.load offset=4 (local.get $at)) (i32.load (local.get $at)))))
+        (if (i32.ge_s (i32.load offset=8 (local.get $at)) (i32.const 0))
+          (then
+            (local.set $covered
+              (f64.add (local.get $covered) (f64.load offset=16 (local.get $at))))))
+        (if (i32.ge_s (i32.load offset=12 (local.get $at)) (i32.const 0))
+          (then
+            (local.set $covered
+              (f64.add (local.get $covered) (f64.load offset=24 (local.get $at))))))
+        (local.set $out
+          (i32.add (i32.add (local.get $row) (local.get $plane))
+            (i32.shl (local.get $j) (i32.const 3))))
+        (f64.store (local.get $out)
+          (f64.add (f64.load (local.get $out))
+            (f64.sub
+              (f64.mul (local.get $rows) (local.get $covered))
+              (f64.load (i32.add (local.get $others) (i32.shl (local.get $j) (i32.const 3)))))))
+        (local.set $out (i32.add (local.get $out) (local.get $plane)))
+        (f64.store (local.get $out)
+          (f64.add (f64.load (local.get $out))
+            (f64.load (i32.add (local.get $whites) (i32.shl (local.get $j) (i32.const 3))))))
+        (local.set $j (i32.add (local.get $j) (i32.const 1)))
+        (br $column)))
+    (memory.fill (local.get $sums) (i32.const 0)
+      (i32.shl (i32.add (local.get $n) (i32.const 4)) (i32.const 3)))
+    (memory.fill (local.get $others) (i32.const 0)
+      (i32.shl (i32.add (local.get $m) (i32.const 1)) (i32.const 3)))
+    (memory.fill (local.get $whites) (i32.const 0)
+      (i32.shl (i32.add (local.get $m) (i32.const 1)) (i32.const 3))))
+
+  ;; Per-frame-column values at $values summed per picture column and added
+  ;; to the m float64 at $out.
+  (func $sum (param $values i32) (param $spans i32) (param $m i32) (param $out i32)
     (local $j i32) (local $i i32) (local $to i32) (local $side i32) (local $at i32)
-    (local $s f64) (local $covered f64)
+    (local $s f64)
     (block $done
       (loop $column
         (br_if $done (i32.ge_u (local.get $j) (local.get $m)))
@@ -177,8 +210,6 @@
         (local.set $s (f64.const 0))
         (local.set $i (i32.load (local.get $at)))
         (local.set $to (i32.load offset=4 (local.get $at)))
-        (local.set $covered
-          (f64.convert_i32_s (i32.sub (local.get $to) (local.get $i))))
         (block $whole
           (loop $pixel
             (br_if $whole (i32.ge_s (local.get $i) (local.get $to)))
@@ -190,8 +221,6 @@
         (local.set $side (i32.load offset=8 (local.get $at)))
         (if (i32.ge_s (local.get $side) (i32.const 0))
           (then
-            (local.set $covered
-              (f64.add (local.get $covered) (f64.load offset=16 (local.get $at))))
             (local.set $s
               (f64.add (local.get $s)
                 (f64.mul (f64.load offset=16 (local.get $at))
@@ -199,18 +228,12 @@
         (local.set $side (i32.load offset=12 (local.get $at)))
         (if (i32.ge_s (local.get $side) (i32.const 0))
           (then
-            (local.set $covered
-              (f64.add (local.get $covered) (f64.load offset=24 (local.get $at))))
             (local.set $s
               (f64.add (local.get $s)
                 (f64.mul (f64.load offset=24 (local.get $at))
                   (f64.load (i32.add (local.get $values) (i32.shl (local.get $side) (i32.const 3)))))))))
         (local.set $at (i32.add (local.get $out) (i32.shl (local.get $j) (i32.const 3))))
-        (f64.store (local.get $at)
-          (f64.add (f64.load (local.get $at))
-            (f64.add
-              (f64.mul (local.get $sign) (local.get $s))
-              (f64.mul (local.get $rows) (local.get $covered)))))
+        (f64.store (local.get $at) (f64.add (f64.load (local.get $at)) (local.get $s)))
         (local.set $j (i32.add (local.get $j) (i32.const 1)))
         (br $column))))
 )

@@ -261,7 +261,13 @@ class Bands {
       frameWidth,
     );
     this.kernel = kernel;
-    kernel.prepare(frameWidth, this.range.spans, box.width, box.height);
+    kernel.prepare(
+      frameWidth,
+      this.range.spans,
+      new RowMap(frameWidth, box.width),
+      box.width,
+      box.height,
+    );
     this.bands = [
       { t: -1, slot: 0, rows: 0 },
       { t: -1, slot: 1, rows: 0 },

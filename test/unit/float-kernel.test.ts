@@ -14,7 +14,7 @@ import {
   KernelMemoryError,
   type PictureSums,
 } from "../../lib/preview/float-kernel.js";
-import { spans } from "../../lib/preview/raster.js";
+import { RowMap, spans } from "../../lib/preview/raster.js";
 import {
   assembled,
   generatedPath,
@@ -81,7 +81,7 @@ describe("the float kernel", () => {
       );
       const m = Math.max(1, Math.floor(width / 2));
       const weight = 0.5;
-      kernel.prepare(width, spans(width, m), m, 2);
+      kernel.prepare(width, spans(width, m), new RowMap(width, m), m, 2);
       const input = kernel.input(4 * width);
       // Past the row: pixels of every sort, which must not count.
       const bytes = stored(values, [12, 30, 0]);
@@ -158,12 +158,12 @@ describe("the float kernel", () => {
     assert.ok(kernel);
     // 30,000 x 30,000 picture pixels: 21.6 GB of sums, past WebAssembly's 4 GiB.
     assert.throws(
-      () => kernel.prepare(8, spans(8, 2), 30_000, 30_000),
+      () => kernel.prepare(8, spans(8, 2), new RowMap(8, 2), 30_000, 30_000),
       (error: unknown) =>
         error instanceof KernelMemoryError &&
         /cannot grow its memory/.test(error.message),
     );
-    kernel.prepare(8, spans(8, 2), 2, 1);
+    kernel.prepare(8, spans(8, 2), new RowMap(8, 2), 2, 1);
     kernel.input(32).set(stored([12, 12, 12, 12, 12, 12, 12, 12], []));
     assert.equal(kernel.sort(0, WINDOWS, CENTRE, 1, 0), 0);
     kernel.close(0, 0, 1);
@@ -173,7 +173,7 @@ describe("the float kernel", () => {
   it("refuses a row outside its input", () => {
     const kernel = floatKernel();
     assert.ok(kernel);
-    kernel.prepare(8, spans(8, 2), 2, 1);
+    kernel.prepare(8, spans(8, 2), new RowMap(8, 2), 2, 1);
     kernel.input(64);
     assert.throws(
       () => kernel.sort(40, WINDOWS, CENTRE, 1, 0),
