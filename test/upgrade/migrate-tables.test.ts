@@ -510,13 +510,22 @@ describe("upgrade migrate-tables", () => {
     });
     assert.match(unowned.message, /glacier_id_seq.*holds no value/);
 
-    // The target's connection dies in the middle of usagelog.
+    // The target's connection dies in the middle of usagelog. The kill is
+    // asynchronous and may land while a later table is copying: the error
+    // must name a table whose copy had started by then.
+    const copying = new Set<string>();
     const killed = await (async () => {
       try {
         await runMigrateTables(flags(good), target.url, {
           logger,
           onProgress: (p) => {
-            if (p.table === "usagelog" && p.phase === "copy") {
+            if (p.phase !== "copy") {
+              return;
+            }
+            if (copying.size > 0 || p.table === "usagelog") {
+              copying.add(p.table);
+            }
+            if (p.table === "usagelog") {
               void withClient(testEnv().adminUrl, (c) =>
                 c.query(
                   "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'fitsfleet upgrade (target)'",
@@ -531,10 +540,13 @@ describe("upgrade migrate-tables", () => {
       assert.fail("the copy survived a killed connection");
     })();
     assert.equal(killed.exitCode, 4, killed.message);
-    assert.match(
-      killed.message,
-      /lost the connection to the target database while copying usagelog into usagelog: .*rolled back and the target is unchanged/,
-    );
+    const lost =
+      /lost the connection to the target database while copying (\w+) into (\w+): .*rolled back and the target is unchanged/.exec(
+        killed.message,
+      );
+    assert.ok(lost, killed.message);
+    // Progress names the target table: the second name.
+    assert.ok(copying.has(lost[2] as string), killed.message);
     assert.deepEqual(await tableCounts(target.url), before);
     assert.ok(statSync(good).size > 0);
   });
