@@ -18,7 +18,8 @@
  *
  * The per-pixel work is WebAssembly (float-kernel.wat): rows are read as
  * stored into its memory, and it swaps, compares and sums four pixels at a
- * time, listing the rare exceptions for this module to sort out.
+ * time, tallies the rare black and white ones itself, and lists the pixels to
+ * keep aside for this module.
  *
  * When the guess fails (a percentile outside its window, too many pixels in
  * the windows, windows that meet), or this machine's WebAssembly has no SIMD,
@@ -233,6 +234,8 @@ class Bands {
   private readonly rows: RowMap;
   private readonly range: ColumnRange;
   private readonly kernel: FloatKernel;
+  /** Which picture columns each frame column falls on, by how much. */
+  private readonly columns: RowMap;
   /**
    * At most two picture rows are open at once: a frame row straddling two
    * picture rows adds to both, by weight. Frame rows come bottom up, so
@@ -261,10 +264,11 @@ class Bands {
       frameWidth,
     );
     this.kernel = kernel;
+    this.columns = new RowMap(frameWidth, box.width);
     kernel.prepare(
       frameWidth,
       this.range.spans,
-      new RowMap(frameWidth, box.width),
+      this.columns,
       box.width,
       box.height,
     );
@@ -389,7 +393,7 @@ class Bands {
     const { box, kept } = this;
     const { sums: sum, counts: mid, whites: top } = this.kernel.picture();
     const scale = 1 / (high - low);
-    const columns = new RowMap(this.frameWidth, box.width);
+    const { columns } = this;
     const { rowStart, ys } = this.rows;
     let blank: Float64Array | undefined;
     // Kept pixels add their shade where they fall (into `top`, now the
