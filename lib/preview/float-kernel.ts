@@ -7,8 +7,12 @@
  * rows of `width` pixels: two areas of what a picture row gathers (two
  * because a frame row may straddle two picture rows), the list of kept
  * columns (int32), the picture columns' spans, the frame columns' map to
- * picture columns, the picture's per-pixel sums, counts and whites (float64),
- * then the input rows.
+ * picture columns, the sample's key counts (uint32), the picture's per-pixel
+ * sums, counts and whites (float32), then the input rows.
+ *
+ * Memory touched for the first time costs a page fault (about 3 ms a
+ * megabyte on the virtual machines measured), so a process's first frame
+ * pays for every byte laid out here; later frames reuse it.
  */
 import { WASM_BASE64 } from "./float-kernel-wasm.js";
 import type { RowMap, Spans } from "./raster.js";
@@ -48,6 +52,44 @@ interface KernelExports {
     plane: number,
     rows: number,
   ): void;
+  resetTallies(): void;
+  whiteTally(): number;
+  blackTally(): number;
+  keys(src: number, n: number, counts: number): void;
+  lows(
+    src: number,
+    n: number,
+    b0: number,
+    b1: number,
+    b2: number,
+    b3: number,
+    counts: number,
+  ): void;
+  paint(
+    sums: number,
+    counts: number,
+    tops: number,
+    blank: number,
+    down: number,
+    across: number,
+    m: number,
+    rows: number,
+    scale: number,
+    shift: number,
+    out: number,
+  ): void;
+}
+
+/** What painting reads and writes besides the picture's sums, over the input area (free once the frame is read). */
+export interface PaintArea {
+  /** Per picture row, the frame rows' weight on it. */
+  down: Float64Array;
+  /** Per picture column, the frame columns' weight on it. */
+  across: Float64Array;
+  /** Per picture pixel, weight to take away (NaN pixels); undefined when none is. */
+  blank: Float64Array | undefined;
+  /** The grey levels, row by row; a pixel of no weight keeps what it holds. */
+  out: Uint8Array;
 }
 
 const PAGE = 65_536;
@@ -57,6 +99,11 @@ const SLACK = 4;
 const SPAN_BYTES = 32;
 /** A frame column's record for `sort`: its picture columns j1, j2 (int32) and shares (float64), padded. */
 const MAP_BYTES = 32;
+/** Sample counts by the top 16 bits of the key (uint32). */
+export const KEY_BINS = 1 << 16;
+/** At most this many key bins have their next 8 bits counted (`lows`). */
+export const LOW_SLOTS = 4;
+const LOW_BINS = 256;
 
 /** The kernel's memory cannot grow to what a frame and picture need (the general path can still draw it). */
 export class KernelMemoryError extends Error {
@@ -94,16 +141,24 @@ export function floatKernel(): FloatKernel | undefined {
 /** Per picture pixel, row by row: area-weighted. */
 export interface PictureSums {
   /** Between-window values less the centre. */
-  sums: Float64Array;
+  sums: Float32Array;
   /** Between-window pixels. */
-  counts: Float64Array;
+  counts: Float32Array;
   /** White pixels. */
-  whites: Float64Array;
+  whites: Float32Array;
+}
+
+/** Frame pixels sorted so far, whole (a straddling row counted once). */
+export interface Tallies {
+  whites: number;
+  blacks: number;
 }
 
 interface Views {
   kept: Int32Array;
   picture: PictureSums;
+  keyCounts: Uint32Array;
+  lowCounts: Uint32Array;
   data: DataView;
 }
 
@@ -124,8 +179,14 @@ export class FloatKernel {
   private spansAt = 0;
   private mapAt = 0;
   private pictureAt = 0;
+  private keysAt = 0;
+  private lowsAt = 0;
   private inputAt = 0;
   private inputBytes = 0;
+  /** Bytes of sample from the picture's start (see `sample`). */
+  private sampleBytes = 0;
+  /** Set by paintArea for the next paint. */
+  private painted: { withBlank: boolean } | undefined;
   /** Bytes from the start that may hold something other than zero. */
   private written = 0;
   /** Made again whenever the memory grows (its buffer is then a new one). */
@@ -154,9 +215,17 @@ export class FloatKernel {
     this.keptAt = 2 * this.areaBytes();
     this.spansAt = align16(this.keptAt + 4 * (width + SLACK));
     this.mapAt = this.spansAt + SPAN_BYTES * columns;
-    this.pictureAt = this.mapAt + MAP_BYTES * (width + SLACK);
+    this.pictureAt = align16(
+      this.mapAt +
+        MAP_BYTES * (width + SLACK) +
+        4 * (KEY_BINS + LOW_SLOTS * LOW_BINS),
+    );
+    this.keysAt = this.pictureAt - 4 * (KEY_BINS + LOW_SLOTS * LOW_BINS);
+    this.lowsAt = this.keysAt + 4 * KEY_BINS;
     this.inputAt = align16(this.pictureAt + 3 * this.planeBytes());
     this.inputBytes = 0;
+    this.sampleBytes = 0;
+    this.exports.resetTallies();
     this.reserve(this.inputAt);
     const { buffer } = this.exports.memory;
     // Memory never written is zero already (a first frame's 5 MB of planes
@@ -204,12 +273,141 @@ export class FloatKernel {
     }
   }
 
-  /** The input area, at least `bytes` long (for readStoredRows). */
-  input(bytes: number): Uint8Array {
-    this.inputBytes = bytes;
-    this.reserve(this.inputAt + bytes + 4 * SLACK);
-    this.written = Math.max(this.written, this.inputAt + bytes + 4 * SLACK);
-    return new Uint8Array(this.exports.memory.buffer, this.inputAt, bytes);
+  /** `bytes` of the input area from byte `offset` (for readStoredRows), which then ends there. */
+  input(bytes: number, offset = 0): Uint8Array {
+    const end = offset + bytes;
+    this.inputBytes = end;
+    this.reserve(this.inputAt + end + 4 * SLACK);
+    this.written = Math.max(this.written, this.inputAt + end + 4 * SLACK);
+    return new Uint8Array(
+      this.exports.memory.buffer,
+      this.inputAt + offset,
+      bytes,
+    );
+  }
+
+  /**
+   * `bytes` of the sample area from byte `offset`, for rows read as stored
+   * before the frame is: the picture's planes, not yet needed (and the input
+   * past them), so a sample costs no memory of its own. `endSample` before
+   * the frame's rows are sorted.
+   */
+  sample(bytes: number, offset: number): Uint8Array {
+    const end = offset + bytes;
+    this.sampleBytes = Math.max(this.sampleBytes, end);
+    this.reserve(this.pictureAt + end + 4 * SLACK);
+    this.written = Math.max(this.written, this.pictureAt + end + 4 * SLACK);
+    return new Uint8Array(
+      this.exports.memory.buffer,
+      this.pictureAt + offset,
+      bytes,
+    );
+  }
+
+  /** The planes the sample lay in are zero again. */
+  endSample(): void {
+    new Uint8Array(
+      this.exports.memory.buffer,
+      this.pictureAt,
+      Math.min(this.sampleBytes, 3 * this.planeBytes()),
+    ).fill(0);
+    this.sampleBytes = 0;
+  }
+
+  /** How many of the first `n` sample values (big-endian float32) have each top 16 bits of sort key. */
+  keyCounts(n: number): Uint32Array {
+    this.checkSample(n);
+    const counts = this.current().keyCounts;
+    counts.fill(0);
+    this.exports.keys(this.pictureAt, n, this.keysAt);
+    return counts;
+  }
+
+  /**
+   * The same values whose top 16 key bits are `bins[s]` (at most LOW_SLOTS,
+   * distinct), counted by their next 8 bits: slot s from index 256 s.
+   */
+  lowCounts(n: number, bins: readonly number[]): Uint32Array {
+    this.checkSample(n);
+    if (bins.length > LOW_SLOTS || new Set(bins).size !== bins.length) {
+      throw new RangeError(
+        `at most ${LOW_SLOTS} distinct key bins; got ${bins.join(", ")}`,
+      );
+    }
+    const counts = this.current().lowCounts;
+    counts.fill(0);
+    const [b0 = -1, b1 = -1, b2 = -1, b3 = -1] = bins;
+    this.exports.lows(this.pictureAt, n, b0, b1, b2, b3, this.lowsAt);
+    return counts;
+  }
+
+  /** The paint area, zeroed but for `out`; `blank` only when asked for. */
+  paintArea(withBlank: boolean): PaintArea {
+    const { columns: m, pictureRows: rows } = this;
+    const size = m * rows;
+    const bytes = 8 * (rows + m) + 8 * size + size;
+    this.reserve(this.inputAt + bytes);
+    this.written = Math.max(this.written, this.inputAt + bytes);
+    const { buffer } = this.exports.memory;
+    const at = this.paintLayout();
+    const area: PaintArea = {
+      down: new Float64Array(buffer, at.down, rows).fill(0),
+      across: new Float64Array(buffer, at.across, m).fill(0),
+      blank: withBlank
+        ? new Float64Array(buffer, at.blank, size).fill(0)
+        : undefined,
+      out: new Uint8Array(buffer, at.out, size),
+    };
+    this.painted = { withBlank };
+    return area;
+  }
+
+  /** Grey levels into the paint area's `out` (see float-kernel.wat): shade = scale (sum + count shift) + white. */
+  paint(scale: number, shift: number): void {
+    if (this.painted === undefined) {
+      throw new Error("paint needs paintArea first");
+    }
+    const at = this.paintLayout();
+    const plane = this.planeBytes();
+    this.exports.paint(
+      this.pictureAt,
+      this.pictureAt + plane,
+      this.pictureAt + 2 * plane,
+      this.painted.withBlank ? at.blank : 0,
+      at.down,
+      at.across,
+      this.columns,
+      this.pictureRows,
+      scale,
+      shift,
+      at.out,
+    );
+    this.painted = undefined;
+  }
+
+  private paintLayout(): {
+    down: number;
+    across: number;
+    blank: number;
+    out: number;
+  } {
+    const down = this.inputAt;
+    const across = down + 8 * this.pictureRows;
+    const blank = across + 8 * this.columns;
+    return {
+      down,
+      across,
+      blank,
+      out: blank + 8 * this.columns * this.pictureRows,
+    };
+  }
+
+  /** White and black pixels sorted since `prepare`. */
+  tallies(): Tallies {
+    return {
+      whites: this.exports.whiteTally(),
+      blacks: this.exports.blackTally(),
+    };
   }
 
   /**
@@ -266,7 +464,7 @@ export class FloatKernel {
       this.width,
       this.spansAt,
       this.columns,
-      this.pictureAt + 8 * this.columns * t,
+      this.pictureAt + 4 * this.columns * t,
       this.planeBytes(),
       rows,
     );
@@ -295,7 +493,13 @@ export class FloatKernel {
   }
 
   private planeBytes(): number {
-    return 8 * this.columns * this.pictureRows;
+    return 4 * this.columns * this.pictureRows;
+  }
+
+  private checkSample(n: number): void {
+    if (!(n >= 0 && 4 * n <= this.sampleBytes)) {
+      throw new RangeError(`${n} values are more than the sample holds`);
+    }
   }
 
   private reserve(bytes: number): void {
@@ -319,10 +523,12 @@ export class FloatKernel {
       this.views = {
         kept: new Int32Array(buffer, this.keptAt, this.width + SLACK),
         picture: {
-          sums: new Float64Array(buffer, this.pictureAt, size),
-          counts: new Float64Array(buffer, this.pictureAt + plane, size),
-          whites: new Float64Array(buffer, this.pictureAt + 2 * plane, size),
+          sums: new Float32Array(buffer, this.pictureAt, size),
+          counts: new Float32Array(buffer, this.pictureAt + plane, size),
+          whites: new Float32Array(buffer, this.pictureAt + 2 * plane, size),
         },
+        keyCounts: new Uint32Array(buffer, this.keysAt, KEY_BINS),
+        lowCounts: new Uint32Array(buffer, this.lowsAt, LOW_SLOTS * LOW_BINS),
         data: new DataView(buffer),
       };
     }

@@ -20,8 +20,9 @@
 ;;   - otherwise others[j] += weight x share for the (at most two) picture
 ;;     columns j that frame column x falls on, from its record at
 ;;     columnMap + 32x (int32 j1, j2; float64 share1, share2), and then:
-;;     - white, v > highTo and finite: whites[j] likewise;
-;;     - black, v < lowFrom and finite: nothing more;
+;;     - white, v > highTo and finite: whites[j] likewise, and the white
+;;       tally += weight;
+;;     - black, v < lowFrom and finite: the black tally += weight;
 ;;     - anything else (inside a window, NaN, the infinities): x is appended
 ;;       to the int32 list at `kept`; the number listed is returned.
 ;;   Only groups of four with a pixel outside take the scalar path; the
@@ -30,13 +31,26 @@
 ;; columns(sums, others, whites, n, spans, m, row, plane, rows)
 ;;   per picture column j < m, from the record at spans + 32j (int32 from,
 ;;   to, left, right; float64 leftWeight, rightWeight, as raster.ts's Spans):
-;;   adds to the picture's float64 at row + 8j the sums over [from, to) plus
+;;   adds to the picture's float32 at row + 4j the sums over [from, to) plus
 ;;   the partly covered columns by weight (left or right -1 when none); at
-;;   row + plane + 8j the pixels between the windows (`rows` frame rows times
-;;   the frame columns covered, less others[j]); at row + 2 plane + 8j
-;;   whites[j]. Then the area is zeroed for the next picture row.
+;;   row + plane + 4j the pixels between the windows (`rows` frame rows times
+;;   the frame columns covered, less others[j]); at row + 2 plane + 4j
+;;   whites[j]. Then the area is zeroed for the next picture row. The picture
+;;   is float32 (a picture pixel's few dozen frame pixels need no more), so a
+;;   first frame faults in half the fresh memory.
+;;
+;; keys and lows (below) count a sample of rows by sort key, for the windows.
 (module
   (memory (export "memory") 1)
+  ;; White and black pixels of the frame so far, by weight (a straddling row
+  ;; counts once in all), so the clip's ranks need no sum over the picture.
+  (global $whiteTally (mut f64) (f64.const 0))
+  (global $blackTally (mut f64) (f64.const 0))
+  (func (export "resetTallies")
+    (global.set $whiteTally (f64.const 0))
+    (global.set $blackTally (f64.const 0)))
+  (func (export "whiteTally") (result f64) (global.get $whiteTally))
+  (func (export "blackTally") (result f64) (global.get $blackTally))
   (func (export "sort")
     (param $src i32) (param $n i32)
     (param $lowFrom f32) (param $lowTo f32) (param $highFrom f32) (param $highTo f32)
@@ -95,7 +109,7 @@
                   (call $other (f32x4.extract_lane 0 (local.get $v)) (local.get $x)
                     (local.get $lowFrom) (local.get $highTo) (local.get $weight)
                     (local.get $others) (local.get $whites) (local.get $columnMap)
-                    (local.get $kept) (local.get $count)))))
+                    (local.get $kept) (local.get $count) (local.get $n)))))
             (if (i32.eqz (i32.and (local.get $bits) (i32.const 2)))
               (then
                 (local.set $count
@@ -103,7 +117,7 @@
                     (i32.add (local.get $x) (i32.const 1))
                     (local.get $lowFrom) (local.get $highTo) (local.get $weight)
                     (local.get $others) (local.get $whites) (local.get $columnMap)
-                    (local.get $kept) (local.get $count)))))
+                    (local.get $kept) (local.get $count) (local.get $n)))))
             (if (i32.eqz (i32.and (local.get $bits) (i32.const 4)))
               (then
                 (local.set $count
@@ -111,7 +125,7 @@
                     (i32.add (local.get $x) (i32.const 2))
                     (local.get $lowFrom) (local.get $highTo) (local.get $weight)
                     (local.get $others) (local.get $whites) (local.get $columnMap)
-                    (local.get $kept) (local.get $count)))))
+                    (local.get $kept) (local.get $count) (local.get $n)))))
             (if (i32.eqz (i32.and (local.get $bits) (i32.const 8)))
               (then
                 (local.set $count
@@ -119,7 +133,7 @@
                     (i32.add (local.get $x) (i32.const 3))
                     (local.get $lowFrom) (local.get $highTo) (local.get $weight)
                     (local.get $others) (local.get $whites) (local.get $columnMap)
-                    (local.get $kept) (local.get $count)))))))
+                    (local.get $kept) (local.get $count) (local.get $n)))))))
         (local.set $x (i32.add (local.get $x) (i32.const 4)))
         (br $next)))
     (local.get $count))
@@ -129,8 +143,12 @@
   (func $other
     (param $v f32) (param $x i32) (param $lowFrom f32) (param $highTo f32)
     (param $weight f64) (param $others i32) (param $whites i32) (param $columnMap i32)
-    (param $kept i32) (param $count i32) (result i32)
+    (param $kept i32) (param $count i32) (param $n i32) (result i32)
     (local $entry i32) (local $j1 i32) (local $j2 i32) (local $f1 f64) (local $f2 f64)
+    (local $tally f64)
+    ;; Columns past the row are sorted too, but count nowhere.
+    (local.set $tally
+      (select (local.get $weight) (f64.const 0) (i32.lt_u (local.get $x) (local.get $n))))
     (local.set $entry (i32.add (local.get $columnMap) (i32.shl (local.get $x) (i32.const 5))))
     (local.set $j1 (i32.shl (i32.load (local.get $entry)) (i32.const 3)))
     (local.set $j2 (i32.shl (i32.load offset=4 (local.get $entry)) (i32.const 3)))
@@ -144,11 +162,14 @@
       (then
         (call $share (i32.add (local.get $whites) (local.get $j1)) (local.get $f1))
         (call $share (i32.add (local.get $whites) (local.get $j2)) (local.get $f2))
+        (global.set $whiteTally (f64.add (global.get $whiteTally) (local.get $tally)))
         (return (local.get $count))))
     (if (i32.and
           (f32.lt (local.get $v) (local.get $lowFrom))
           (f32.ne (local.get $v) (f32.const -inf)))
-      (then (return (local.get $count))))
+      (then
+        (global.set $blackTally (f64.add (global.get $blackTally) (local.get $tally)))
+        (return (local.get $count))))
     (i32.store
       (i32.add (local.get $kept) (i32.shl (local.get $count) (i32.const 2)))
       (local.get $x))
@@ -179,16 +200,14 @@
               (f64.add (local.get $covered) (f64.load offset=24 (local.get $at))))))
         (local.set $out
           (i32.add (i32.add (local.get $row) (local.get $plane))
-            (i32.shl (local.get $j) (i32.const 3))))
-        (f64.store (local.get $out)
-          (f64.add (f64.load (local.get $out))
-            (f64.sub
-              (f64.mul (local.get $rows) (local.get $covered))
-              (f64.load (i32.add (local.get $others) (i32.shl (local.get $j) (i32.const 3)))))))
+            (i32.shl (local.get $j) (i32.const 2))))
+        (call $addTo (local.get $out)
+          (f64.sub
+            (f64.mul (local.get $rows) (local.get $covered))
+            (f64.load (i32.add (local.get $others) (i32.shl (local.get $j) (i32.const 3))))))
         (local.set $out (i32.add (local.get $out) (local.get $plane)))
-        (f64.store (local.get $out)
-          (f64.add (f64.load (local.get $out))
-            (f64.load (i32.add (local.get $whites) (i32.shl (local.get $j) (i32.const 3))))))
+        (call $addTo (local.get $out)
+          (f64.load (i32.add (local.get $whites) (i32.shl (local.get $j) (i32.const 3)))))
         (local.set $j (i32.add (local.get $j) (i32.const 1)))
         (br $column)))
     (memory.fill (local.get $sums) (i32.const 0)
@@ -199,7 +218,7 @@
       (i32.shl (i32.add (local.get $m) (i32.const 1)) (i32.const 3))))
 
   ;; Per-frame-column values at $values summed per picture column and added
-  ;; to the m float64 at $out.
+  ;; to the m float32 at $out.
   (func $sum (param $values i32) (param $spans i32) (param $m i32) (param $out i32)
     (local $j i32) (local $i i32) (local $to i32) (local $side i32) (local $at i32)
     (local $s f64)
@@ -232,8 +251,135 @@
               (f64.add (local.get $s)
                 (f64.mul (f64.load offset=24 (local.get $at))
                   (f64.load (i32.add (local.get $values) (i32.shl (local.get $side) (i32.const 3)))))))))
-        (local.set $at (i32.add (local.get $out) (i32.shl (local.get $j) (i32.const 3))))
-        (f64.store (local.get $at) (f64.add (f64.load (local.get $at)) (local.get $s)))
+        (call $addTo (i32.add (local.get $out) (i32.shl (local.get $j) (i32.const 2)))
+          (local.get $s))
         (local.set $j (i32.add (local.get $j) (i32.const 1)))
         (br $column))))
+
+  ;; A picture pixel (float32) plus x, added in float64.
+  (func $addTo (param $at i32) (param $x f64)
+    (f32.store (local.get $at)
+      (f32.demote_f64 (f64.add (f64.promote_f32 (f32.load (local.get $at))) (local.get $x)))))
+
+  ;; The top 16 and next 8 bits of the sort key of the big-endian float32 whose
+  ;; bytes, read little-endian, are $b: bits with the sign flipped for
+  ;; positives and every bit flipped for negatives order as the values do.
+  (func $key24 (param $b i32) (result i32)
+    (local $top i32) (local $flip i32)
+    (local.set $top
+      (i32.or
+        (i32.and (i32.shl (local.get $b) (i32.const 16)) (i32.const 0xff0000))
+        (i32.or
+          (i32.and (local.get $b) (i32.const 0xff00))
+          (i32.and (i32.shr_u (local.get $b) (i32.const 16)) (i32.const 0xff)))))
+    ;; A negative (sign bit set): flip all 24 bits; else only the sign.
+    (local.set $flip
+      (select (i32.const 0xffffff) (i32.const 0x800000)
+        (i32.and (local.get $top) (i32.const 0x800000))))
+    (i32.xor (local.get $top) (local.get $flip)))
+
+  ;; keys(src, n, counts): for the n big-endian float32 from src, counts[k] += 1
+  ;; (uint32 at counts + 4k) for the top 16 bits k of each one's sort key.
+  (func (export "keys") (param $src i32) (param $n i32) (param $counts i32)
+    (local $end i32) (local $at i32)
+    (local.set $end (i32.add (local.get $src) (i32.shl (local.get $n) (i32.const 2))))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $src) (local.get $end)))
+        (local.set $at
+          (i32.add (local.get $counts)
+            (i32.shl
+              (i32.shr_u (call $key24 (i32.load align=1 (local.get $src))) (i32.const 8))
+              (i32.const 2))))
+        (i32.store (local.get $at) (i32.add (i32.load (local.get $at)) (i32.const 1)))
+        (local.set $src (i32.add (local.get $src) (i32.const 4)))
+        (br $next))))
+
+  ;; lows(src, n, b0, b1, b2, b3, counts): like keys, for the values whose top
+  ;; 16 key bits are b_s (distinct, or -1 for none): counts[256 s + k] += 1 for
+  ;; the next 8 bits k.
+  (func (export "lows")
+    (param $src i32) (param $n i32)
+    (param $b0 i32) (param $b1 i32) (param $b2 i32) (param $b3 i32)
+    (param $counts i32)
+    (local $end i32) (local $key i32) (local $top i32) (local $slot i32) (local $at i32)
+    (local.set $end (i32.add (local.get $src) (i32.shl (local.get $n) (i32.const 2))))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $src) (local.get $end)))
+        (local.set $key (call $key24 (i32.load align=1 (local.get $src))))
+        (local.set $top (i32.shr_u (local.get $key) (i32.const 8)))
+        (local.set $slot
+          (select (i32.const 0)
+            (select (i32.const 1)
+              (select (i32.const 2)
+                (select (i32.const 3) (i32.const -1) (i32.eq (local.get $top) (local.get $b3)))
+                (i32.eq (local.get $top) (local.get $b2)))
+              (i32.eq (local.get $top) (local.get $b1)))
+            (i32.eq (local.get $top) (local.get $b0))))
+        (if (i32.ge_s (local.get $slot) (i32.const 0))
+          (then
+            (local.set $at
+              (i32.add (local.get $counts)
+                (i32.shl
+                  (i32.or (i32.shl (local.get $slot) (i32.const 8))
+                    (i32.and (local.get $key) (i32.const 0xff)))
+                  (i32.const 2))))
+            (i32.store (local.get $at) (i32.add (i32.load (local.get $at)) (i32.const 1)))))
+        (local.set $src (i32.add (local.get $src) (i32.const 4)))
+        (br $next))))
+
+  ;; paint(sums, counts, tops, blank, down, across, m, rows, scale, shift, out)
+  ;;   the picture's grey levels: for picture pixel i = m y + x, of weight
+  ;;   down[y] across[x] less blank[i] (float64 all three; blank 0: none),
+  ;;   out[i] = floor(256 (scale (sums[i] + counts[i] shift) + tops[i]) /
+  ;;   weight) within 0 to 255; a pixel of no weight keeps its byte.
+  (func (export "paint")
+    (param $sums i32) (param $counts i32) (param $tops i32) (param $blank i32)
+    (param $down i32) (param $across i32) (param $m i32) (param $rows i32)
+    (param $scale f64) (param $shift f64) (param $out i32)
+    (local $y i32) (local $x i32) (local $i i32) (local $wy f64) (local $weight f64)
+    (local $shade f64)
+    (block $rowsDone
+      (loop $row
+        (br_if $rowsDone (i32.ge_u (local.get $y) (local.get $rows)))
+        (local.set $wy (f64.load (i32.add (local.get $down) (i32.shl (local.get $y) (i32.const 3)))))
+        (local.set $x (i32.const 0))
+        (block $columnsDone
+          (loop $column
+            (br_if $columnsDone (i32.ge_u (local.get $x) (local.get $m)))
+            (local.set $weight
+              (f64.mul (local.get $wy)
+                (f64.load (i32.add (local.get $across) (i32.shl (local.get $x) (i32.const 3))))))
+            (if (local.get $blank)
+              (then
+                (local.set $weight
+                  (f64.sub (local.get $weight)
+                    (f64.load (i32.add (local.get $blank) (i32.shl (local.get $i) (i32.const 3))))))))
+            (if (f64.gt (local.get $weight) (f64.const 1e-9))
+              (then
+                (local.set $shade
+                  (f64.add
+                    (f64.mul (local.get $scale)
+                      (f64.add
+                        (f64.promote_f32
+                          (f32.load (i32.add (local.get $sums) (i32.shl (local.get $i) (i32.const 2)))))
+                        (f64.mul
+                          (f64.promote_f32
+                            (f32.load (i32.add (local.get $counts) (i32.shl (local.get $i) (i32.const 2)))))
+                          (local.get $shift))))
+                    (f64.promote_f32
+                      (f32.load (i32.add (local.get $tops) (i32.shl (local.get $i) (i32.const 2)))))))
+                (i32.store8 (i32.add (local.get $out) (local.get $i))
+                  (i32.trunc_sat_f64_s
+                    (f64.min (f64.const 255)
+                      (f64.max (f64.const 0)
+                        (f64.floor
+                          (f64.mul (f64.div (local.get $shade) (local.get $weight))
+                            (f64.const 256)))))))))
+            (local.set $i (i32.add (local.get $i) (i32.const 1)))
+            (local.set $x (i32.add (local.get $x) (i32.const 1)))
+            (br $column)))
+        (local.set $y (i32.add (local.get $y) (i32.const 1)))
+        (br $row))))
 )

@@ -19,7 +19,11 @@
  * The per-pixel work is WebAssembly (float-kernel.wat): rows are read as
  * stored into its memory, and it swaps, compares and sums four pixels at a
  * time, tallies the rare black and white ones itself, and lists the pixels to
- * keep aside for this module.
+ * keep aside for this module. The sample is counted there too, by the top 24
+ * bits of each value's sort key: a window's edges are the edges of the key
+ * bins its ranks fall in, float32 values the kernel compares with exactly.
+ * Nothing here is sized by the frame but the sample's rows, so a process's
+ * first preview touches little fresh memory (each new page is a fault).
  *
  * When the guess fails (a percentile outside its window, too many pixels in
  * the windows, windows that meet), or this machine's WebAssembly has no SIMD,
@@ -33,7 +37,13 @@ import {
   KernelMemoryError,
   type Windows,
 } from "./float-kernel.js";
-import { lerp, percentiles, wanted } from "./percentile.js";
+import {
+  lerp,
+  NON_FINITE_BELOW,
+  NON_FINITE_FROM,
+  valueOfKey,
+  wanted,
+} from "./percentile.js";
 import {
   type Box,
   type ColumnRange,
@@ -44,7 +54,8 @@ import {
 
 /** Below this many pixels the general path is as quick. */
 const MIN_PIXELS = 1 << 20;
-const SAMPLE_STEP = 16;
+/** Every SAMPLE_STEP-th row is the sample (128 rows of a 4096-row frame). */
+const SAMPLE_STEP = 32;
 /** At most this share of the pixels may be kept aside. */
 const MAX_KEPT_SHARE = 1 / 32;
 
@@ -87,13 +98,14 @@ export function drawInOnePass(
   if (kernel === undefined) {
     return undefined;
   }
-  const windows = guessWindows(reader, layout, p);
-  if (windows === undefined) {
-    return undefined;
-  }
   let bands: Bands;
   try {
-    bands = new Bands(layout.width, layout.height, box, windows, kernel);
+    const columns = new PictureColumns(layout.width, box, kernel);
+    const windows = guessWindows(reader, layout, p, kernel);
+    if (windows === undefined) {
+      return undefined;
+    }
+    bands = new Bands(layout.height, box, windows, kernel, columns);
     reader.readStoredRows(
       layout,
       { plane: 0 },
@@ -111,65 +123,93 @@ export function drawInOnePass(
   return bands.finish(p, canvas, canvasWidth);
 }
 
-/** Windows around the percentiles from a sample of rows, wide enough for its sampling error many times over. */
+/**
+ * Windows around the percentiles from a sample of rows, wide enough for its
+ * sampling error many times over. The sample is read as stored into the
+ * kernel's memory and counted there by sort key (top 16 bits, then the next 8
+ * of the bins the edges' ranks fall in); each edge is the far side of its
+ * key bin, so a window only ever widens by the counting's coarseness.
+ */
 function guessWindows(
   reader: FitsPixelReader,
   layout: ImageLayout,
   p: number,
+  kernel: FloatKernel,
 ): Windows | undefined {
   const { width, height } = layout;
   const rows = Math.ceil(height / SAMPLE_STEP);
-  const sample = new Float32Array(rows * width);
   for (let k = 0; k < rows; k++) {
-    reader.readFloatRows(
+    reader.readStoredRows(
       layout,
       { plane: 0, section: { x: 0, y: k * SAMPLE_STEP, width, height: 1 } },
-      (values, start) => {
-        sample.set(values.subarray(start, start + width), k * width);
-      },
+      (bytes) => kernel.sample(bytes, 4 * width * k),
+      () => undefined,
     );
   }
-  const q = p / 100;
-  const spread = Math.max(0.05, 800 * Math.sqrt((q * (1 - q)) / sample.length));
-  const { count, values } = percentiles(sample, [
-    Math.max(0, p - spread),
-    p + spread,
-    100 - p - spread,
-    Math.min(100, 100 - p + spread),
-  ]);
-  const [lowFrom, lowTo, highFrom, highTo] = values as [
-    number,
-    number,
-    number,
-    number,
-  ];
-  if (count < sample.length / 2 || !(lowTo < highFrom)) {
+  const n = rows * width;
+  const counts = kernel.keyCounts(n);
+  let finite = 0;
+  for (let bin = NON_FINITE_BELOW; bin < NON_FINITE_FROM; bin++) {
+    finite += counts[bin] as number;
+  }
+  if (finite < n / 2) {
     return undefined;
   }
-  // Widened to float32 values, which the kernel compares with exactly.
-  return {
-    lowFrom: float32AtMost(lowFrom),
-    lowTo: -float32AtMost(-lowTo),
-    highFrom: float32AtMost(highFrom),
-    highTo: -float32AtMost(-highTo),
+  const q = p / 100;
+  const spread = Math.max(0.05, 800 * Math.sqrt((q * (1 - q)) / finite));
+  const position = (percentile: number) =>
+    (Math.min(100, Math.max(0, percentile)) / 100) * (finite - 1);
+  // A window's lower edge from the rank at or below, its upper from the rank at or above.
+  const ranks = [
+    Math.floor(position(p - spread)),
+    Math.ceil(position(p + spread)),
+    Math.floor(position(100 - p - spread)),
+    Math.ceil(position(100 - p + spread)),
+  ] as const;
+  if (!(ranks[1] < ranks[2])) {
+    return undefined;
+  }
+  const bins: number[] = [];
+  const before: number[] = [];
+  let cumulative = 0;
+  for (
+    let bin = NON_FINITE_BELOW;
+    bin < NON_FINITE_FROM && bins.length < ranks.length;
+    bin++
+  ) {
+    const inBin = counts[bin] as number;
+    while (
+      bins.length < ranks.length &&
+      (ranks[bins.length] as number) < cumulative + inBin
+    ) {
+      bins.push(bin);
+      before.push(cumulative);
+    }
+    cumulative += inBin;
+  }
+  const slots = [...new Set(bins)];
+  const lows = kernel.lowCounts(n, slots);
+  kernel.endSample();
+  const edge = (r: number, upper: boolean): number => {
+    const bin = bins[r] as number;
+    const base = 256 * slots.indexOf(bin);
+    let remaining = (ranks[r] as number) - (before[r] as number);
+    let low = 0;
+    for (; low < 255; low++) {
+      remaining -= lows[base + low] as number;
+      if (remaining < 0) {
+        break;
+      }
+    }
+    return valueOfKey((((bin << 8) | low) * 256 + (upper ? 0xff : 0)) >>> 0);
   };
-}
-
-const one = new Float32Array(1);
-const oneBits = new Int32Array(one.buffer);
-
-/** The greatest float32 value at most x (finite x). */
-function float32AtMost(x: number): number {
-  const f = Math.fround(x);
-  if (f <= x) {
-    return f;
-  }
-  if (f === 0) {
-    return -1.401298464324817e-45;
-  }
-  one[0] = f;
-  oneBits[0] = (oneBits[0] as number) + (f > 0 ? -1 : 1);
-  return one[0] as number;
+  const windows = {
+    lowFrom: edge(0, false),
+    lowTo: edge(1, true),
+    highFrom: edge(2, false),
+    highTo: edge(3, true),
+  };
+  return windows.lowTo < windows.highFrom ? windows : undefined;
 }
 
 class TooManyKept extends Error {}
@@ -223,6 +263,32 @@ interface Band {
   rows: number;
 }
 
+/** How frame columns fall on the picture's columns; made, the kernel's memory is laid out for them. */
+class PictureColumns {
+  readonly frameWidth: number;
+  readonly range: ColumnRange;
+  /** Which picture columns each frame column falls on, by how much. */
+  readonly map: RowMap;
+
+  constructor(frameWidth: number, box: Box, kernel: FloatKernel) {
+    this.frameWidth = frameWidth;
+    this.range = cutColumns(
+      spans(frameWidth, box.width),
+      box.width,
+      0,
+      frameWidth,
+    );
+    this.map = new RowMap(frameWidth, box.width);
+    kernel.prepare(
+      frameWidth,
+      this.range.spans,
+      this.map,
+      box.width,
+      box.height,
+    );
+  }
+}
+
 /** Per picture pixel: the between-window sum (less `centre`) and count, and the white count; area-weighted. */
 class Bands {
   private readonly frameWidth: number;
@@ -244,34 +310,24 @@ class Bands {
   private readonly bands: [Band, Band];
   private readonly kept: Kept;
 
+  /** `columns` laid the kernel out for this frame and box. */
   constructor(
-    frameWidth: number,
     frameHeight: number,
     box: Box,
     w: Windows,
     kernel: FloatKernel,
+    columns: PictureColumns,
   ) {
+    const { frameWidth } = columns;
     this.frameWidth = frameWidth;
     this.frameHeight = frameHeight;
     this.box = box;
     this.w = w;
     this.centre = (w.lowTo + w.highFrom) / 2;
     this.rows = new RowMap(frameHeight, box.height);
-    this.range = cutColumns(
-      spans(frameWidth, box.width),
-      box.width,
-      0,
-      frameWidth,
-    );
+    this.range = columns.range;
     this.kernel = kernel;
-    this.columns = new RowMap(frameWidth, box.width);
-    kernel.prepare(
-      frameWidth,
-      this.range.spans,
-      this.columns,
-      box.width,
-      box.height,
-    );
+    this.columns = columns.map;
     this.bands = [
       { t: -1, slot: 0, rows: 0 },
       { t: -1, slot: 1, rows: 0 },
@@ -351,33 +407,42 @@ class Bands {
   ): OnePassClip | undefined {
     this.closeBelow(-1);
     const { kept, w } = this;
-    const lowWindow: number[] = [];
-    const highWindow: number[] = [];
+    // The low window's values from the start, the high window's from the end.
+    const windows = new Float32Array(kept.n);
+    let nLow = 0;
+    let highFrom = kept.n;
     let nonFinite = 0;
     for (let k = 0; k < kept.n; k++) {
       const v = kept.values[k] as number;
       if (!Number.isFinite(v)) {
         nonFinite++;
       } else if (v <= w.lowTo) {
-        lowWindow.push(v);
+        windows[nLow++] = v;
       } else {
-        highWindow.push(v);
+        windows[--highFrom] = v;
       }
     }
-    const { counts, whites } = this.kernel.picture();
-    const between = Math.round(total(counts));
-    const above = Math.round(total(whites));
+    const lowWindow = windows.subarray(0, nLow);
+    const highWindow = windows.subarray(highFrom);
+    const { whites, blacks } = this.kernel.tallies();
+    const below = Math.round(blacks);
+    const above = Math.round(whites);
     const count = this.frameWidth * this.frameHeight - nonFinite;
-    const below =
-      count - lowWindow.length - between - highWindow.length - above;
+    const between =
+      count - below - lowWindow.length - highWindow.length - above;
     const low = valueOfRank(lowWindow, below, p, count);
     const high = valueOfRank(
       highWindow,
-      below + lowWindow.length + between,
+      count - above - highWindow.length,
       100 - p,
       count,
     );
-    if (below < 0 || low === undefined || high === undefined || !(high > low)) {
+    if (
+      between < 0 ||
+      low === undefined ||
+      high === undefined ||
+      !(high > low)
+    ) {
       return undefined;
     }
     this.paint(low, high, canvas, canvasWidth);
@@ -390,12 +455,17 @@ class Bands {
     canvas: Uint8Array,
     canvasWidth: number,
   ): void {
-    const { box, kept } = this;
-    const { sums: sum, counts: mid, whites: top } = this.kernel.picture();
+    const { box, kept, kernel } = this;
+    let blanks = false;
+    for (let k = 0; k < kept.n && !blanks; k++) {
+      blanks = Number.isNaN(kept.values[k]);
+    }
+    const { down, across, blank, out } = kernel.paintArea(blanks);
+    // After paintArea, which may grow the memory (and so detach older views).
+    const { whites: top } = kernel.picture();
     const scale = 1 / (high - low);
     const { columns } = this;
     const { rowStart, ys } = this.rows;
-    let blank: Float64Array | undefined;
     // Kept pixels add their shade where they fall (into `top`, now the
     // shade-1 sum), NaN takes its weight away.
     for (let k = 0; k < kept.n; k++) {
@@ -419,51 +489,38 @@ class Bands {
           const share = wy * (columns.ys.weight[b] as number);
           if (v === v) {
             top[i] = (top[i] as number) + share * t;
-          } else {
-            blank ??= new Float64Array(sum.length);
+          } else if (blank !== undefined) {
             blank[i] = (blank[i] as number) + share;
           }
         }
       }
     }
-    const down = new Float64Array(box.height);
     for (let a = 0; a < ys.target.length; a++) {
       const t = ys.target[a] as number;
       down[t] = (down[t] as number) + (ys.weight[a] as number);
     }
-    const across = this.range.covered;
-    const shift = this.centre - low;
+    across.set(this.range.covered);
+    // Pixels of no weight keep what the canvas holds.
     for (let y = 0; y < box.height; y++) {
-      for (let x = 0; x < box.width; x++) {
-        const i = y * box.width + x;
-        const weight =
-          (down[y] as number) * (across[x] as number) -
-          (blank === undefined ? 0 : (blank[i] as number));
-        if (weight > 1e-9) {
-          const shades =
-            scale * ((sum[i] as number) + (mid[i] as number) * shift) +
-            (top[i] as number);
-          canvas[(box.y + y) * canvasWidth + box.x + x] = Math.max(
-            0,
-            Math.min(255, Math.floor((shades / weight) * 256)),
-          );
-        }
-      }
+      const from = (box.y + y) * canvasWidth + box.x;
+      out.set(canvas.subarray(from, from + box.width), y * box.width);
+    }
+    kernel.paint(scale, this.centre - low);
+    for (let y = 0; y < box.height; y++) {
+      canvas.set(
+        out.subarray(y * box.width, (y + 1) * box.width),
+        (box.y + y) * canvasWidth + box.x,
+      );
     }
   }
 }
 
-function total(values: Float64Array): number {
-  let s = 0;
-  for (let i = 0; i < values.length; i++) {
-    s += values[i] as number;
-  }
-  return s;
-}
-
-/** Percentile p of `count` values, from a window of them whose lowest has rank `before`; undefined if it is not inside. */
+/**
+ * Percentile p of `count` values, from a window of them (reordered here)
+ * whose lowest has rank `before`; undefined if it is not inside.
+ */
 function valueOfRank(
-  window: number[],
+  window: Float32Array,
   before: number,
   p: number,
   count: number,
@@ -472,10 +529,55 @@ function valueOfRank(
   if (at.below < before || at.above >= before + window.length) {
     return undefined;
   }
-  const sorted = Float64Array.from(window).sort();
-  return lerp(
-    sorted[at.below - before] as number,
-    sorted[at.above - before] as number,
-    at.fraction,
-  );
+  const k = at.below - before;
+  const below = selectRank(window, k);
+  let above = below;
+  if (at.above > at.below) {
+    above = Infinity;
+    for (let i = k + 1; i < window.length; i++) {
+      above = Math.min(above, window[i] as number);
+    }
+  }
+  return lerp(below, above, at.fraction);
+}
+
+/**
+ * The k-th smallest of `values` (finite), which are reordered so that none
+ * after position k is smaller: a selection, not a sort (a window holds tens
+ * of thousands of values and only two ranks of it are wanted).
+ */
+export function selectRank(values: Float32Array, k: number): number {
+  let lo = 0;
+  let hi = values.length - 1;
+  while (hi > lo) {
+    const a = values[lo] as number;
+    const b = values[(lo + hi) >>> 1] as number;
+    const c = values[hi] as number;
+    const pivot = Math.max(Math.min(a, b), Math.min(Math.max(a, b), c));
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while ((values[i] as number) < pivot) {
+        i++;
+      }
+      while ((values[j] as number) > pivot) {
+        j--;
+      }
+      if (i <= j) {
+        const t = values[i] as number;
+        values[i] = values[j] as number;
+        values[j] = t;
+        i++;
+        j--;
+      }
+    }
+    if (k <= j) {
+      hi = j;
+    } else if (k >= i) {
+      lo = i;
+    } else {
+      break;
+    }
+  }
+  return values[k] as number;
 }

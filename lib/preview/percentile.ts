@@ -30,8 +30,8 @@ export interface PercentileResult {
 const BINS = 1 << 16;
 const SIGN = 0x80000000;
 /** Top-16-bit key bins of negative NaN/-Inf (below) and of +Inf/NaN (from). */
-const NON_FINITE_BELOW = 0x0080;
-const NON_FINITE_FROM = 0xff80;
+export const NON_FINITE_BELOW = 0x0080;
+export const NON_FINITE_FROM = 0xff80;
 
 interface Target {
   rank: number;
@@ -557,7 +557,8 @@ function sortKey(u: number): number {
 const scratch = new Float32Array(1);
 const scratchBits = new Int32Array(scratch.buffer);
 
-function valueOfKey(key: number): number {
+/** The float32 value of a sort key (a uint32; see the module comment). */
+export function valueOfKey(key: number): number {
   scratchBits[0] = (key & SIGN) === 0 ? ~key : key ^ SIGN;
   return scratch[0] as number;
 }

@@ -14,6 +14,7 @@ import {
   KernelMemoryError,
   type PictureSums,
 } from "../../lib/preview/float-kernel.js";
+import { selectRank } from "../../lib/preview/one-pass.js";
 import { RowMap, spans } from "../../lib/preview/raster.js";
 import {
   assembled,
@@ -144,11 +145,161 @@ describe("the float kernel", () => {
         const got = [...plane.subarray(m, 2 * m)];
         perColumn(each).forEach((e, j) => {
           assert.ok(
-            Math.abs((got[j] as number) - e) <=
-              1e-12 * Math.max(1, Math.abs(e)),
+            Math.abs((got[j] as number) - e) <= 1e-6 * Math.max(1, Math.abs(e)),
             `${what}: ${name}, column ${j}: ${got[j]} against ${e}`,
           );
         });
+      }
+    }
+  });
+
+  it("tallies white and black pixels once per frame pixel, not the columns past the row", () => {
+    const kernel = floatKernel();
+    assert.ok(kernel);
+    // 5 pixels: white, black, between, kept, white; 3 more past the row, all white.
+    const values = [30, 1, 15, 9, 25];
+    kernel.prepare(5, spans(5, 2), new RowMap(5, 2), 2, 1);
+    const input = kernel.input(20);
+    const bytes = stored(values, [30, 30, 30]);
+    new Uint8Array(input.buffer, input.byteOffset, bytes.length).set(bytes);
+    // A row straddling two picture rows: sorted twice, by weights summing to 1.
+    kernel.sort(0, WINDOWS, CENTRE, 0.25, 0);
+    kernel.sort(0, WINDOWS, CENTRE, 0.75, 1);
+    assert.deepEqual(kernel.tallies(), { whites: 2, blacks: 1 });
+    kernel.prepare(5, spans(5, 2), new RowMap(5, 2), 2, 1);
+    assert.deepEqual(
+      kernel.tallies(),
+      { whites: 0, blacks: 0 },
+      "prepare resets",
+    );
+  });
+
+  it("counts a sample by sort key as JavaScript would, in the planes it then clears", () => {
+    const kernel = floatKernel();
+    assert.ok(kernel);
+    const values = [
+      0,
+      -0,
+      1,
+      -1,
+      1.5,
+      -1.5,
+      1000.25,
+      1000.5,
+      1000.75,
+      -3e38,
+      3e38,
+      1e-40,
+      NaN,
+      Infinity,
+      -Infinity,
+      7,
+      7,
+      7,
+    ];
+    const bytes = stored(values, []);
+    const view = new DataView(bytes.buffer);
+    const keyOf = (i: number) => {
+      const u = view.getUint32(4 * i, false);
+      return (u & 0x80000000) !== 0 ? ~u >>> 0 : (u | 0x80000000) >>> 0;
+    };
+    kernel.prepare(64, spans(64, 4), new RowMap(64, 4), 4, 4);
+    kernel.sample(bytes.length, 0).set(bytes);
+    const counts = kernel.keyCounts(values.length);
+    const expected = new Map<number, number>();
+    values.forEach((_, i) => {
+      const bin = keyOf(i) >>> 16;
+      expected.set(bin, (expected.get(bin) ?? 0) + 1);
+    });
+    const got = new Map<number, number>();
+    counts.forEach((n, bin) => {
+      if (n > 0) {
+        got.set(bin, n);
+      }
+    });
+    assert.deepEqual(got, expected);
+    const bins = [keyOf(6) >>> 16, keyOf(3) >>> 16, keyOf(15) >>> 16];
+    const lows = kernel.lowCounts(values.length, bins);
+    const expectedLows = new Map<number, number>();
+    values.forEach((_, i) => {
+      const slot = bins.indexOf(keyOf(i) >>> 16);
+      if (slot >= 0) {
+        const at = 256 * slot + ((keyOf(i) >>> 8) & 0xff);
+        expectedLows.set(at, (expectedLows.get(at) ?? 0) + 1);
+      }
+    });
+    const gotLows = new Map<number, number>();
+    lows.forEach((n, at) => {
+      if (n > 0) {
+        gotLows.set(at, n);
+      }
+    });
+    assert.deepEqual(gotLows, expectedLows);
+    assert.throws(() => kernel.lowCounts(4, [1, 1]), /distinct/);
+    assert.throws(() => kernel.keyCounts(values.length + 1), /sample holds/);
+    kernel.endSample();
+    const { sums, counts: between, whites } = kernel.picture();
+    assert.ok(
+      [sums, between, whites].every((plane) => plane.every((v) => v === 0)),
+      "the planes are zero again",
+    );
+  });
+
+  it("paints grey levels as JavaScript would, keeping pixels of no weight", () => {
+    const kernel = floatKernel();
+    assert.ok(kernel);
+    kernel.prepare(8, spans(8, 3), new RowMap(8, 3), 3, 2);
+    const area = kernel.paintArea(true);
+    const { sums, counts, whites } = kernel.picture();
+    sums.set([1, -2, 3, 40, 5, 6]);
+    counts.set([1, 2, 1, 1, 0, 1]);
+    whites.set([0, 0.5, 0, 0, 0.25, 0.5]);
+    area.down.set([1, 2]);
+    area.across.set([1, 1, 0.5]);
+    area.blank?.set([0, 0, 0.5, 0, 0, 0]);
+    area.out.fill(7);
+    const [scale, shift] = [0.1, 2];
+    kernel.paint(scale, shift);
+    const expected = [0, 1, 2, 3, 4, 5].map((i) => {
+      const weight =
+        [1, 2][Math.floor(i / 3)]! * [1, 1, 0.5][i % 3]! - (i === 2 ? 0.5 : 0);
+      if (weight <= 1e-9) {
+        return 7;
+      }
+      const shade = scale * (sums[i]! + counts[i]! * shift) + whites[i]!;
+      return Math.max(0, Math.min(255, Math.floor((shade / weight) * 256)));
+    });
+    assert.deepEqual([...area.out], expected);
+    assert.equal(area.out[2], 7, "no weight left: kept");
+    assert.equal(area.out[3], 255, "clipped white");
+  });
+
+  it("selects a rank as a sort would, with repeats, runs and a single value", () => {
+    let state = 7;
+    const next = () => {
+      state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+      return state / 2 ** 32;
+    };
+    const cases = [
+      [5],
+      [2, 1],
+      Array.from({ length: 1000 }, () => Math.floor(next() * 10)),
+      Array.from({ length: 777 }, (_, i) => i),
+      Array.from({ length: 777 }, (_, i) => -i),
+      Array.from({ length: 5000 }, () => next() * 1e6 - 5e5),
+    ];
+    for (const values of cases) {
+      const sorted = Float32Array.from(values).sort();
+      for (const k of [0, 1, values.length >> 1, values.length - 1]) {
+        if (k >= values.length) {
+          continue;
+        }
+        const work = Float32Array.from(values);
+        assert.equal(selectRank(work, k), sorted[k], `${values.length}: ${k}`);
+        assert.ok(
+          work.subarray(k + 1).every((v) => v >= sorted[k]!),
+          `${values.length}: nothing smaller after ${k}`,
+        );
       }
     }
   });

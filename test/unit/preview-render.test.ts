@@ -823,7 +823,7 @@ describe("streaming the frame gives the picture of the frame in memory", () => {
       const star = i % 997 === 0 ? 20_000 * next() : 0;
       return 800 + x / 10 + 30 * (next() + next() + next() - 1.5) + star;
     });
-    // Every 16th row (the sample) far brighter than the rest: the guess misses.
+    // Every 16th row (the sample's rows among them) far brighter than the rest: the guess misses.
     const striped = sky.map((v, i) =>
       Math.floor(i / w) % 16 === 0 ? v + 5000 : v,
     );
