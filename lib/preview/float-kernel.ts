@@ -156,10 +156,10 @@ export interface Tallies {
 
 interface Views {
   kept: Int32Array;
+  keptValues: Float32Array;
   picture: PictureSums;
   keyCounts: Uint32Array;
   lowCounts: Uint32Array;
-  data: DataView;
 }
 
 /** A window of values around each percentile (see one-pass.ts). */
@@ -213,7 +213,8 @@ export class FloatKernel {
     this.columns = columns;
     this.pictureRows = rows;
     this.keptAt = 2 * this.areaBytes();
-    this.spansAt = align16(this.keptAt + 4 * (width + SLACK));
+    // The kept columns (int32), then their values (float32).
+    this.spansAt = align16(this.keptAt + 8 * (width + SLACK));
     this.mapAt = this.spansAt + SPAN_BYTES * columns;
     this.pictureAt = align16(
       this.mapAt +
@@ -447,9 +448,9 @@ export class FloatKernel {
     return this.current().kept;
   }
 
-  /** The value of column x of the row at input byte `rowAt`. */
-  value(rowAt: number, x: number): number {
-    return this.current().data.getFloat32(this.inputAt + rowAt + 4 * x, false);
+  /** Their values, in the same order. */
+  keptValues(): Float32Array {
+    return this.current().keptValues;
   }
 
   /** Area `slot`, `rows` frame rows by weight, summed per picture column into picture row t, and emptied. */
@@ -522,6 +523,11 @@ export class FloatKernel {
       const plane = this.planeBytes();
       this.views = {
         kept: new Int32Array(buffer, this.keptAt, this.width + SLACK),
+        keptValues: new Float32Array(
+          buffer,
+          this.keptAt + 4 * (this.width + SLACK),
+          this.width + SLACK,
+        ),
         picture: {
           sums: new Float32Array(buffer, this.pictureAt, size),
           counts: new Float32Array(buffer, this.pictureAt + plane, size),
@@ -529,7 +535,6 @@ export class FloatKernel {
         },
         keyCounts: new Uint32Array(buffer, this.keysAt, KEY_BINS),
         lowCounts: new Uint32Array(buffer, this.lowsAt, LOW_SLOTS * LOW_BINS),
-        data: new DataView(buffer),
       };
     }
     return this.views;

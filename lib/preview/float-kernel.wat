@@ -24,7 +24,9 @@
 ;;       tally += weight;
 ;;     - black, v < lowFrom and finite: the black tally += weight;
 ;;     - anything else (inside a window, NaN, the infinities): x is appended
-;;       to the int32 list at `kept`; the number listed is returned.
+;;       to the int32 list at `kept`, and v (in the machine's byte order) to
+;;       the float32 list n + 4 places after it; the number listed is
+;;       returned.
 ;;   Only groups of four with a pixel outside take the scalar path; the
 ;;   others add their sums with the lanes outside masked to +0.0.
 ;;
@@ -173,6 +175,11 @@
     (i32.store
       (i32.add (local.get $kept) (i32.shl (local.get $count) (i32.const 2)))
       (local.get $x))
+    (f32.store
+      (i32.add (local.get $kept)
+        (i32.shl (i32.add (local.get $count) (i32.add (local.get $n) (i32.const 4)))
+          (i32.const 2)))
+      (local.get $v))
     (i32.add (local.get $count) (i32.const 1)))
 
   (func $share (param $at i32) (param $f f64)
@@ -201,13 +208,18 @@
         (local.set $out
           (i32.add (i32.add (local.get $row) (local.get $plane))
             (i32.shl (local.get $j) (i32.const 2))))
-        (call $addTo (local.get $out)
-          (f64.sub
-            (f64.mul (local.get $rows) (local.get $covered))
-            (f64.load (i32.add (local.get $others) (i32.shl (local.get $j) (i32.const 3))))))
+        ;; Each float32 of the picture plus a float64, added in float64.
+        (f32.store (local.get $out)
+          (f32.demote_f64
+            (f64.add (f64.promote_f32 (f32.load (local.get $out)))
+              (f64.sub
+                (f64.mul (local.get $rows) (local.get $covered))
+                (f64.load (i32.add (local.get $others) (i32.shl (local.get $j) (i32.const 3))))))))
         (local.set $out (i32.add (local.get $out) (local.get $plane)))
-        (call $addTo (local.get $out)
-          (f64.load (i32.add (local.get $whites) (i32.shl (local.get $j) (i32.const 3)))))
+        (f32.store (local.get $out)
+          (f32.demote_f64
+            (f64.add (f64.promote_f32 (f32.load (local.get $out)))
+              (f64.load (i32.add (local.get $whites) (i32.shl (local.get $j) (i32.const 3)))))))
         (local.set $j (i32.add (local.get $j) (i32.const 1)))
         (br $column)))
     (memory.fill (local.get $sums) (i32.const 0)
@@ -251,46 +263,39 @@
               (f64.add (local.get $s)
                 (f64.mul (f64.load offset=24 (local.get $at))
                   (f64.load (i32.add (local.get $values) (i32.shl (local.get $side) (i32.const 3)))))))))
-        (call $addTo (i32.add (local.get $out) (i32.shl (local.get $j) (i32.const 2)))
-          (local.get $s))
+        (local.set $at (i32.add (local.get $out) (i32.shl (local.get $j) (i32.const 2))))
+        (f32.store (local.get $at)
+          (f32.demote_f64 (f64.add (f64.promote_f32 (f32.load (local.get $at))) (local.get $s))))
         (local.set $j (i32.add (local.get $j) (i32.const 1)))
         (br $column))))
 
-  ;; A picture pixel (float32) plus x, added in float64.
-  (func $addTo (param $at i32) (param $x f64)
-    (f32.store (local.get $at)
-      (f32.demote_f64 (f64.add (f64.promote_f32 (f32.load (local.get $at))) (local.get $x)))))
-
-  ;; The top 16 and next 8 bits of the sort key of the big-endian float32 whose
-  ;; bytes, read little-endian, are $b: bits with the sign flipped for
-  ;; positives and every bit flipped for negatives order as the values do.
-  (func $key24 (param $b i32) (result i32)
-    (local $top i32) (local $flip i32)
-    (local.set $top
-      (i32.or
-        (i32.and (i32.shl (local.get $b) (i32.const 16)) (i32.const 0xff0000))
-        (i32.or
-          (i32.and (local.get $b) (i32.const 0xff00))
-          (i32.and (i32.shr_u (local.get $b) (i32.const 16)) (i32.const 0xff)))))
-    ;; A negative (sign bit set): flip all 24 bits; else only the sign.
-    (local.set $flip
-      (select (i32.const 0xffffff) (i32.const 0x800000)
-        (i32.and (local.get $top) (i32.const 0x800000))))
-    (i32.xor (local.get $top) (local.get $flip)))
-
+  ;; keys and lows take the top 16 and next 8 bits of each value's sort key:
+  ;; of the big-endian float32 whose bytes, read little-endian, are b, the
+  ;; top 24 bits with the sign flipped for positives and every one flipped for
+  ;; negatives, which order as the values do. Written out in each loop, as the
+  ;; baseline compiler that runs a process's first frame would not inline it.
+  ;;
   ;; keys(src, n, counts): for the n big-endian float32 from src, counts[k] += 1
   ;; (uint32 at counts + 4k) for the top 16 bits k of each one's sort key.
   (func (export "keys") (param $src i32) (param $n i32) (param $counts i32)
-    (local $end i32) (local $at i32)
+    (local $end i32) (local $at i32) (local $b i32) (local $top24 i32) (local $key i32)
     (local.set $end (i32.add (local.get $src) (i32.shl (local.get $n) (i32.const 2))))
     (block $done
       (loop $next
         (br_if $done (i32.ge_u (local.get $src) (local.get $end)))
+        (local.set $key
+          (i32.xor
+            (local.tee $top24
+              (i32.or
+                (i32.and (i32.shl (local.tee $b (i32.load align=1 (local.get $src))) (i32.const 16)) (i32.const 0xff0000))
+                (i32.or
+                  (i32.and (local.get $b) (i32.const 0xff00))
+                  (i32.and (i32.shr_u (local.get $b) (i32.const 16)) (i32.const 0xff)))))
+            (select (i32.const 0xffffff) (i32.const 0x800000)
+              (i32.and (local.get $top24) (i32.const 0x800000)))))
         (local.set $at
           (i32.add (local.get $counts)
-            (i32.shl
-              (i32.shr_u (call $key24 (i32.load align=1 (local.get $src))) (i32.const 8))
-              (i32.const 2))))
+            (i32.shl (i32.shr_u (local.get $key) (i32.const 8)) (i32.const 2))))
         (i32.store (local.get $at) (i32.add (i32.load (local.get $at)) (i32.const 1)))
         (local.set $src (i32.add (local.get $src) (i32.const 4)))
         (br $next))))
@@ -303,11 +308,21 @@
     (param $b0 i32) (param $b1 i32) (param $b2 i32) (param $b3 i32)
     (param $counts i32)
     (local $end i32) (local $key i32) (local $top i32) (local $slot i32) (local $at i32)
+    (local $b i32) (local $top24 i32)
     (local.set $end (i32.add (local.get $src) (i32.shl (local.get $n) (i32.const 2))))
     (block $done
       (loop $next
         (br_if $done (i32.ge_u (local.get $src) (local.get $end)))
-        (local.set $key (call $key24 (i32.load align=1 (local.get $src))))
+        (local.set $key
+          (i32.xor
+            (local.tee $top24
+              (i32.or
+                (i32.and (i32.shl (local.tee $b (i32.load align=1 (local.get $src))) (i32.const 16)) (i32.const 0xff0000))
+                (i32.or
+                  (i32.and (local.get $b) (i32.const 0xff00))
+                  (i32.and (i32.shr_u (local.get $b) (i32.const 16)) (i32.const 0xff)))))
+            (select (i32.const 0xffffff) (i32.const 0x800000)
+              (i32.and (local.get $top24) (i32.const 0x800000)))))
         (local.set $top (i32.shr_u (local.get $key) (i32.const 8)))
         (local.set $slot
           (select (i32.const 0)
