@@ -78,6 +78,25 @@ interface KernelExports {
     shift: number,
     out: number,
   ): void;
+  partition(values: number, n: number, lowTo: number, out: number): number;
+  weighRows(rowMap: number, n: number, down: number): void;
+  nonFinite(): number;
+  nans(): number;
+  select(values: number, n: number, k: number): number;
+  minimum(values: number, n: number): number;
+  spread(
+    values: number,
+    xs: number,
+    fs: number,
+    n: number,
+    rowMap: number,
+    columnMap: number,
+    tops: number,
+    blank: number,
+    m: number,
+    low: number,
+    scale: number,
+  ): void;
 }
 
 /** What painting reads and writes besides the picture's sums, over the input area (free once the frame is read). */
@@ -162,6 +181,16 @@ interface Views {
   lowCounts: Uint32Array;
 }
 
+/** How `keep` split the kept pixels. */
+export interface KeptSplit {
+  /** Finite values in the low window (at or below its top) and in the high window. */
+  lows: number;
+  highs: number;
+  /** NaN and infinite values, and the NaNs among them. */
+  nonFinite: number;
+  nans: number;
+}
+
 /** A window of values around each percentile (see one-pass.ts). */
 export interface Windows {
   lowFrom: number;
@@ -185,6 +214,8 @@ export class FloatKernel {
   private inputBytes = 0;
   /** Bytes of sample from the picture's start (see `sample`). */
   private sampleBytes = 0;
+  /** Set by `keep` for the frame just read. */
+  private split: (KeptSplit & { n: number; frameRows: number }) | undefined;
   /** Set by paintArea for the next paint. */
   private painted: { withBlank: boolean } | undefined;
   /** Bytes from the start that may hold something other than zero. */
@@ -226,6 +257,7 @@ export class FloatKernel {
     this.inputAt = align16(this.pictureAt + 3 * this.planeBytes());
     this.inputBytes = 0;
     this.sampleBytes = 0;
+    this.split = undefined;
     this.exports.resetTallies();
     this.reserve(this.inputAt);
     const { buffer } = this.exports.memory;
@@ -244,31 +276,42 @@ export class FloatKernel {
       records.setFloat64(at + 24, spans.rightWeight[j] as number, true);
     }
     // Columns past the row fall on the sink column `columns`, with no share.
-    const entries = new DataView(
-      buffer,
-      this.mapAt,
-      MAP_BYTES * (width + SLACK),
-    );
+    this.writeMap(this.mapAt, map, width + SLACK, columns);
+  }
+
+  /**
+   * For each of `count` frame columns (or rows) from the start of `map`, a
+   * record at `at`: the (at most two) picture columns it falls on, int32,
+   * and its shares of them, float64; one picture column is given twice
+   * with share 0, and indexes past the map fall on `sink` with none.
+   */
+  private writeMap(at: number, map: RowMap, count: number, sink: number): void {
     const { target, weight } = map.ys;
-    for (let x = 0; x < width + SLACK; x++) {
-      const at = MAP_BYTES * x;
-      const first = x < width ? (map.rowStart[x] as number) : -1;
-      const count = x < width ? (map.rowStart[x + 1] as number) - first : 0;
-      const j1 = count > 0 ? (target[first] as number) : columns;
-      entries.setInt32(at, j1, true);
+    const length = map.frameHeight;
+    const entries = new DataView(
+      this.exports.memory.buffer,
+      at,
+      MAP_BYTES * count,
+    );
+    for (let x = 0; x < count; x++) {
+      const record = MAP_BYTES * x;
+      const first = x < length ? (map.rowStart[x] as number) : -1;
+      const listed = x < length ? (map.rowStart[x + 1] as number) - first : 0;
+      const j1 = listed > 0 ? (target[first] as number) : sink;
+      entries.setInt32(record, j1, true);
       entries.setInt32(
-        at + 4,
-        count > 1 ? (target[first + 1] as number) : j1,
+        record + 4,
+        listed > 1 ? (target[first + 1] as number) : j1,
         true,
       );
       entries.setFloat64(
-        at + 8,
-        count > 0 ? (weight[first] as number) : 0,
+        record + 8,
+        listed > 0 ? (weight[first] as number) : 0,
         true,
       );
       entries.setFloat64(
-        at + 16,
-        count > 1 ? (weight[first + 1] as number) : 0,
+        record + 16,
+        listed > 1 ? (weight[first + 1] as number) : 0,
         true,
       );
     }
@@ -340,6 +383,132 @@ export class FloatKernel {
     const [b0 = -1, b1 = -1, b2 = -1, b3 = -1] = bins;
     this.exports.lows(this.pictureAt, n, b0, b1, b2, b3, this.lowsAt);
     return counts;
+  }
+
+  /**
+   * The `n` pixels kept aside while sorting (values; frame columns; frame
+   * rows from the top, as `rows` indexes them), copied in over the input
+   * area past the paint area once the frame is read, with the frame rows'
+   * map to picture rows; their finite values are split at `lowTo` into the
+   * low window and the high window (see `select`).
+   */
+  keep(
+    values: Float32Array,
+    xs: Int32Array,
+    fs: Int32Array,
+    n: number,
+    rows: RowMap,
+    lowTo: number,
+  ): KeptSplit {
+    const at = this.keptLayout(n, rows.frameHeight);
+    this.reserve(at.end);
+    this.written = Math.max(this.written, at.end);
+    const { buffer } = this.exports.memory;
+    new Float32Array(buffer, at.values, n).set(values.subarray(0, n));
+    new Int32Array(buffer, at.xs, n).set(xs.subarray(0, n));
+    new Int32Array(buffer, at.fs, n).set(fs.subarray(0, n));
+    this.writeMap(at.rowMap, rows, rows.frameHeight, 0);
+    const lows = this.exports.partition(at.values, n, lowTo, at.windows);
+    const nonFinite = this.exports.nonFinite();
+    const split: KeptSplit = {
+      lows,
+      highs: n - nonFinite - lows,
+      nonFinite,
+      nans: this.exports.nans(),
+    };
+    this.split = { ...split, n, frameRows: rows.frameHeight };
+    return split;
+  }
+
+  /**
+   * The k-th smallest value of a window of the kept pixels (from 0); the
+   * window is reordered so that none after position k is smaller.
+   */
+  select(window: "low" | "high", k: number): number {
+    const { at, length } = this.window(window);
+    if (!(Number.isInteger(k) && k >= 0 && k < length)) {
+      throw new RangeError(`rank ${k} is outside a window of ${length}`);
+    }
+    return this.exports.select(at, length, k);
+  }
+
+  /** The least value after position k of a window (after `select` of k, the (k + 1)-th smallest); Infinity if none. */
+  minimumAfter(window: "low" | "high", k: number): number {
+    const { at, length } = this.window(window);
+    const from = Math.min(length, Math.max(0, k + 1));
+    return this.exports.minimum(at + 4 * from, length - from);
+  }
+
+  /**
+   * Each kept pixel's shade, (v − low) × scale within 0 to 1, added to the
+   * picture's whites where it falls, by area; a NaN's weight goes to the
+   * paint area's `blank` (see float-kernel.wat); and each picture row's
+   * weight, the frame rows' shares of it, into the paint area's `down`.
+   * Needs `keep` and `paintArea`.
+   */
+  spread(low: number, scale: number): void {
+    const { split, painted } = this;
+    if (split === undefined || painted === undefined) {
+      throw new Error("spread needs keep and paintArea first");
+    }
+    if (split.nans > 0 && !painted.withBlank) {
+      throw new Error("NaN pixels were kept: paintArea(true) first");
+    }
+    const at = this.keptLayout(split.n, split.frameRows);
+    this.exports.spread(
+      at.values,
+      at.xs,
+      at.fs,
+      split.n,
+      at.rowMap,
+      this.mapAt,
+      this.pictureAt + 2 * this.planeBytes(),
+      painted.withBlank ? this.paintLayout().blank : 0,
+      this.columns,
+      low,
+      scale,
+    );
+    this.exports.weighRows(at.rowMap, split.frameRows, this.paintLayout().down);
+  }
+
+  private window(window: "low" | "high"): { at: number; length: number } {
+    const { split } = this;
+    if (split === undefined) {
+      throw new Error("no pixels are kept: keep first");
+    }
+    const { windows } = this.keptLayout(split.n, split.frameRows);
+    return window === "low"
+      ? { at: windows, length: split.lows }
+      : { at: windows + 4 * (split.n - split.highs), length: split.highs };
+  }
+
+  /** Past the paint area: the kept values, columns, rows, their windows, then the row map. */
+  private keptLayout(
+    n: number,
+    frameRows: number,
+  ): {
+    values: number;
+    xs: number;
+    fs: number;
+    windows: number;
+    rowMap: number;
+    end: number;
+  } {
+    const values = align16(
+      this.paintLayout().out + this.columns * this.pictureRows,
+    );
+    const xs = values + 4 * n;
+    const fs = xs + 4 * n;
+    const windows = fs + 4 * n;
+    const rowMap = align16(windows + 4 * n);
+    return {
+      values,
+      xs,
+      fs,
+      windows,
+      rowMap,
+      end: rowMap + MAP_BYTES * frameRows,
+    };
   }
 
   /** The paint area, zeroed but for `out`; `blank` only when asked for. */

@@ -397,4 +397,226 @@
             (br $column)))
         (local.set $y (i32.add (local.get $y) (i32.const 1)))
         (br $row))))
+
+  ;; The kept pixels, once the frame is read (one-pass.ts `finish`), in
+  ;; WebAssembly because a process's first frame would otherwise run these
+  ;; loops interpreted, boxing every float it computes.
+  ;;
+  ;; partition(values, n, lowTo, out) -> lows
+  ;;   the finite float32 of values[0, n): those <= lowTo to out from the
+  ;;   start, in order (their number returned), the others to out from
+  ;;   4n down; the non-finite ones and the NaNs among them are counted in
+  ;;   the globals below.
+  (global $nonFinite (mut i32) (i32.const 0))
+  (global $nans (mut i32) (i32.const 0))
+  (func (export "nonFinite") (result i32) (global.get $nonFinite))
+  (func (export "nans") (result i32) (global.get $nans))
+  (func (export "partition")
+    (param $values i32) (param $n i32) (param $lowTo f32) (param $out i32) (result i32)
+    (local $end i32) (local $v f32) (local $lows i32) (local $high i32)
+    (local $nonFinite i32) (local $nans i32)
+    (local.set $end (i32.add (local.get $values) (i32.shl (local.get $n) (i32.const 2))))
+    (local.set $high (i32.add (local.get $out) (i32.shl (local.get $n) (i32.const 2))))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $values) (local.get $end)))
+        (local.set $v (f32.load (local.get $values)))
+        ;; v - v is 0 for every finite v, NaN for NaN and the infinities.
+        (if (f32.ne (f32.sub (local.get $v) (local.get $v)) (f32.const 0))
+          (then
+            (local.set $nonFinite (i32.add (local.get $nonFinite) (i32.const 1)))
+            (local.set $nans
+              (i32.add (local.get $nans) (f32.ne (local.get $v) (local.get $v)))))
+          (else
+            (if (f32.le (local.get $v) (local.get $lowTo))
+              (then
+                (f32.store
+                  (i32.add (local.get $out) (i32.shl (local.get $lows) (i32.const 2)))
+                  (local.get $v))
+                (local.set $lows (i32.add (local.get $lows) (i32.const 1))))
+              (else
+                (local.set $high (i32.sub (local.get $high) (i32.const 4)))
+                (f32.store (local.get $high) (local.get $v))))))
+        (local.set $values (i32.add (local.get $values) (i32.const 4)))
+        (br $next)))
+    (global.set $nonFinite (local.get $nonFinite))
+    (global.set $nans (local.get $nans))
+    (local.get $lows))
+
+  ;; select(values, n, k) -> the k-th smallest of the n finite float32 at
+  ;;   values, which are reordered so that none after position k is smaller
+  ;;   (quickselect, Hoare's partition around a median of three).
+  (func (export "select") (param $values i32) (param $n i32) (param $k i32) (result f32)
+    (local $lo i32) (local $hi i32) (local $i i32) (local $j i32)
+    (local $a f32) (local $b f32) (local $c f32) (local $pivot f32) (local $t f32)
+    (local.set $hi (i32.sub (local.get $n) (i32.const 1)))
+    (block $found
+      (loop $narrow
+        (br_if $found (i32.le_s (local.get $hi) (local.get $lo)))
+        (local.set $a (f32.load (i32.add (local.get $values) (i32.shl (local.get $lo) (i32.const 2)))))
+        (local.set $b
+          (f32.load (i32.add (local.get $values)
+            (i32.shl (i32.shr_u (i32.add (local.get $lo) (local.get $hi)) (i32.const 1)) (i32.const 2)))))
+        (local.set $c (f32.load (i32.add (local.get $values) (i32.shl (local.get $hi) (i32.const 2)))))
+        (local.set $pivot
+          (f32.max (f32.min (local.get $a) (local.get $b))
+            (f32.min (f32.max (local.get $a) (local.get $b)) (local.get $c))))
+        (local.set $i (local.get $lo))
+        (local.set $j (local.get $hi))
+        (block $split
+          (loop $step
+            (br_if $split (i32.gt_s (local.get $i) (local.get $j)))
+            (block $stop
+              (loop $up
+                (br_if $stop
+                  (i32.eqz (f32.lt
+                    (f32.load (i32.add (local.get $values) (i32.shl (local.get $i) (i32.const 2))))
+                    (local.get $pivot))))
+                (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                (br $up)))
+            (block $stop
+              (loop $down
+                (br_if $stop
+                  (i32.eqz (f32.gt
+                    (f32.load (i32.add (local.get $values) (i32.shl (local.get $j) (i32.const 2))))
+                    (local.get $pivot))))
+                (local.set $j (i32.sub (local.get $j) (i32.const 1)))
+                (br $down)))
+            (if (i32.le_s (local.get $i) (local.get $j))
+              (then
+                (local.set $t
+                  (f32.load (i32.add (local.get $values) (i32.shl (local.get $i) (i32.const 2)))))
+                (f32.store (i32.add (local.get $values) (i32.shl (local.get $i) (i32.const 2)))
+                  (f32.load (i32.add (local.get $values) (i32.shl (local.get $j) (i32.const 2)))))
+                (f32.store (i32.add (local.get $values) (i32.shl (local.get $j) (i32.const 2)))
+                  (local.get $t))
+                (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                (local.set $j (i32.sub (local.get $j) (i32.const 1)))))
+            (br $step)))
+        (if (i32.le_s (local.get $k) (local.get $j))
+          (then (local.set $hi (local.get $j)) (br $narrow)))
+        (if (i32.ge_s (local.get $k) (local.get $i))
+          (then (local.set $lo (local.get $i)) (br $narrow)))))
+    (f32.load (i32.add (local.get $values) (i32.shl (local.get $k) (i32.const 2)))))
+
+  ;; minimum(values, n) -> the least of the n float32 at values (+inf: none).
+  (func (export "minimum") (param $values i32) (param $n i32) (result f32)
+    (local $end i32) (local $least f32)
+    (local.set $least (f32.const inf))
+    (local.set $end (i32.add (local.get $values) (i32.shl (local.get $n) (i32.const 2))))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $values) (local.get $end)))
+        (local.set $least (f32.min (local.get $least) (f32.load (local.get $values))))
+        (local.set $values (i32.add (local.get $values) (i32.const 4)))
+        (br $next)))
+    (local.get $least))
+
+  ;; spread(values, xs, fs, n, rowMap, columnMap, tops, blank, m, low, scale)
+  ;;   kept pixel k, of value values[k] (float32) at frame column xs[k] and
+  ;;   frame row fs[k] from the top (int32), falls on the picture pixels
+  ;;   m t + j of the (at most two) picture rows t in its record at rowMap +
+  ;;   32 fs[k] and columns j in columnMap + 32 xs[k] (as sort's), by the
+  ;;   product of their shares: its shade, (v - low) scale within 0 to 1,
+  ;;   times that is added to the float32 at tops; a NaN adds the share to
+  ;;   the float64 at blank instead (blank 0: none may be NaN).
+  (func (export "spread")
+    (param $values i32) (param $xs i32) (param $fs i32) (param $n i32)
+    (param $rowMap i32) (param $columnMap i32) (param $tops i32) (param $blank i32)
+    (param $m i32) (param $low f64) (param $scale f64)
+    (local $k i32) (local $v f64) (local $shade f64) (local $row i32) (local $column i32)
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $k) (local.get $n)))
+        (local.set $v
+          (f64.promote_f32
+            (f32.load (i32.add (local.get $values) (i32.shl (local.get $k) (i32.const 2))))))
+        (local.set $shade
+          (f64.min (f64.const 1)
+            (f64.max (f64.const 0)
+              (f64.mul (f64.sub (local.get $v) (local.get $low)) (local.get $scale)))))
+        (local.set $row
+          (i32.add (local.get $rowMap)
+            (i32.shl (i32.load (i32.add (local.get $fs) (i32.shl (local.get $k) (i32.const 2))))
+              (i32.const 5))))
+        (local.set $column
+          (i32.add (local.get $columnMap)
+            (i32.shl (i32.load (i32.add (local.get $xs) (i32.shl (local.get $k) (i32.const 2))))
+              (i32.const 5))))
+        (if (f64.eq (local.get $v) (local.get $v))
+          (then
+            (call $shade (local.get $tops) (local.get $m) (local.get $row) (local.get $column)
+              (local.get $shade)))
+          (else
+            (if (local.get $blank)
+              (then
+                (call $unweigh (local.get $blank) (local.get $m) (local.get $row)
+                  (local.get $column))))))
+        (local.set $k (i32.add (local.get $k) (i32.const 1)))
+        (br $next))))
+
+  ;; weighRows(rowMap, n, down)
+  ;;   for each of the n frame rows' records at rowMap (as spread's), its
+  ;;   shares added to the float64 at down of its picture rows, in order.
+  (func (export "weighRows") (param $rowMap i32) (param $n i32) (param $down i32)
+    (local $end i32)
+    (local.set $end (i32.add (local.get $rowMap) (i32.shl (local.get $n) (i32.const 5))))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $rowMap) (local.get $end)))
+        (call $share
+          (i32.add (local.get $down) (i32.shl (i32.load (local.get $rowMap)) (i32.const 3)))
+          (f64.load offset=8 (local.get $rowMap)))
+        (call $share
+          (i32.add (local.get $down) (i32.shl (i32.load offset=4 (local.get $rowMap)) (i32.const 3)))
+          (f64.load offset=16 (local.get $rowMap)))
+        (local.set $rowMap (i32.add (local.get $rowMap) (i32.const 32)))
+        (br $next))))
+
+  ;; The four (row, column) pairs of a kept pixel's records, in order: first
+  ;; row with first then second column, then the second row. A record with
+  ;; one entry repeats it with share 0, which adds nothing.
+  (func $shade (param $tops i32) (param $m i32) (param $row i32) (param $column i32) (param $shade f64)
+    (local $r i32) (local $at i32) (local $share f64)
+    (loop $rows
+      (local.set $at
+        (i32.mul (i32.load (i32.add (local.get $row) (i32.shl (local.get $r) (i32.const 2))))
+          (local.get $m)))
+      (local.set $share
+        (f64.load offset=8 (i32.add (local.get $row) (i32.shl (local.get $r) (i32.const 3)))))
+      (call $addShade (local.get $tops)
+        (i32.add (local.get $at) (i32.load (local.get $column)))
+        (f64.mul (f64.mul (local.get $share) (f64.load offset=8 (local.get $column)))
+          (local.get $shade)))
+      (call $addShade (local.get $tops)
+        (i32.add (local.get $at) (i32.load offset=4 (local.get $column)))
+        (f64.mul (f64.mul (local.get $share) (f64.load offset=16 (local.get $column)))
+          (local.get $shade)))
+      (local.set $r (i32.add (local.get $r) (i32.const 1)))
+      (br_if $rows (i32.lt_u (local.get $r) (i32.const 2)))))
+
+  (func $addShade (param $tops i32) (param $i i32) (param $add f64)
+    (local $at i32)
+    (local.set $at (i32.add (local.get $tops) (i32.shl (local.get $i) (i32.const 2))))
+    (f32.store (local.get $at)
+      (f32.demote_f64 (f64.add (f64.promote_f32 (f32.load (local.get $at))) (local.get $add)))))
+
+  (func $unweigh (param $blank i32) (param $m i32) (param $row i32) (param $column i32)
+    (local $r i32) (local $at i32) (local $share f64)
+    (loop $rows
+      (local.set $at
+        (i32.mul (i32.load (i32.add (local.get $row) (i32.shl (local.get $r) (i32.const 2))))
+          (local.get $m)))
+      (local.set $share
+        (f64.load offset=8 (i32.add (local.get $row) (i32.shl (local.get $r) (i32.const 3)))))
+      (call $share
+        (i32.add (local.get $blank)
+          (i32.shl (i32.add (local.get $at) (i32.load (local.get $column))) (i32.const 3)))
+        (f64.mul (local.get $share) (f64.load offset=8 (local.get $column))))
+      (call $share
+        (i32.add (local.get $blank)
+          (i32.shl (i32.add (local.get $at) (i32.load offset=4 (local.get $column))) (i32.const 3)))
+        (f64.mul (local.get $share) (f64.load offset=16 (local.get $column))))
+      (local.set $r (i32.add (local.get $r) (i32.const 1)))
+      (br_if $rows (i32.lt_u (local.get $r) (i32.const 2)))))
 )

@@ -214,12 +214,12 @@ function guessWindows(
 
 class TooManyKept extends Error {}
 
-/** Pixels kept aside: value and frame position, in arrays that grow up to `limit`. */
+/** Pixels kept aside: value and frame position (row from the top), in arrays that grow up to `limit`. */
 class Kept {
   n = 0;
   values: Float32Array;
   xs: Int32Array;
-  ys: Int32Array;
+  fs: Int32Array;
   private readonly limit: number;
 
   /** Room for `size` from the start (memory is touched only as it fills; growing copies). */
@@ -227,18 +227,18 @@ class Kept {
     this.limit = limit;
     this.values = new Float32Array(size);
     this.xs = new Int32Array(size);
-    this.ys = new Int32Array(size);
+    this.fs = new Int32Array(size);
   }
 
-  /** The first `count` of `values` at columns `xs`, of frame row y: copied whole, not one by one. */
-  addRow(xs: Int32Array, values: Float32Array, count: number, y: number): void {
+  /** The first `count` of `values` at columns `xs`, of frame row f from the top: copied whole, not one by one. */
+  addRow(xs: Int32Array, values: Float32Array, count: number, f: number): void {
     while (this.n + count > this.values.length) {
       this.grow();
     }
     const n = this.n;
     this.values.set(values.subarray(0, count), n);
     this.xs.set(xs.subarray(0, count), n);
-    this.ys.fill(y, n, n + count);
+    this.fs.fill(f, n, n + count);
     this.n = n + count;
   }
 
@@ -249,13 +249,13 @@ class Kept {
     }
     const values = new Float32Array(size);
     const xs = new Int32Array(size);
-    const ys = new Int32Array(size);
+    const fs = new Int32Array(size);
     values.set(this.values);
     xs.set(this.xs);
-    ys.set(this.ys);
+    fs.set(this.fs);
     this.values = values;
     this.xs = xs;
-    this.ys = ys;
+    this.fs = fs;
   }
 }
 
@@ -369,7 +369,7 @@ class Bands {
           while (inRow > 0 && (columns[inRow - 1] as number) >= frameWidth) {
             inRow--;
           }
-          kept.addRow(columns, kernel.keptValues(), inRow, y + k);
+          kept.addRow(columns, kernel.keptValues(), inRow, f);
         }
       }
     }
@@ -377,7 +377,9 @@ class Bands {
 
   /** The open band of picture row t, opened if need be. */
   private open(t: number): Band {
-    const [a, b] = this.bands;
+    // Indexed, not destructured: no iterator per frame row while V8 still interprets this.
+    const a = this.bands[0];
+    const b = this.bands[1];
     if (a.t === t) {
       return a;
     }
@@ -394,7 +396,8 @@ class Bands {
 
   /** Closes the bands of picture rows below t (greater t): no frame row still to come falls on them. */
   private closeBelow(t: number): void {
-    for (const band of this.bands) {
+    for (let k = 0; k < 2; k++) {
+      const band = this.bands[k] as Band;
       if (band.t > t) {
         this.close(band);
       }
@@ -415,34 +418,26 @@ class Bands {
     canvasWidth: number,
   ): OnePassClip | undefined {
     this.closeBelow(-1);
-    const { kept, w } = this;
-    // The low window's values from the start, the high window's from the end.
-    const windows = new Float32Array(kept.n);
-    let nLow = 0;
-    let highFrom = kept.n;
-    let nonFinite = 0;
-    for (let k = 0; k < kept.n; k++) {
-      const v = kept.values[k] as number;
-      if (!Number.isFinite(v)) {
-        nonFinite++;
-      } else if (v <= w.lowTo) {
-        windows[nLow++] = v;
-      } else {
-        windows[--highFrom] = v;
-      }
-    }
-    const lowWindow = windows.subarray(0, nLow);
-    const highWindow = windows.subarray(highFrom);
-    const { whites, blacks } = this.kernel.tallies();
+    const { kept, kernel } = this;
+    const split = kernel.keep(
+      kept.values,
+      kept.xs,
+      kept.fs,
+      kept.n,
+      this.rows,
+      this.w.lowTo,
+    );
+    const { whites, blacks } = kernel.tallies();
     const below = Math.round(blacks);
     const above = Math.round(whites);
-    const count = this.frameWidth * this.frameHeight - nonFinite;
-    const between =
-      count - below - lowWindow.length - highWindow.length - above;
-    const low = valueOfRank(lowWindow, below, p, count);
+    const count = this.frameWidth * this.frameHeight - split.nonFinite;
+    const between = count - below - split.lows - split.highs - above;
+    const low = valueOfRank(kernel, "low", split.lows, below, p, count);
     const high = valueOfRank(
-      highWindow,
-      count - above - highWindow.length,
+      kernel,
+      "high",
+      split.highs,
+      count - above - split.highs,
       100 - p,
       count,
     );
@@ -454,60 +449,23 @@ class Bands {
     ) {
       return undefined;
     }
-    this.paint(low, high, canvas, canvasWidth);
+    this.paint(low, high, split.nans > 0, canvas, canvasWidth);
     return { low, high, count };
   }
 
   private paint(
     low: number,
     high: number,
+    blanks: boolean,
     canvas: Uint8Array,
     canvasWidth: number,
   ): void {
-    const { box, kept, kernel } = this;
-    let blanks = false;
-    for (let k = 0; k < kept.n && !blanks; k++) {
-      blanks = Number.isNaN(kept.values[k]);
-    }
-    const { down, across, blank, out } = kernel.paintArea(blanks);
-    // After paintArea, which may grow the memory (and so detach older views).
-    const { whites: top } = kernel.picture();
+    const { box, kernel } = this;
+    const { across, out } = kernel.paintArea(blanks);
     const scale = 1 / (high - low);
-    const { columns } = this;
-    const { rowStart, ys } = this.rows;
-    // Kept pixels add their shade where they fall (into `top`, now the
-    // shade-1 sum), NaN takes its weight away.
-    for (let k = 0; k < kept.n; k++) {
-      const v = kept.values[k] as number;
-      const x = kept.xs[k] as number;
-      const f = this.rows.flip(kept.ys[k] as number);
-      const t = Math.min(1, Math.max(0, (v - low) * scale));
-      for (
-        let a = rowStart[f] as number;
-        a < (rowStart[f + 1] as number);
-        a++
-      ) {
-        const row = (ys.target[a] as number) * box.width;
-        const wy = ys.weight[a] as number;
-        for (
-          let b = columns.rowStart[x] as number;
-          b < (columns.rowStart[x + 1] as number);
-          b++
-        ) {
-          const i = row + (columns.ys.target[b] as number);
-          const share = wy * (columns.ys.weight[b] as number);
-          if (v === v) {
-            top[i] = (top[i] as number) + share * t;
-          } else if (blank !== undefined) {
-            blank[i] = (blank[i] as number) + share;
-          }
-        }
-      }
-    }
-    for (let a = 0; a < ys.target.length; a++) {
-      const t = ys.target[a] as number;
-      down[t] = (down[t] as number) + (ys.weight[a] as number);
-    }
+    // Kept pixels add their shade where they fall (into the whites, now
+    // the shade-1 sum), NaN takes its weight away; and `down` is filled.
+    kernel.spread(low, scale);
     across.set(this.range.covered);
     // Pixels of no weight keep what the canvas holds.
     for (let y = 0; y < box.height; y++) {
@@ -525,68 +483,24 @@ class Bands {
 }
 
 /**
- * Percentile p of `count` values, from a window of them (reordered here)
- * whose lowest has rank `before`; undefined if it is not inside.
+ * Percentile p of `count` values, from a window of `length` of them in the
+ * kernel (reordered there) whose lowest has rank `before`; undefined if it
+ * is not inside.
  */
 function valueOfRank(
-  window: Float32Array,
+  kernel: FloatKernel,
+  window: "low" | "high",
+  length: number,
   before: number,
   p: number,
   count: number,
 ): number | undefined {
   const at = wanted(p, count);
-  if (at.below < before || at.above >= before + window.length) {
+  if (at.below < before || at.above >= before + length) {
     return undefined;
   }
   const k = at.below - before;
-  const below = selectRank(window, k);
-  let above = below;
-  if (at.above > at.below) {
-    above = Infinity;
-    for (let i = k + 1; i < window.length; i++) {
-      above = Math.min(above, window[i] as number);
-    }
-  }
+  const below = kernel.select(window, k);
+  const above = at.above > at.below ? kernel.minimumAfter(window, k) : below;
   return lerp(below, above, at.fraction);
-}
-
-/**
- * The k-th smallest of `values` (finite), which are reordered so that none
- * after position k is smaller: a selection, not a sort (a window holds tens
- * of thousands of values and only two ranks of it are wanted).
- */
-export function selectRank(values: Float32Array, k: number): number {
-  let lo = 0;
-  let hi = values.length - 1;
-  while (hi > lo) {
-    const a = values[lo] as number;
-    const b = values[(lo + hi) >>> 1] as number;
-    const c = values[hi] as number;
-    const pivot = Math.max(Math.min(a, b), Math.min(Math.max(a, b), c));
-    let i = lo;
-    let j = hi;
-    while (i <= j) {
-      while ((values[i] as number) < pivot) {
-        i++;
-      }
-      while ((values[j] as number) > pivot) {
-        j--;
-      }
-      if (i <= j) {
-        const t = values[i] as number;
-        values[i] = values[j] as number;
-        values[j] = t;
-        i++;
-        j--;
-      }
-    }
-    if (k <= j) {
-      hi = j;
-    } else if (k >= i) {
-      lo = i;
-    } else {
-      break;
-    }
-  }
-  return values[k] as number;
 }

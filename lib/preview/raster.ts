@@ -341,8 +341,10 @@ export class RowMap {
     this.frameHeight = frameHeight;
     this.ys = axisWeights(frameHeight, pictureHeight);
     this.rowStart = new Int32Array(frameHeight + 1);
-    for (const source of this.ys.source) {
-      this.rowStart[source + 1] = (this.rowStart[source + 1] as number) + 1;
+    const { source } = this.ys;
+    for (let k = 0; k < source.length; k++) {
+      const next = (source[k] as number) + 1;
+      this.rowStart[next] = (this.rowStart[next] as number) + 1;
     }
     for (let f = 0; f < frameHeight; f++) {
       this.rowStart[f + 1] =
@@ -732,33 +734,36 @@ export interface AxisWeights {
  * overlaps, by overlap length; enlarging, each target takes its nearest source.
  */
 export function axisWeights(n: number, m: number): AxisWeights {
-  const source: number[] = [];
-  const target: number[] = [];
-  const weight: number[] = [];
+  // At most two targets per source shrinking, one source per target enlarging.
+  const room = n >= m ? 2 * n : m;
+  const source = new Int32Array(room);
+  const target = new Int32Array(room);
+  const weight = new Float64Array(room);
+  let k = 0;
   if (n >= m) {
     const step = n / m; // source pixels per target pixel
     for (let i = 0; i < n; i++) {
       const t = Math.min(m - 1, Math.floor(i / step));
       const inFirst = Math.min(1, Math.max(0, (t + 1) * step - i));
-      source.push(i);
-      target.push(t);
-      weight.push(inFirst);
+      source[k] = i;
+      target[k] = t;
+      weight[k++] = inFirst;
       if (inFirst < 1 && t + 1 < m) {
-        source.push(i);
-        target.push(t + 1);
-        weight.push(1 - inFirst);
+        source[k] = i;
+        target[k] = t + 1;
+        weight[k++] = 1 - inFirst;
       }
     }
   } else {
     for (let t = 0; t < m; t++) {
-      source.push(Math.min(n - 1, Math.floor(((t + 0.5) * n) / m)));
-      target.push(t);
-      weight.push(1);
+      source[k] = Math.min(n - 1, Math.floor(((t + 0.5) * n) / m));
+      target[k] = t;
+      weight[k++] = 1;
     }
   }
   return {
-    source: Int32Array.from(source),
-    target: Int32Array.from(target),
-    weight: Float64Array.from(weight),
+    source: source.slice(0, k),
+    target: target.slice(0, k),
+    weight: weight.slice(0, k),
   };
 }

@@ -14,7 +14,6 @@ import {
   KernelMemoryError,
   type PictureSums,
 } from "../../lib/preview/float-kernel.js";
-import { selectRank } from "../../lib/preview/one-pass.js";
 import { RowMap, spans } from "../../lib/preview/raster.js";
 import {
   assembled,
@@ -274,7 +273,43 @@ describe("the float kernel", () => {
     assert.equal(area.out[3], 255, "clipped white");
   });
 
+  it("splits the kept pixels by window and counts the non-finite ones and the NaNs", () => {
+    const kernel = floatKernel();
+    assert.ok(kernel);
+    kernel.prepare(8, spans(8, 2), new RowMap(8, 2), 2, 2);
+    const values = [9, 21, NaN, 10, Infinity, 22, -Infinity, 8, NaN, 20.5];
+    const n = values.length;
+    const split = kernel.keep(
+      Float32Array.from(values),
+      new Int32Array(n),
+      new Int32Array(n),
+      n,
+      new RowMap(8, 2),
+      WINDOWS.lowTo,
+    );
+    assert.deepEqual(split, { lows: 3, highs: 3, nonFinite: 4, nans: 2 });
+    const low = [0, 1, 2].map(() => 0);
+    low.forEach((_, k) => {
+      low[k] = kernel.select("low", k);
+    });
+    assert.deepEqual(low, [8, 9, 10]);
+    assert.equal(kernel.select("high", 0), 20.5);
+    assert.equal(kernel.minimumAfter("high", 0), 21);
+    assert.equal(kernel.select("high", 2), 22);
+    assert.equal(
+      kernel.minimumAfter("high", 2),
+      Infinity,
+      "none after the last",
+    );
+    assert.throws(
+      () => kernel.select("low", 3),
+      /rank 3 is outside a window of 3/,
+    );
+  });
+
   it("selects a rank as a sort would, with repeats, runs and a single value", () => {
+    const kernel = floatKernel();
+    assert.ok(kernel);
     let state = 7;
     const next = () => {
       state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
@@ -288,20 +323,97 @@ describe("the float kernel", () => {
       Array.from({ length: 777 }, (_, i) => -i),
       Array.from({ length: 5000 }, () => next() * 1e6 - 5e5),
     ];
+    kernel.prepare(8, spans(8, 2), new RowMap(8, 2), 2, 2);
     for (const values of cases) {
       const sorted = Float32Array.from(values).sort();
       for (const k of [0, 1, values.length >> 1, values.length - 1]) {
         if (k >= values.length) {
           continue;
         }
-        const work = Float32Array.from(values);
-        assert.equal(selectRank(work, k), sorted[k], `${values.length}: ${k}`);
-        assert.ok(
-          work.subarray(k + 1).every((v) => v >= sorted[k]!),
-          `${values.length}: nothing smaller after ${k}`,
+        // All in the low window, in their first order each time.
+        kernel.keep(
+          Float32Array.from(values),
+          new Int32Array(values.length),
+          new Int32Array(values.length),
+          values.length,
+          new RowMap(8, 2),
+          Infinity,
+        );
+        assert.equal(
+          kernel.select("low", k),
+          sorted[k],
+          `${values.length}: ${k}`,
+        );
+        assert.equal(
+          kernel.minimumAfter("low", k),
+          k + 1 < values.length ? sorted[k + 1] : Infinity,
+          `${values.length}: the next after ${k}`,
         );
       }
     }
+  });
+
+  it("spreads kept pixels' shades, NaNs' weights and the rows' weights over the picture as JavaScript would", () => {
+    const kernel = floatKernel();
+    assert.ok(kernel);
+    // 10 x 7 frame pixels onto 4 x 3: columns and rows straddle.
+    const [width, height, m, rows] = [10, 7, 4, 3];
+    const columnMap = new RowMap(width, m);
+    const rowMap = new RowMap(height, rows);
+    kernel.prepare(width, spans(width, m), columnMap, m, rows);
+    const pixels = [
+      { v: 5, x: 0, f: 0 },
+      { v: 12.5, x: 2, f: 1 },
+      { v: NaN, x: 5, f: 3 },
+      { v: 30, x: 9, f: 6 },
+      { v: 11, x: 7, f: 2 },
+      { v: NaN, x: 2, f: 5 },
+      { v: 10, x: 4, f: 4 },
+    ];
+    const n = pixels.length;
+    kernel.keep(
+      Float32Array.from(pixels, (k) => k.v),
+      Int32Array.from(pixels, (k) => k.x),
+      Int32Array.from(pixels, (k) => k.f),
+      n,
+      rowMap,
+      WINDOWS.lowTo,
+    );
+    const area = kernel.paintArea(true);
+    const { whites } = kernel.picture();
+    whites.set(Array.from({ length: m * rows }, (_, i) => i / 8));
+    const tops = Float32Array.from(whites);
+    const blank = new Float64Array(m * rows);
+    const [low, scale] = [10, 1 / 8];
+    kernel.spread(low, scale);
+    for (const { v, x, f } of pixels) {
+      const t = Math.min(1, Math.max(0, (v - low) * scale));
+      for (let a = rowMap.rowStart[f]!; a < rowMap.rowStart[f + 1]!; a++) {
+        for (
+          let b = columnMap.rowStart[x]!;
+          b < columnMap.rowStart[x + 1]!;
+          b++
+        ) {
+          const i = rowMap.ys.target[a]! * m + columnMap.ys.target[b]!;
+          const share = rowMap.ys.weight[a]! * columnMap.ys.weight[b]!;
+          if (Number.isNaN(v)) {
+            blank[i] = blank[i]! + share;
+          } else {
+            tops[i] = tops[i]! + share * t;
+          }
+        }
+      }
+    }
+    assert.deepEqual([...kernel.picture().whites], [...tops]);
+    assert.deepEqual([...(area.blank ?? [])], [...blank]);
+    const down = new Float64Array(rows);
+    rowMap.ys.target.forEach((t, a) => {
+      down[t] = down[t]! + rowMap.ys.weight[a]!;
+    });
+    assert.deepEqual([...area.down], [...down], "each picture row's weight");
+    assert.ok(blank.some((w) => w > 0) && tops.some((w, i) => w !== i / 8));
+    kernel.paintArea(false);
+    assert.throws(() => kernel.spread(low, scale), /NaN pixels were kept/);
   });
 
   it("says when its memory cannot hold a picture, and stays usable", () => {
