@@ -51,6 +51,7 @@ import ts from "typescript";
 import { readHeaders } from "../lib/fits/read.js";
 import { formatCard, headerBytes } from "../lib/fits/write.js";
 import { packageRoot } from "../lib/paths.js";
+import { WORKER_ENVIRONMENT } from "../lib/rebuild/local.js";
 import { writeSyntheticArchive } from "../lib/synthetic/archive.js";
 
 type CaseName = "gmos" | "float";
@@ -214,6 +215,13 @@ function compilePreview(): string {
   return pathToFileURL(join(outDir, "lib/preview/preview.js")).href;
 }
 
+/**
+ * Both contenders run in the environment fitsfleet's workers get
+ * (WORKER_ENVIRONMENT: two malloc arenas), the reference too, so neither
+ * is measured under settings the other lacks.
+ */
+const contenderEnvironment = { ...process.env, ...WORKER_ENVIRONMENT };
+
 /** A fresh node process: `renders` previews of `file` (0: only load the modules). */
 function fitsfleet(
   module: string,
@@ -242,7 +250,7 @@ function fitsfleet(
   const run = spawnSync(
     process.execPath,
     ["--input-type=module", "-e", script],
-    { encoding: "utf8" },
+    { encoding: "utf8", env: contenderEnvironment },
   );
   if (run.status !== 0) {
     throw new Error(`fitsfleet's preview failed: ${run.stderr}`);
@@ -255,7 +263,7 @@ function reference(file: string, renders: number, jpeg: string): Measure {
   const run = spawnSync(
     PYTHON,
     [referenceScript, file, jpeg, String(renders)],
-    { encoding: "utf8" },
+    { encoding: "utf8", env: contenderEnvironment },
   );
   if (run.status !== 0) {
     throw new Error(`the reference's preview failed: ${run.stderr}`);

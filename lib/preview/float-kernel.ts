@@ -56,6 +56,7 @@ interface KernelExports {
   whiteTally(): number;
   blackTally(): number;
   keys(src: number, n: number, counts: number): void;
+  cumulate(counts: number, n: number): void;
   lows(
     src: number,
     n: number,
@@ -365,6 +366,17 @@ export class FloatKernel {
     counts.fill(0);
     this.exports.keys(this.pictureAt, n, this.keysAt);
     return counts;
+  }
+
+  /**
+   * The same counts as running totals: entry b is how many of the values
+   * have a key's top 16 bits at or below b (so no loop over 65,536 bins runs
+   * in JavaScript, interpreted in a process's first frame).
+   */
+  keyTotals(n: number): Uint32Array {
+    this.keyCounts(n);
+    this.exports.cumulate(this.keysAt, KEY_BINS);
+    return this.current().keyCounts;
   }
 
   /**

@@ -300,7 +300,20 @@
         (local.set $src (i32.add (local.get $src) (i32.const 4)))
         (br $next))))
 
-  ;; lows(src, n, b0, b1, b2, b3, counts): like keys, for the values whose top
+;; cumulate(counts, n): the n uint32 at counts become their running
+  ;; totals (each the sum of those up to and including it).
+  (func (export "cumulate") (param $counts i32) (param $n i32)
+    (local $end i32) (local $total i32)
+    (local.set $end (i32.add (local.get $counts) (i32.shl (local.get $n) (i32.const 2))))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $counts) (local.get $end)))
+        (local.set $total (i32.add (local.get $total) (i32.load (local.get $counts))))
+        (i32.store (local.get $counts) (local.get $total))
+        (local.set $counts (i32.add (local.get $counts) (i32.const 4)))
+        (br $next))))
+
+    ;; lows(src, n, b0, b1, b2, b3, counts): like keys, for the values whose top
   ;; 16 key bits are b_s (distinct, or -1 for none): counts[256 s + k] += 1 for
   ;; the next 8 bits k.
   (func (export "lows")

@@ -147,11 +147,11 @@ function guessWindows(
     );
   }
   const n = rows * width;
-  const counts = kernel.keyCounts(n);
-  let finite = 0;
-  for (let bin = NON_FINITE_BELOW; bin < NON_FINITE_FROM; bin++) {
-    finite += counts[bin] as number;
-  }
+  const totals = kernel.keyTotals(n);
+  const upTo = (bin: number): number =>
+    bin < NON_FINITE_BELOW ? 0 : (totals[bin] as number);
+  const nonFiniteBelow = upTo(NON_FINITE_BELOW - 1);
+  const finite = upTo(NON_FINITE_FROM - 1) - nonFiniteBelow;
   if (finite < n / 2) {
     return undefined;
   }
@@ -169,24 +169,21 @@ function guessWindows(
   if (!(ranks[1] < ranks[2])) {
     return undefined;
   }
-  const bins: number[] = [];
-  const before: number[] = [];
-  let cumulative = 0;
-  for (
-    let bin = NON_FINITE_BELOW;
-    bin < NON_FINITE_FROM && bins.length < ranks.length;
-    bin++
-  ) {
-    const inBin = counts[bin] as number;
-    while (
-      bins.length < ranks.length &&
-      (ranks[bins.length] as number) < cumulative + inBin
-    ) {
-      bins.push(bin);
-      before.push(cumulative);
+  // Each rank's bin: the first whose finite total passes it (a binary search).
+  const bins = ranks.map((rank) => {
+    let lo = NON_FINITE_BELOW;
+    let hi = NON_FINITE_FROM - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (upTo(mid) - nonFiniteBelow > rank) {
+        hi = mid;
+      } else {
+        lo = mid + 1;
+      }
     }
-    cumulative += inBin;
-  }
+    return lo;
+  });
+  const before = bins.map((bin) => upTo(bin - 1) - nonFiniteBelow);
   const slots = [...new Set(bins)];
   const lows = kernel.lowCounts(n, slots);
   kernel.endSample();

@@ -15,6 +15,17 @@ import { type RebuildStatus, rebuildStatus } from "./ledger.js";
 /** What `worker ingest` processes should run with (also for fleet nodes: NODE_OPTIONS). */
 export const YOUNG_GENERATION_FLAG = "--max-semi-space-size=64";
 
+/**
+ * And in their environment: glibc gives every thread that allocates its own
+ * malloc arena and hands freed arena memory back to the system, so each
+ * JPEG that libvips encodes on a fresh thread faults in a megabyte or two
+ * again (about 400 page faults, half the encoder's time). Two arenas keep
+ * that memory in use (docs/BENCHMARKS.md, previews).
+ */
+export const WORKER_ENVIRONMENT: Readonly<Record<string, string>> = {
+  MALLOC_ARENA_MAX: "2",
+};
+
 export interface LocalWorkersOptions {
   databaseUrl: string;
   redisUrl: string;
@@ -68,6 +79,7 @@ export async function runLocalWorkers(
         // URLs in the environment: a command line is visible to every user.
         env: {
           ...process.env,
+          ...WORKER_ENVIRONMENT,
           FITSFLEET_DATABASE_URL: options.databaseUrl,
           FITSFLEET_REDIS_URL: options.redisUrl,
           FITSFLEET_LOG_LEVEL: "warn",

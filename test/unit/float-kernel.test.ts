@@ -217,6 +217,15 @@ describe("the float kernel", () => {
       }
     });
     assert.deepEqual(got, expected);
+    const running = Uint32Array.from(counts);
+    running.forEach((c, bin) => {
+      running[bin] = c + (bin > 0 ? running[bin - 1]! : 0);
+    });
+    assert.deepEqual(
+      kernel.keyTotals(values.length),
+      running,
+      "running totals",
+    );
     const bins = [keyOf(6) >>> 16, keyOf(3) >>> 16, keyOf(15) >>> 16];
     const lows = kernel.lowCounts(values.length, bins);
     const expectedLows = new Map<number, number>();
