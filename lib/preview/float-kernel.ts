@@ -5,10 +5,12 @@
  *
  * One instance per thread, reused from frame to frame. Its memory holds, for
  * rows of `width` pixels: two areas of what a picture row gathers (two
- * because a frame row may straddle two picture rows), the list of kept
- * columns (int32), the picture columns' spans, the frame columns' map to
- * picture columns, the sample's key counts (uint32), the picture's per-pixel
- * sums, counts and whites (float32), then the input rows.
+ * because a frame row may straddle two picture rows), the picture columns'
+ * spans, the frame columns' map to picture columns, the sample's key counts
+ * (uint32), the picture's per-pixel sums, counts and whites (float32), the
+ * pixels kept aside (columns, values, rows: the sort lists them there, so
+ * none is copied), then the input rows, over which the finishing work lies
+ * once the frame is read.
  *
  * Memory touched for the first time costs a page fault (about 3 ms a
  * megabyte on the virtual machines measured), so a process's first frame
@@ -40,6 +42,8 @@ interface KernelExports {
     whites: number,
     columnMap: number,
     kept: number,
+    keptSpan: number,
+    f: number,
   ): number;
   columns(
     sums: number,
@@ -125,6 +129,13 @@ export const KEY_BINS = 1 << 16;
 export const LOW_SLOTS = 4;
 const LOW_BINS = 256;
 
+/** More pixels fell inside the windows than the kernel keeps room for (the guess was poor: the general path draws the frame). */
+export class TooManyKeptError extends Error {
+  constructor(limit: number) {
+    super(`more than ${limit} pixels fell inside the percentile windows`);
+  }
+}
+
 /** The kernel's memory cannot grow to what a frame and picture need (the general path can still draw it). */
 export class KernelMemoryError extends Error {
   constructor(bytes: number, cause: unknown) {
@@ -174,9 +185,16 @@ export interface Tallies {
   blacks: number;
 }
 
+/** The pixels kept aside so far, in the order listed. */
+export interface KeptPixels {
+  xs: Int32Array;
+  values: Float32Array;
+  /** Frame rows from the top. */
+  fs: Int32Array;
+}
+
 interface Views {
-  kept: Int32Array;
-  keptValues: Float32Array;
+  kept: KeptPixels;
   picture: PictureSums;
   keyCounts: Uint32Array;
   lowCounts: Uint32Array;
@@ -205,12 +223,16 @@ export class FloatKernel {
   private width = 0;
   private columns = 0;
   private pictureRows = 0;
-  private keptAt = 0;
   private spansAt = 0;
   private mapAt = 0;
   private pictureAt = 0;
   private keysAt = 0;
   private lowsAt = 0;
+  private storeAt = 0;
+  /** Room for this many kept pixels (the limit, and a row's worth). */
+  private storeRoom = 0;
+  private keptLimit = 0;
+  private keptCount = 0;
   private inputAt = 0;
   private inputBytes = 0;
   /** Bytes of sample from the picture's start (see `sample`). */
@@ -231,8 +253,8 @@ export class FloatKernel {
   /**
    * Lays the memory out for rows of `width` pixels drawn into a picture of
    * `columns` x `rows`, its columns taking frame columns by `spans` (and
-   * each frame column falling on picture columns by `map`); everything
-   * summed starts at zero.
+   * each frame column falling on picture columns by `map`), keeping at
+   * most `keptLimit` pixels aside; everything summed starts at zero.
    */
   prepare(
     width: number,
@@ -240,13 +262,12 @@ export class FloatKernel {
     map: RowMap,
     columns: number,
     rows: number,
+    keptLimit: number,
   ): void {
     this.width = width;
     this.columns = columns;
     this.pictureRows = rows;
-    this.keptAt = 2 * this.areaBytes();
-    // The kept columns (int32), then their values (float32).
-    this.spansAt = align16(this.keptAt + 8 * (width + SLACK));
+    this.spansAt = align16(2 * this.areaBytes());
     this.mapAt = this.spansAt + SPAN_BYTES * columns;
     this.pictureAt = align16(
       this.mapAt +
@@ -255,7 +276,11 @@ export class FloatKernel {
     );
     this.keysAt = this.pictureAt - 4 * (KEY_BINS + LOW_SLOTS * LOW_BINS);
     this.lowsAt = this.keysAt + 4 * KEY_BINS;
-    this.inputAt = align16(this.pictureAt + 3 * this.planeBytes());
+    this.storeAt = align16(this.pictureAt + 3 * this.planeBytes());
+    this.keptLimit = keptLimit;
+    this.storeRoom = keptLimit + width + SLACK;
+    this.keptCount = 0;
+    this.inputAt = align16(this.storeAt + 12 * this.storeRoom);
     this.inputBytes = 0;
     this.sampleBytes = 0;
     this.split = undefined;
@@ -263,8 +288,9 @@ export class FloatKernel {
     this.reserve(this.inputAt);
     const { buffer } = this.exports.memory;
     // Memory never written is zero already (a first frame's 5 MB of planes
-    // would otherwise be touched twice).
-    new Uint8Array(buffer, 0, Math.min(this.written, this.inputAt)).fill(0);
+    // would otherwise be touched twice); the kept pixels' store is written
+    // before it is read.
+    new Uint8Array(buffer, 0, Math.min(this.written, this.storeAt)).fill(0);
     this.written = Math.max(this.written, this.inputAt);
     const records = new DataView(buffer, this.spansAt, SPAN_BYTES * columns);
     for (let j = 0; j < columns; j++) {
@@ -398,29 +424,27 @@ export class FloatKernel {
   }
 
   /**
-   * The `n` pixels kept aside while sorting (values; frame columns; frame
-   * rows from the top, as `rows` indexes them), copied in over the input
-   * area past the paint area once the frame is read, with the frame rows'
-   * map to picture rows; their finite values are split at `lowTo` into the
-   * low window and the high window (see `select`).
+   * Once the frame is read: the frame rows' map to picture rows (`rows`,
+   * indexed from the top, as `sort`'s f) laid out over the input area, and
+   * the kept pixels' finite values split at `lowTo` into the low window and
+   * the high window (see `select`).
    */
-  keep(
-    values: Float32Array,
-    xs: Int32Array,
-    fs: Int32Array,
-    n: number,
-    rows: RowMap,
-    lowTo: number,
-  ): KeptSplit {
-    const at = this.keptLayout(n, rows.frameHeight);
-    this.reserve(at.end);
-    this.written = Math.max(this.written, at.end);
-    const { buffer } = this.exports.memory;
-    new Float32Array(buffer, at.values, n).set(values.subarray(0, n));
-    new Int32Array(buffer, at.xs, n).set(xs.subarray(0, n));
-    new Int32Array(buffer, at.fs, n).set(fs.subarray(0, n));
+  keep(rows: RowMap, lowTo: number): KeptSplit {
+    const n = this.keptCount;
+    this.split = {
+      lows: 0,
+      highs: 0,
+      nonFinite: 0,
+      nans: 0,
+      n,
+      frameRows: rows.frameHeight,
+    };
+    const at = this.paintLayout();
+    this.reserve(at.blank);
+    this.written = Math.max(this.written, at.blank);
     this.writeMap(at.rowMap, rows, rows.frameHeight, 0);
-    const lows = this.exports.partition(at.values, n, lowTo, at.windows);
+    const values = this.storeAt + 4 * this.storeRoom;
+    const lows = this.exports.partition(values, n, lowTo, at.windows);
     const nonFinite = this.exports.nonFinite();
     const split: KeptSplit = {
       lows,
@@ -466,21 +490,22 @@ export class FloatKernel {
     if (split.nans > 0 && !painted.withBlank) {
       throw new Error("NaN pixels were kept: paintArea(true) first");
     }
-    const at = this.keptLayout(split.n, split.frameRows);
+    const at = this.paintLayout();
+    const span = 4 * this.storeRoom;
     this.exports.spread(
-      at.values,
-      at.xs,
-      at.fs,
+      this.storeAt + span,
+      this.storeAt,
+      this.storeAt + 2 * span,
       split.n,
       at.rowMap,
       this.mapAt,
       this.pictureAt + 2 * this.planeBytes(),
-      painted.withBlank ? this.paintLayout().blank : 0,
+      painted.withBlank ? at.blank : 0,
       this.columns,
       low,
       scale,
     );
-    this.exports.weighRows(at.rowMap, split.frameRows, this.paintLayout().down);
+    this.exports.weighRows(at.rowMap, split.frameRows, at.down);
   }
 
   private window(window: "low" | "high"): { at: number; length: number } {
@@ -488,50 +513,20 @@ export class FloatKernel {
     if (split === undefined) {
       throw new Error("no pixels are kept: keep first");
     }
-    const { windows } = this.keptLayout(split.n, split.frameRows);
+    const { windows } = this.paintLayout();
     return window === "low"
       ? { at: windows, length: split.lows }
       : { at: windows + 4 * (split.n - split.highs), length: split.highs };
-  }
-
-  /** Past the paint area: the kept values, columns, rows, their windows, then the row map. */
-  private keptLayout(
-    n: number,
-    frameRows: number,
-  ): {
-    values: number;
-    xs: number;
-    fs: number;
-    windows: number;
-    rowMap: number;
-    end: number;
-  } {
-    const values = align16(
-      this.paintLayout().out + this.columns * this.pictureRows,
-    );
-    const xs = values + 4 * n;
-    const fs = xs + 4 * n;
-    const windows = fs + 4 * n;
-    const rowMap = align16(windows + 4 * n);
-    return {
-      values,
-      xs,
-      fs,
-      windows,
-      rowMap,
-      end: rowMap + MAP_BYTES * frameRows,
-    };
   }
 
   /** The paint area, zeroed but for `out`; `blank` only when asked for. */
   paintArea(withBlank: boolean): PaintArea {
     const { columns: m, pictureRows: rows } = this;
     const size = m * rows;
-    const bytes = 8 * (rows + m) + 8 * size + size;
-    this.reserve(this.inputAt + bytes);
-    this.written = Math.max(this.written, this.inputAt + bytes);
-    const { buffer } = this.exports.memory;
     const at = this.paintLayout();
+    this.reserve(at.end);
+    this.written = Math.max(this.written, at.end);
+    const { buffer } = this.exports.memory;
     const area: PaintArea = {
       down: new Float64Array(buffer, at.down, rows).fill(0),
       across: new Float64Array(buffer, at.across, m).fill(0),
@@ -567,21 +562,29 @@ export class FloatKernel {
     this.painted = undefined;
   }
 
+  /**
+   * Over the input area, once the frame is read: the rows' and columns'
+   * weights, the grey levels, the kept pixels' windows and the frame rows'
+   * map (the input's pages, already touched, hold them all for a frame of
+   * a megabyte's rows or more), then `blank`, touched only for NaN.
+   */
   private paintLayout(): {
     down: number;
     across: number;
-    blank: number;
     out: number;
+    windows: number;
+    rowMap: number;
+    blank: number;
+    end: number;
   } {
+    const size = this.columns * this.pictureRows;
     const down = this.inputAt;
     const across = down + 8 * this.pictureRows;
-    const blank = across + 8 * this.columns;
-    return {
-      down,
-      across,
-      blank,
-      out: blank + 8 * this.columns * this.pictureRows,
-    };
+    const out = across + 8 * this.columns;
+    const windows = align16(out + size);
+    const rowMap = align16(windows + 4 * (this.split?.n ?? 0));
+    const blank = align16(rowMap + MAP_BYTES * (this.split?.frameRows ?? 0));
+    return { down, across, out, windows, rowMap, blank, end: blank + 8 * size };
   }
 
   /** White and black pixels sorted since `prepare`. */
@@ -593,9 +596,11 @@ export class FloatKernel {
   }
 
   /**
-   * Sorts the pixels of the row at input byte `rowAt` by the windows (see
-   * float-kernel.wat), adding to area `slot` with `weight`; the number of
-   * columns listed to keep (see `kept`; some may be past the row).
+   * Sorts the pixels of the row at input byte `rowAt`, frame row f from the
+   * top, by the windows (see float-kernel.wat), adding to area `slot` with
+   * `weight`; the number of its pixels listed to keep aside, after those
+   * kept so far (see `kept`). They stay kept only if `keep` (a row that
+   * straddles two picture rows is sorted twice and kept once).
    */
   sort(
     rowAt: number,
@@ -603,11 +608,17 @@ export class FloatKernel {
     centre: number,
     weight: number,
     slot: 0 | 1,
+    f: number,
+    keep: boolean,
   ): number {
     if (rowAt < 0 || rowAt + 4 * this.width > this.inputBytes) {
       throw new RangeError(`row at byte ${rowAt} is outside the input`);
     }
-    return this.exports.sort(
+    // Room for a whole row listed, kept or not.
+    if (this.keptCount + this.width > this.storeRoom) {
+      throw new TooManyKeptError(this.keptLimit);
+    }
+    const listed = this.exports.sort(
       this.inputAt + rowAt,
       this.width,
       windows.lowFrom,
@@ -620,18 +631,43 @@ export class FloatKernel {
       this.othersAt(slot),
       this.whitesAt(slot),
       this.mapAt,
-      this.keptAt,
+      this.storeAt + 4 * this.keptCount,
+      4 * this.storeRoom,
+      f,
     );
+    if (keep) {
+      this.keptCount += listed;
+    }
+    return listed;
   }
 
-  /** The columns the last `sort` listed to keep, in order. */
-  kept(): Int32Array {
-    return this.current().kept;
+  /** The pixels kept aside since `prepare`, and those the last `sort` listed without keeping (`extra` of them). */
+  kept(extra = 0): KeptPixels {
+    const { xs, values, fs } = this.current().kept;
+    const n = Math.min(this.storeRoom, this.keptCount + extra);
+    return {
+      xs: xs.subarray(0, n),
+      values: values.subarray(0, n),
+      fs: fs.subarray(0, n),
+    };
   }
 
-  /** Their values, in the same order. */
-  keptValues(): Float32Array {
-    return this.current().keptValues;
+  /** Kept pixels of the caller's own, added as if sorting had listed them (tests, and pixels found another way). */
+  addKept(pixels: KeptPixels): void {
+    const n = pixels.values.length;
+    if (pixels.xs.length !== n || pixels.fs.length !== n) {
+      throw new RangeError(
+        "kept pixels need as many columns and rows as values",
+      );
+    }
+    if (this.keptCount + n > this.storeRoom) {
+      throw new TooManyKeptError(this.keptLimit);
+    }
+    const { kept } = this.current();
+    kept.xs.set(pixels.xs, this.keptCount);
+    kept.values.set(pixels.values, this.keptCount);
+    kept.fs.set(pixels.fs, this.keptCount);
+    this.keptCount += n;
   }
 
   /** Area `slot`, `rows` frame rows by weight, summed per picture column into picture row t, and emptied. */
@@ -703,12 +739,19 @@ export class FloatKernel {
       const size = this.columns * this.pictureRows;
       const plane = this.planeBytes();
       this.views = {
-        kept: new Int32Array(buffer, this.keptAt, this.width + SLACK),
-        keptValues: new Float32Array(
-          buffer,
-          this.keptAt + 4 * (this.width + SLACK),
-          this.width + SLACK,
-        ),
+        kept: {
+          xs: new Int32Array(buffer, this.storeAt, this.storeRoom),
+          values: new Float32Array(
+            buffer,
+            this.storeAt + 4 * this.storeRoom,
+            this.storeRoom,
+          ),
+          fs: new Int32Array(
+            buffer,
+            this.storeAt + 8 * this.storeRoom,
+            this.storeRoom,
+          ),
+        },
         picture: {
           sums: new Float32Array(buffer, this.pictureAt, size),
           counts: new Float32Array(buffer, this.pictureAt + plane, size),

@@ -8,12 +8,12 @@
 ;; column (m + 1: the last is a sink for the columns past the row).
 ;;
 ;; sort(src, n, lowFrom, lowTo, highFrom, highTo, centre, weight,
-;;      sums, others, whites, columnMap, kept) -> count
+;;      sums, others, whites, columnMap, kept, keptSpan, f) -> count
 ;;   src         byte offset of the row's first pixel, big-endian float32
 ;;   n           pixels in the row; the loop goes on to the next multiple of
 ;;               4, so up to 3 pixels (12 bytes) past the row are read and 3
-;;               more columns written or listed; the caller leaves room for
-;;               them and ignores them
+;;               more columns written; the caller leaves room for them and
+;;               ignores them
 ;;   A pixel v of frame column x, by where it falls:
 ;;   - between the windows, lowTo < v < highFrom (nearly all of them):
 ;;     sums[x] += (v - centre) x weight, in float64;
@@ -23,10 +23,11 @@
 ;;     - white, v > highTo and finite: whites[j] likewise, and the white
 ;;       tally += weight;
 ;;     - black, v < lowFrom and finite: the black tally += weight;
-;;     - anything else (inside a window, NaN, the infinities): x is appended
-;;       to the int32 list at `kept`, and v (in the machine's byte order) to
-;;       the float32 list n + 4 places after it; the number listed is
-;;       returned.
+;;     - anything else (inside a window, NaN, the infinities), if x < n:
+;;       listed, x appended to the int32 list at `kept`, v (in the machine's
+;;       byte order) to the float32 list keptSpan bytes after it and the
+;;       frame row f to the int32 list keptSpan bytes after that; the number
+;;       listed is returned.
 ;;   Only groups of four with a pixel outside take the scalar path; the
 ;;   others add their sums with the lanes outside masked to +0.0.
 ;;
@@ -58,7 +59,7 @@
     (param $lowFrom f32) (param $lowTo f32) (param $highFrom f32) (param $highTo f32)
     (param $centre f64) (param $weight f64)
     (param $sums i32) (param $others i32) (param $whites i32) (param $columnMap i32)
-    (param $kept i32)
+    (param $kept i32) (param $keptSpan i32) (param $f i32)
     (result i32)
     (local $x i32) (local $count i32) (local $at i32) (local $bits i32)
     (local $v v128) (local $inside v128) (local $lt v128) (local $hf v128)
@@ -111,7 +112,8 @@
                   (call $other (f32x4.extract_lane 0 (local.get $v)) (local.get $x)
                     (local.get $lowFrom) (local.get $highTo) (local.get $weight)
                     (local.get $others) (local.get $whites) (local.get $columnMap)
-                    (local.get $kept) (local.get $count) (local.get $n)))))
+                    (local.get $kept) (local.get $keptSpan) (local.get $f)
+                    (local.get $count) (local.get $n)))))
             (if (i32.eqz (i32.and (local.get $bits) (i32.const 2)))
               (then
                 (local.set $count
@@ -119,7 +121,8 @@
                     (i32.add (local.get $x) (i32.const 1))
                     (local.get $lowFrom) (local.get $highTo) (local.get $weight)
                     (local.get $others) (local.get $whites) (local.get $columnMap)
-                    (local.get $kept) (local.get $count) (local.get $n)))))
+                    (local.get $kept) (local.get $keptSpan) (local.get $f)
+                    (local.get $count) (local.get $n)))))
             (if (i32.eqz (i32.and (local.get $bits) (i32.const 4)))
               (then
                 (local.set $count
@@ -127,7 +130,8 @@
                     (i32.add (local.get $x) (i32.const 2))
                     (local.get $lowFrom) (local.get $highTo) (local.get $weight)
                     (local.get $others) (local.get $whites) (local.get $columnMap)
-                    (local.get $kept) (local.get $count) (local.get $n)))))
+                    (local.get $kept) (local.get $keptSpan) (local.get $f)
+                    (local.get $count) (local.get $n)))))
             (if (i32.eqz (i32.and (local.get $bits) (i32.const 8)))
               (then
                 (local.set $count
@@ -135,7 +139,8 @@
                     (i32.add (local.get $x) (i32.const 3))
                     (local.get $lowFrom) (local.get $highTo) (local.get $weight)
                     (local.get $others) (local.get $whites) (local.get $columnMap)
-                    (local.get $kept) (local.get $count) (local.get $n)))))))
+                    (local.get $kept) (local.get $keptSpan) (local.get $f)
+                    (local.get $count) (local.get $n)))))))
         (local.set $x (i32.add (local.get $x) (i32.const 4)))
         (br $next)))
     (local.get $count))
@@ -145,7 +150,8 @@
   (func $other
     (param $v f32) (param $x i32) (param $lowFrom f32) (param $highTo f32)
     (param $weight f64) (param $others i32) (param $whites i32) (param $columnMap i32)
-    (param $kept i32) (param $count i32) (param $n i32) (result i32)
+    (param $kept i32) (param $keptSpan i32) (param $f i32)
+    (param $count i32) (param $n i32) (result i32)
     (local $entry i32) (local $j1 i32) (local $j2 i32) (local $f1 f64) (local $f2 f64)
     (local $tally f64)
     ;; Columns past the row are sorted too, but count nowhere.
@@ -172,14 +178,13 @@
       (then
         (global.set $blackTally (f64.add (global.get $blackTally) (local.get $tally)))
         (return (local.get $count))))
-    (i32.store
-      (i32.add (local.get $kept) (i32.shl (local.get $count) (i32.const 2)))
-      (local.get $x))
-    (f32.store
-      (i32.add (local.get $kept)
-        (i32.shl (i32.add (local.get $count) (i32.add (local.get $n) (i32.const 4)))
-          (i32.const 2)))
-      (local.get $v))
+    (if (i32.ge_u (local.get $x) (local.get $n))
+      (then (return (local.get $count))))
+    (local.set $entry (i32.add (local.get $kept) (i32.shl (local.get $count) (i32.const 2))))
+    (i32.store (local.get $entry) (local.get $x))
+    (local.set $entry (i32.add (local.get $entry) (local.get $keptSpan)))
+    (f32.store (local.get $entry) (local.get $v))
+    (i32.store (i32.add (local.get $entry) (local.get $keptSpan)) (local.get $f))
     (i32.add (local.get $count) (i32.const 1)))
 
   (func $share (param $at i32) (param $f f64)

@@ -35,6 +35,7 @@ import {
   type FloatKernel,
   floatKernel,
   KernelMemoryError,
+  TooManyKeptError,
   type Windows,
 } from "./float-kernel.js";
 import {
@@ -100,7 +101,7 @@ export function drawInOnePass(
   }
   let bands: Bands;
   try {
-    const columns = new PictureColumns(layout.width, box, kernel);
+    const columns = new PictureColumns(layout, box, kernel);
     const windows = guessWindows(reader, layout, p, kernel);
     if (windows === undefined) {
       return undefined;
@@ -115,7 +116,10 @@ export function drawInOnePass(
       },
     );
   } catch (error) {
-    if (error instanceof TooManyKept || error instanceof KernelMemoryError) {
+    if (
+      error instanceof TooManyKeptError ||
+      error instanceof KernelMemoryError
+    ) {
       return undefined;
     }
     throw error;
@@ -209,53 +213,6 @@ function guessWindows(
   return windows.lowTo < windows.highFrom ? windows : undefined;
 }
 
-class TooManyKept extends Error {}
-
-/** Pixels kept aside: value and frame position (row from the top), in arrays that grow up to `limit`. */
-class Kept {
-  n = 0;
-  values: Float32Array;
-  xs: Int32Array;
-  fs: Int32Array;
-  private readonly limit: number;
-
-  /** Room for `size` from the start (memory is touched only as it fills; growing copies). */
-  constructor(size: number, limit: number) {
-    this.limit = limit;
-    this.values = new Float32Array(size);
-    this.xs = new Int32Array(size);
-    this.fs = new Int32Array(size);
-  }
-
-  /** The first `count` of `values` at columns `xs`, of frame row f from the top: copied whole, not one by one. */
-  addRow(xs: Int32Array, values: Float32Array, count: number, f: number): void {
-    while (this.n + count > this.values.length) {
-      this.grow();
-    }
-    const n = this.n;
-    this.values.set(values.subarray(0, count), n);
-    this.xs.set(xs.subarray(0, count), n);
-    this.fs.fill(f, n, n + count);
-    this.n = n + count;
-  }
-
-  private grow(): void {
-    const size = this.values.length * 2;
-    if (size > this.limit) {
-      throw new TooManyKept();
-    }
-    const values = new Float32Array(size);
-    const xs = new Int32Array(size);
-    const fs = new Int32Array(size);
-    values.set(this.values);
-    xs.set(this.xs);
-    fs.set(this.fs);
-    this.values = values;
-    this.xs = xs;
-    this.fs = fs;
-  }
-}
-
 /** A picture row being summed: the frame rows that fall on it, in one of the kernel's two areas. */
 interface Band {
   /** Picture row (from the top of the box); -1 when the slot is free. */
@@ -272,7 +229,8 @@ class PictureColumns {
   /** Which picture columns each frame column falls on, by how much. */
   readonly map: RowMap;
 
-  constructor(frameWidth: number, box: Box, kernel: FloatKernel) {
+  constructor(layout: ImageLayout, box: Box, kernel: FloatKernel) {
+    const frameWidth = layout.width;
     this.frameWidth = frameWidth;
     this.range = cutColumns(
       spans(frameWidth, box.width),
@@ -287,6 +245,7 @@ class PictureColumns {
       this.map,
       box.width,
       box.height,
+      Math.ceil(frameWidth * layout.height * MAX_KEPT_SHARE),
     );
   }
 }
@@ -310,7 +269,6 @@ class Bands {
    * picture rows close from the bottom of the picture up.
    */
   private readonly bands: [Band, Band];
-  private readonly kept: Kept;
 
   /** `columns` laid the kernel out for this frame and box. */
   constructor(
@@ -334,17 +292,11 @@ class Bands {
       { t: -1, slot: 0, rows: 0 },
       { t: -1, slot: 1, rows: 0 },
     ];
-    const pixels = frameWidth * frameHeight;
-    // Windows of ±0.05 percentile points or so hold about 0.2% of the pixels.
-    this.kept = new Kept(
-      Math.max(1 << 14, Math.ceil(pixels / 256)),
-      Math.ceil(pixels * MAX_KEPT_SHARE),
-    );
   }
 
   /** Frame rows [y, y + rows), as stored, from the start of the kernel's input. */
   add(y: number, rows: number): void {
-    const { w, kernel, frameWidth, kept } = this;
+    const { w, kernel, frameWidth } = this;
     const { rowStart, ys } = this.rows;
     for (let k = 0; k < rows; k++) {
       const f = this.rows.flip(y + k);
@@ -357,17 +309,8 @@ class Bands {
         const band = this.open(ys.target[a] as number);
         const weight = ys.weight[a] as number;
         band.rows += weight;
-        const listed = kernel.sort(rowAt, w, this.centre, weight, band.slot);
-        // A straddling row lists the same columns twice: keep them once.
-        if (a === first && listed > 0) {
-          // Columns past the row come last.
-          const columns = kernel.kept();
-          let inRow = listed;
-          while (inRow > 0 && (columns[inRow - 1] as number) >= frameWidth) {
-            inRow--;
-          }
-          kept.addRow(columns, kernel.keptValues(), inRow, f);
-        }
+        // A straddling row lists the same pixels twice: keep them once.
+        kernel.sort(rowAt, w, this.centre, weight, band.slot, f, a === first);
       }
     }
   }
@@ -415,15 +358,8 @@ class Bands {
     canvasWidth: number,
   ): OnePassClip | undefined {
     this.closeBelow(-1);
-    const { kept, kernel } = this;
-    const split = kernel.keep(
-      kept.values,
-      kept.xs,
-      kept.fs,
-      kept.n,
-      this.rows,
-      this.w.lowTo,
-    );
+    const { kernel } = this;
+    const split = kernel.keep(this.rows, this.w.lowTo);
     const { whites, blacks } = kernel.tallies();
     const below = Math.round(blacks);
     const above = Math.round(whites);

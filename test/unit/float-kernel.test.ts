@@ -13,6 +13,7 @@ import {
   floatKernel,
   KernelMemoryError,
   type PictureSums,
+  TooManyKeptError,
 } from "../../lib/preview/float-kernel.js";
 import { RowMap, spans } from "../../lib/preview/raster.js";
 import {
@@ -81,7 +82,7 @@ describe("the float kernel", () => {
       );
       const m = Math.max(1, Math.floor(width / 2));
       const weight = 0.5;
-      kernel.prepare(width, spans(width, m), new RowMap(width, m), m, 2);
+      kernel.prepare(width, spans(width, m), new RowMap(width, m), m, 2, 64);
       const input = kernel.input(4 * width);
       // Past the row: pixels of every sort, which must not count.
       const bytes = stored(values, [12, 30, 0]);
@@ -90,15 +91,42 @@ describe("the float kernel", () => {
         bytes.subarray(4 * width),
       );
       // Twice into area 1, closed into picture row 1; area 0 stays empty.
+      // The first time kept, the second only listed (a straddling row's second sort).
+      const expected = values.flatMap((v, x) =>
+        sorted(v) === "kept" ? [x] : [],
+      );
       for (const round of [0, 1]) {
-        const listed = kernel.sort(0, WINDOWS, CENTRE, weight, 1);
-        const columns: number[] = [...kernel.kept().subarray(0, listed)].filter(
-          (x) => x < width,
+        const listed = kernel.sort(
+          0,
+          WINDOWS,
+          CENTRE,
+          weight,
+          1,
+          3,
+          round === 0,
         );
-        const expected = values.flatMap((v, x) =>
-          sorted(v) === "kept" ? [x] : [],
+        assert.equal(
+          listed,
+          expected.length,
+          `width ${width}: listed, ${round}`,
         );
-        assert.deepEqual(columns, expected, `width ${width}: kept, ${round}`);
+        assert.equal(kernel.kept().xs.length, expected.length, "kept once");
+        const all = kernel.kept(round === 0 ? 0 : listed);
+        const from = all.xs.length - listed;
+        assert.deepEqual(
+          [...all.xs.subarray(from)],
+          expected,
+          `width ${width}: columns, ${round}`,
+        );
+        assert.deepEqual(
+          [...all.values.subarray(from)],
+          expected.map((x) => Math.fround(values[x]!)),
+          `width ${width}: values`,
+        );
+        assert.ok(
+          all.fs.subarray(from).every((f) => f === 3),
+          "rows",
+        );
       }
       kernel.close(1, 1, 2 * weight);
       kernel.close(0, 0, 0);
@@ -157,15 +185,15 @@ describe("the float kernel", () => {
     assert.ok(kernel);
     // 5 pixels: white, black, between, kept, white; 3 more past the row, all white.
     const values = [30, 1, 15, 9, 25];
-    kernel.prepare(5, spans(5, 2), new RowMap(5, 2), 2, 1);
+    kernel.prepare(5, spans(5, 2), new RowMap(5, 2), 2, 1, 64);
     const input = kernel.input(20);
     const bytes = stored(values, [30, 30, 30]);
     new Uint8Array(input.buffer, input.byteOffset, bytes.length).set(bytes);
     // A row straddling two picture rows: sorted twice, by weights summing to 1.
-    kernel.sort(0, WINDOWS, CENTRE, 0.25, 0);
-    kernel.sort(0, WINDOWS, CENTRE, 0.75, 1);
+    kernel.sort(0, WINDOWS, CENTRE, 0.25, 0, 0, true);
+    kernel.sort(0, WINDOWS, CENTRE, 0.75, 1, 0, false);
     assert.deepEqual(kernel.tallies(), { whites: 2, blacks: 1 });
-    kernel.prepare(5, spans(5, 2), new RowMap(5, 2), 2, 1);
+    kernel.prepare(5, spans(5, 2), new RowMap(5, 2), 2, 1, 64);
     assert.deepEqual(
       kernel.tallies(),
       { whites: 0, blacks: 0 },
@@ -202,7 +230,7 @@ describe("the float kernel", () => {
       const u = view.getUint32(4 * i, false);
       return (u & 0x80000000) !== 0 ? ~u >>> 0 : (u | 0x80000000) >>> 0;
     };
-    kernel.prepare(64, spans(64, 4), new RowMap(64, 4), 4, 4);
+    kernel.prepare(64, spans(64, 4), new RowMap(64, 4), 4, 4, 64);
     kernel.sample(bytes.length, 0).set(bytes);
     const counts = kernel.keyCounts(values.length);
     const expected = new Map<number, number>();
@@ -256,7 +284,7 @@ describe("the float kernel", () => {
   it("paints grey levels as JavaScript would, keeping pixels of no weight", () => {
     const kernel = floatKernel();
     assert.ok(kernel);
-    kernel.prepare(8, spans(8, 3), new RowMap(8, 3), 3, 2);
+    kernel.prepare(8, spans(8, 3), new RowMap(8, 3), 3, 2, 64);
     const area = kernel.paintArea(true);
     const { sums, counts, whites } = kernel.picture();
     sums.set([1, -2, 3, 40, 5, 6]);
@@ -285,17 +313,15 @@ describe("the float kernel", () => {
   it("splits the kept pixels by window and counts the non-finite ones and the NaNs", () => {
     const kernel = floatKernel();
     assert.ok(kernel);
-    kernel.prepare(8, spans(8, 2), new RowMap(8, 2), 2, 2);
+    kernel.prepare(8, spans(8, 2), new RowMap(8, 2), 2, 2, 64);
     const values = [9, 21, NaN, 10, Infinity, 22, -Infinity, 8, NaN, 20.5];
     const n = values.length;
-    const split = kernel.keep(
-      Float32Array.from(values),
-      new Int32Array(n),
-      new Int32Array(n),
-      n,
-      new RowMap(8, 2),
-      WINDOWS.lowTo,
-    );
+    kernel.addKept({
+      values: Float32Array.from(values),
+      xs: new Int32Array(n),
+      fs: new Int32Array(n),
+    });
+    const split = kernel.keep(new RowMap(8, 2), WINDOWS.lowTo);
     assert.deepEqual(split, { lows: 3, highs: 3, nonFinite: 4, nans: 2 });
     const low = [0, 1, 2].map(() => 0);
     low.forEach((_, k) => {
@@ -332,7 +358,6 @@ describe("the float kernel", () => {
       Array.from({ length: 777 }, (_, i) => -i),
       Array.from({ length: 5000 }, () => next() * 1e6 - 5e5),
     ];
-    kernel.prepare(8, spans(8, 2), new RowMap(8, 2), 2, 2);
     for (const values of cases) {
       const sorted = Float32Array.from(values).sort();
       for (const k of [0, 1, values.length >> 1, values.length - 1]) {
@@ -340,14 +365,13 @@ describe("the float kernel", () => {
           continue;
         }
         // All in the low window, in their first order each time.
-        kernel.keep(
-          Float32Array.from(values),
-          new Int32Array(values.length),
-          new Int32Array(values.length),
-          values.length,
-          new RowMap(8, 2),
-          Infinity,
-        );
+        kernel.prepare(8, spans(8, 2), new RowMap(8, 2), 2, 2, 8192);
+        kernel.addKept({
+          values: Float32Array.from(values),
+          xs: new Int32Array(values.length),
+          fs: new Int32Array(values.length),
+        });
+        kernel.keep(new RowMap(8, 2), Infinity);
         assert.equal(
           kernel.select("low", k),
           sorted[k],
@@ -369,7 +393,7 @@ describe("the float kernel", () => {
     const [width, height, m, rows] = [10, 7, 4, 3];
     const columnMap = new RowMap(width, m);
     const rowMap = new RowMap(height, rows);
-    kernel.prepare(width, spans(width, m), columnMap, m, rows);
+    kernel.prepare(width, spans(width, m), columnMap, m, rows, 64);
     const pixels = [
       { v: 5, x: 0, f: 0 },
       { v: 12.5, x: 2, f: 1 },
@@ -380,14 +404,13 @@ describe("the float kernel", () => {
       { v: 10, x: 4, f: 4 },
     ];
     const n = pixels.length;
-    kernel.keep(
-      Float32Array.from(pixels, (k) => k.v),
-      Int32Array.from(pixels, (k) => k.x),
-      Int32Array.from(pixels, (k) => k.f),
-      n,
-      rowMap,
-      WINDOWS.lowTo,
-    );
+    kernel.addKept({
+      values: Float32Array.from(pixels, (k) => k.v),
+      xs: Int32Array.from(pixels, (k) => k.x),
+      fs: Int32Array.from(pixels, (k) => k.f),
+    });
+    assert.equal(kernel.kept().values.length, n);
+    kernel.keep(rowMap, WINDOWS.lowTo);
     const area = kernel.paintArea(true);
     const { whites } = kernel.picture();
     whites.set(Array.from({ length: m * rows }, (_, i) => i / 8));
@@ -430,25 +453,42 @@ describe("the float kernel", () => {
     assert.ok(kernel);
     // 30,000 x 30,000 picture pixels: 21.6 GB of sums, past WebAssembly's 4 GiB.
     assert.throws(
-      () => kernel.prepare(8, spans(8, 2), new RowMap(8, 2), 30_000, 30_000),
+      () =>
+        kernel.prepare(8, spans(8, 2), new RowMap(8, 2), 30_000, 30_000, 64),
       (error: unknown) =>
         error instanceof KernelMemoryError &&
         /cannot grow its memory/.test(error.message),
     );
-    kernel.prepare(8, spans(8, 2), new RowMap(8, 2), 2, 1);
+    kernel.prepare(8, spans(8, 2), new RowMap(8, 2), 2, 1, 64);
     kernel.input(32).set(stored([12, 12, 12, 12, 12, 12, 12, 12], []));
-    assert.equal(kernel.sort(0, WINDOWS, CENTRE, 1, 0), 0);
+    assert.equal(kernel.sort(0, WINDOWS, CENTRE, 1, 0, 0, true), 0);
     kernel.close(0, 0, 1);
     assert.deepEqual([...kernel.picture().counts], [4, 4]);
+  });
+
+  it("says when more pixels are kept than it has room for", () => {
+    const kernel = floatKernel();
+    assert.ok(kernel);
+    kernel.prepare(8, spans(8, 2), new RowMap(8, 2), 2, 1, 2);
+    kernel.input(32).set(stored([9, 9, 9, 9, 9, 9, 9, 9], []));
+    assert.equal(kernel.sort(0, WINDOWS, CENTRE, 1, 0, 0, true), 8);
+    assert.throws(
+      () => kernel.sort(0, WINDOWS, CENTRE, 1, 0, 1, true),
+      (error: unknown) =>
+        error instanceof TooManyKeptError &&
+        /more than 2 pixels fell inside the percentile windows/.test(
+          error.message,
+        ),
+    );
   });
 
   it("refuses a row outside its input", () => {
     const kernel = floatKernel();
     assert.ok(kernel);
-    kernel.prepare(8, spans(8, 2), new RowMap(8, 2), 2, 1);
+    kernel.prepare(8, spans(8, 2), new RowMap(8, 2), 2, 1, 64);
     kernel.input(64);
     assert.throws(
-      () => kernel.sort(40, WINDOWS, CENTRE, 1, 0),
+      () => kernel.sort(40, WINDOWS, CENTRE, 1, 0, 0, true),
       /outside the input/,
     );
   });
