@@ -325,7 +325,7 @@ async function main(): Promise<void> {
     `floor (modules loaded, nothing rendered): fitsfleet ${mb(floors.fitsfleet)} MB, reference ${mb(floors.reference)} MB`,
   );
   console.log(
-    "case    frame MB | fitsfleet ms  warm ms  peak MB  x frame | reference ms  warm ms  peak MB  x frame | faster  warm faster",
+    "case    frame MB | fitsfleet first ms  warm ms  peak MB  x frame | reference first ms  warm ms  peak MB  x frame | faster: first   warm",
   );
   const comparisons: string[] = [];
   for (const name of cases) {
@@ -352,7 +352,7 @@ async function main(): Promise<void> {
     const oursPeak = median(ours.map((m) => m.peak));
     const theirsPeak = median(theirs.map((m) => m.peak));
     console.log(
-      `${name.padEnd(7)} ${mb(size)}    | ${ms(oursMs)}      ${ms(oursWarm)}   ${mb(oursPeak)}    ${(oursPeak / size).toFixed(2)}  | ${ms(theirsMs)}      ${ms(theirsWarm)}   ${mb(theirsPeak)}    ${(theirsPeak / size).toFixed(2)}  | ${(theirsMs / oursMs).toFixed(1).padStart(5)}x  ${(theirsWarm / oursWarm).toFixed(1).padStart(5)}x`,
+      `${name.padEnd(7)} ${mb(size)}    |       ${ms(oursMs)}      ${ms(oursWarm)}   ${mb(oursPeak)}    ${(oursPeak / size).toFixed(2)}  |       ${ms(theirsMs)}      ${ms(theirsWarm)}   ${mb(theirsPeak)}    ${(theirsPeak / size).toFixed(2)}  |         ${(theirsMs / oursMs).toFixed(1).padStart(5)}x ${(theirsWarm / oursWarm).toFixed(1).padStart(5)}x`,
     );
     console.log(
       `        rounds: fitsfleet ${ours.map((m) => (m.ms[0] as number).toFixed(0)).join(" ")} ms; reference ${theirs.map((m) => (m.ms[0] as number).toFixed(0)).join(" ")} ms`,
