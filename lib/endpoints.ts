@@ -6,6 +6,7 @@
 import { type Config, CONFIG_KEYS } from "./config.js";
 import { ConfigError } from "./errors.js";
 import type { Logger } from "./logger.js";
+import { registerSecret } from "./redact.js";
 import { runningStackUrls } from "./stack/index.js";
 
 export function databaseUrl(config: Config, logger?: Logger): string {
@@ -23,6 +24,12 @@ function endpoint(
 ): string {
   const configured = config[key];
   if (configured !== undefined) {
+    // A driver may quote the password in an error (Redis's AUTH command does).
+    try {
+      registerSecret(decodeURIComponent(new URL(configured).password));
+    } catch {
+      // not a URL: the config loader reports that
+    }
     return configured;
   }
   const stack = runningStackUrls(config.stackDir);

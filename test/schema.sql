@@ -372,6 +372,9 @@ CREATE TABLE fitsfleet.ingest_ledger (
     queued_at timestamp with time zone DEFAULT now() NOT NULL,
     started_at timestamp with time zone,
     finished_at timestamp with time zone,
+    claim uuid,
+    lease_until timestamp with time zone,
+    interruptions integer DEFAULT 0 NOT NULL,
     CONSTRAINT ingest_ledger_state_check CHECK ((state = ANY (ARRAY['queued'::text, 'active'::text, 'done'::text, 'failed'::text, 'skipped'::text])))
 );
 
@@ -383,6 +386,12 @@ CREATE SEQUENCE fitsfleet.ingest_ledger_id_seq
     CACHE 1;
 
 ALTER SEQUENCE fitsfleet.ingest_ledger_id_seq OWNED BY fitsfleet.ingest_ledger.id;
+
+CREATE TABLE fitsfleet.preview_claims (
+    queue_id integer NOT NULL,
+    claim uuid NOT NULL,
+    lease_until timestamp with time zone NOT NULL
+);
 
 CREATE TABLE fitsfleet.schema_migrations (
     version integer NOT NULL,
@@ -1979,6 +1988,9 @@ ALTER TABLE ONLY fitsfleet.ingest_ledger
 ALTER TABLE ONLY fitsfleet.ingest_ledger
     ADD CONSTRAINT ingest_ledger_pkey PRIMARY KEY (id);
 
+ALTER TABLE ONLY fitsfleet.preview_claims
+    ADD CONSTRAINT preview_claims_pkey PRIMARY KEY (queue_id);
+
 ALTER TABLE ONLY fitsfleet.schema_migrations
     ADD CONSTRAINT schema_migrations_pkey PRIMARY KEY (version);
 
@@ -2183,6 +2195,10 @@ ALTER TABLE ONLY public.users
 CREATE INDEX ingest_ledger_finished_at ON fitsfleet.ingest_ledger USING btree (finished_at) WHERE (finished_at IS NOT NULL);
 
 CREATE INDEX ingest_ledger_state_sortkey ON fitsfleet.ingest_ledger USING btree (state, sortkey DESC);
+
+CREATE INDEX ingest_ledger_unfinished ON fitsfleet.ingest_ledger USING btree (id) WHERE (state = ANY (ARRAY['queued'::text, 'active'::text]));
+
+CREATE INDEX preview_claims_claim ON fitsfleet.preview_claims USING btree (claim);
 
 CREATE INDEX ix_calcache_cal_hid ON public.calcache USING btree (cal_hid);
 

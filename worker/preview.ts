@@ -6,27 +6,32 @@
  * a real lock, --empty exits when nothing is left, --concurrency batches run
  * at once, and SIGINT/SIGTERM finish the batches in hand.
  *
- * A batch is claimed with row locks (FOR UPDATE SKIP LOCKED) inside one
- * transaction that also writes its results: the preview rows, the queue rows
- * deleted, failures recorded with their reasons. A worker that dies holds
- * nothing: its transaction rolls back and the rows are claimable again, and
- * any JPEG it already stored is kept by the next attempt, not redone.
- * Rendering runs on worker threads (lib/preview/render-thread.ts).
+ * A batch is taken under a claim with a lease and committed at once
+ * (lib/archive-writer.ts), rendered with no database connection held, and
+ * recorded in one transaction that touches only the items the claim still
+ * holds: the preview rows, the queue rows deleted, failures kept with their
+ * reasons. A worker that dies leaves its items to be taken again when the
+ * lease runs out; any JPEG it already stored is kept by the next attempt,
+ * not redone. Transient faults are retried with capped backoff for at most
+ * --max-retry-time in a row. Rendering runs on worker threads
+ * (lib/preview/render-thread.ts).
  */
-import pg from "pg";
+import { randomUUID } from "node:crypto";
 
-import { withClient } from "../lib/db/connect.js";
+import {
+  finishPreviewWork,
+  renewPreviewClaim,
+  returnPreviewWork,
+  takePreviewWork,
+} from "../lib/archive-writer.js";
+import { isTransient } from "../lib/errors.js";
 import type { Logger } from "../lib/logger.js";
 import type { PreviewPoolOptions } from "../lib/preview/render-thread.js";
-import {
-  newPreviewPool,
-  previewers,
-  type PreviewResult,
-  recordPreviews,
-} from "../lib/preview/store.js";
-import { isPermanent } from "../lib/rebuild/ingest.js";
-import { StorageSet } from "../lib/storage/index.js";
-import { takeLock } from "../lib/worker-lock.js";
+import { previewers, type PreviewResult } from "../lib/preview/store.js";
+import { storageOfDiskfiles } from "../lib/rebuild/ledger.js";
+import { DEFAULT_MAX_RETRY_MS, retryDelayMs } from "../lib/rebuild/queue.js";
+import { WorkerRuntime } from "./runtime.js";
+import { waitForDatabase } from "./wait.js";
 
 export interface PreviewWorkerOptions {
   name: string;
@@ -47,8 +52,15 @@ export interface PreviewWorkerOptions {
   stagingDir?: string;
   logger: Logger;
   signal?: AbortSignal;
+  /** Hands back the batches in hand at once (like a second SIGTERM). */
+  abandon?: AbortSignal;
+  shutdownMs?: number;
   /** How long an empty queue is left before looking again (the reference: 5 s). */
   idleMs?: number;
+  /** Transient faults in a row are retried for this long, then the worker exits (default 15 min). */
+  maxRetryMs?: number;
+  /** A claim not renewed for this long is taken over (default 60 s). */
+  leaseSeconds?: number;
 }
 
 export type PreviewOutcomeKind = PreviewResult["kind"] | "failed";
@@ -61,36 +73,28 @@ export interface PreviewWorkerSummary {
   seconds: number;
 }
 
-const NOT_FAILED = "9999-12-31 23:59:59.999999";
 const DEFAULT_BATCH = 8;
-
-interface QueueRow {
-  id: number;
-  diskfile_id: number;
-  force: boolean | null;
-  scavengeonly: boolean | null;
-  path: string;
-  filename: string;
-  storage: string | null;
-}
+const DEFAULT_LEASE_SECONDS = 60;
 
 export async function runPreviewWorker(
   options: PreviewWorkerOptions,
 ): Promise<PreviewWorkerSummary> {
-  const started = Date.now();
-  const release =
-    options.lockDir === undefined
-      ? () => undefined
-      : takeLock(options.lockDir, "preview", options.name);
-  const db = new pg.Pool({
-    connectionString: options.databaseUrl,
-    max: options.concurrency,
-    application_name: `fitsfleet worker preview ${options.name}`,
+  const rt = await WorkerRuntime.start({
+    kind: "preview",
+    name: options.name,
+    databaseUrl: options.databaseUrl,
+    concurrency: options.concurrency,
+    lockDir: options.lockDir,
+    s3Endpoint: options.s3Endpoint,
+    render: options.render ?? {},
+    logger: options.logger,
+    stop: options.signal,
+    abandon: options.abandon,
+    shutdownMs: options.shutdownMs,
   });
-  db.on("error", () => undefined);
-  const pool = await newPreviewPool(options.render);
-  const storages = new StorageSet({ s3Endpoint: options.s3Endpoint });
-  const previewerFor = previewers(storages, pool, options);
+  const previewerFor = previewers(rt.storages, rt.previewPool!, options);
+  const leaseSeconds = options.leaseSeconds ?? DEFAULT_LEASE_SECONDS;
+  const maxRetryMs = options.maxRetryMs ?? DEFAULT_MAX_RETRY_MS;
   const summary: PreviewWorkerSummary = {
     name: options.name,
     batches: 0,
@@ -98,27 +102,41 @@ export async function runPreviewWorker(
     outcomes: { made: 0, kept: 0, missing: 0, none: 0, failed: 0 },
     seconds: 0,
   };
-  const stopped = () => options.signal?.aborted === true;
 
-  async function oneBatch(client: pg.PoolClient): Promise<number> {
-    await client.query("BEGIN");
+  async function oneBatch(): Promise<number> {
+    const claim = randomUUID();
+    const rows = await rt.db.withClient((c) =>
+      takePreviewWork(
+        c,
+        claim,
+        options.batchSize ?? DEFAULT_BATCH,
+        leaseSeconds,
+      ),
+    );
+    if (rows.length === 0) {
+      return 0;
+    }
+    const renewal = setInterval(
+      () =>
+        void rt.db
+          .withClient((c) => renewPreviewClaim(c, claim, leaseSeconds))
+          .catch(() => undefined),
+      (leaseSeconds * 1000) / 3,
+    );
+    renewal.unref();
     try {
-      const { rows } = await client.query<QueueRow>(
-        `SELECT q.id, q.diskfile_id, q.force, q.scavengeonly, d.path, d.filename, l.storage
-           FROM previewqueue q
-           JOIN diskfile d ON d.id = q.diskfile_id
-           LEFT JOIN fitsfleet.ingest_ledger l ON l.diskfile_id = d.id
-          WHERE NOT coalesce(q.inprogress, false) AND q.fail_dt = $1
-          ORDER BY q.sortkey DESC NULLS LAST, q.id
-          LIMIT $2
-          FOR UPDATE OF q SKIP LOCKED`,
-        [NOT_FAILED, options.batchSize ?? DEFAULT_BATCH],
+      const storages = await rt.db.withClient((c) =>
+        storageOfDiskfiles(
+          c,
+          rows.map((r) => r.diskfileId),
+        ),
       );
-      const done: { diskfileId: number; result: PreviewResult }[] = [];
+      const done: { id: number; diskfileId: number; result: PreviewResult }[] =
+        [];
       const failed: { id: number; error: string }[] = [];
       await Promise.all(
         rows.map(async (row) => {
-          const location = row.storage ?? options.storage;
+          const location = storages.get(row.diskfileId) ?? options.storage;
           if (location === undefined) {
             failed.push({
               id: row.id,
@@ -128,13 +146,13 @@ export async function runPreviewWorker(
           }
           try {
             const result = await previewerFor(location).make({
-              storage: storages.get(location),
+              storage: rt.storages.get(location),
               path: row.path,
               filename: row.filename,
-              force: row.force === true,
-              scavengeOnly: row.scavengeonly === true,
+              force: row.force,
+              scavengeOnly: row.scavengeOnly,
             });
-            done.push({ diskfileId: row.diskfile_id, result });
+            done.push({ id: row.id, diskfileId: row.diskfileId, result });
             if (result.kind === "none") {
               options.logger.info("no preview", {
                 file: `${row.path}/${row.filename}`,
@@ -142,7 +160,7 @@ export async function runPreviewWorker(
               });
             }
           } catch (error) {
-            if (!isPermanent(error)) {
+            if (isTransient(error)) {
               throw error;
             }
             failed.push({ id: row.id, error: (error as Error).message });
@@ -153,96 +171,88 @@ export async function runPreviewWorker(
           }
         }),
       );
-      await recordPreviews(client, done);
-      const doneIds = rows
-        .filter((r) => !failed.some((f) => f.id === r.id))
-        .map((r) => r.id);
-      await client.query("DELETE FROM previewqueue WHERE id = ANY($1::int[])", [
-        doneIds,
-      ]);
-      if (failed.length > 0) {
-        await client.query(
-          `UPDATE previewqueue AS q SET fail_dt = now(), inprogress = false, error = f.error
-             FROM unnest($1::int[], $2::text[]) AS f(id, error)
-            WHERE q.id = f.id`,
-          [failed.map((f) => f.id), failed.map((f) => f.error)],
-        );
+      if (rt.abandoning.aborted) {
+        await rt.db.withClient((c) => returnPreviewWork(c, claim));
+        return rows.length;
       }
-      await client.query("COMMIT");
-      // Counted once committed: a batch that rolls back is done again.
-      for (const { result } of done) {
-        summary.outcomes[result.kind]++;
+      const recorded = await rt.db.transaction((c) =>
+        finishPreviewWork(c, claim, done, failed),
+      );
+      // Counted once committed, and only what this claim still held.
+      for (const { id, result } of done) {
+        if (recorded.has(id)) {
+          summary.outcomes[result.kind]++;
+        }
       }
-      summary.outcomes.failed += failed.length;
-      summary.files += rows.length;
-      if (rows.length > 0) {
-        summary.batches++;
-      }
+      summary.outcomes.failed += failed.filter((f) =>
+        recorded.has(f.id),
+      ).length;
+      summary.files += recorded.size;
+      summary.batches++;
       return rows.length;
     } catch (error) {
-      await client.query("ROLLBACK").catch(() => undefined);
+      await rt.db
+        .withClient((c) => returnPreviewWork(c, claim))
+        .catch(() => undefined); // else its lease runs out
       throw error;
+    } finally {
+      clearInterval(renewal);
     }
   }
 
   async function loop(): Promise<void> {
-    let backoff = 1000;
-    while (!stopped()) {
-      let claimed: number;
+    let failingSince: number | undefined;
+    let attempt = 0;
+    while (!rt.stopping.aborted) {
+      let taken: number;
       try {
-        const client = await db.connect();
-        try {
-          claimed = await oneBatch(client);
-        } finally {
-          client.release();
-        }
-        backoff = 1000;
+        taken = await oneBatch();
+        failingSince = undefined;
+        attempt = 0;
       } catch (error) {
-        // A database or storage fault: the batch rolled back; try again later.
+        failingSince ??= Date.now();
+        if (!isTransient(error) || Date.now() - failingSince >= maxRetryMs) {
+          throw error;
+        }
         options.logger.warn("preview batch will be retried", {
           worker: options.name,
           error: (error as Error).message,
         });
-        await sleep(backoff, options.signal);
-        backoff = Math.min(backoff * 2, 60_000);
+        await sleep(retryDelayMs(++attempt), rt.stopping);
         continue;
       }
-      if (claimed === 0) {
+      if (taken === 0) {
         if (options.empty) {
           return;
         }
-        await sleep(options.idleMs ?? 5000, options.signal);
+        await sleep(options.idleMs ?? 5000, rt.stopping);
       }
     }
   }
 
   try {
-    // Fail early and clearly on a wrong URL, before any thread starts.
-    await withClient(options.databaseUrl, (c) => c.query("SELECT 1"));
+    await waitForDatabase(rt, maxRetryMs);
     await Promise.all(
       Array.from({ length: options.concurrency }, () => loop()),
     );
-    return { ...summary, seconds: (Date.now() - started) / 1000 };
+    return { ...summary, seconds: rt.seconds() };
   } finally {
-    await pool.close().catch(() => undefined);
-    await storages.closeAll();
-    await db.end().catch(() => undefined);
-    release();
+    await rt.close();
   }
 }
 
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
-    if (signal?.aborted === true) {
+    if (signal.aborted) {
       resolve();
       return;
     }
     const timer = setTimeout(done, ms);
     function done() {
       clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
+      signal.removeEventListener("abort", done);
       resolve();
     }
-    signal?.addEventListener("abort", done, { once: true });
+    signal.addEventListener("abort", done, { once: true });
   });
 }

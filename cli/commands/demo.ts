@@ -3,6 +3,7 @@ import { join } from "node:path";
 
 import { Command } from "commander";
 
+import { truncateRebuiltTables } from "../../lib/archive-writer.js";
 import { withClient } from "../../lib/db/connect.js";
 import { UsageError } from "../../lib/errors.js";
 import type { Logger } from "../../lib/logger.js";
@@ -11,9 +12,13 @@ import { previewLocation } from "../../lib/preview/store.js";
 import { formatCount, formatDuration } from "../../lib/progress.js";
 import { enqueue, type EnqueueReport } from "../../lib/rebuild/enqueue.js";
 import { REBUILT_TABLES } from "../../lib/rebuild/ingest.js";
-import { type Failure, listFailures } from "../../lib/rebuild/ledger.js";
+import {
+  type Failure,
+  listFailures,
+  resetLedger,
+} from "../../lib/rebuild/ledger.js";
 import { runLocalWorkers } from "../../lib/rebuild/local.js";
-import { ingestQueue, redisConnection } from "../../lib/rebuild/queue.js";
+import { batchSizeFor, withIngestQueue } from "../../lib/rebuild/queue.js";
 import { stackUp, stackUrls } from "../../lib/stack/index.js";
 import { openStorage } from "../../lib/storage/index.js";
 import {
@@ -169,16 +174,13 @@ async function demoRebuild(
     dataScale: "small",
     layout: "by-night",
   });
-  await withClient(urls.databaseUrl, (c) =>
-    c.query(
-      `TRUNCATE fitsfleet.ingest_ledger, calcachequeue, previewqueue, ${REBUILT_TABLES.join(", ")} CASCADE`,
-    ),
+  await withClient(urls.databaseUrl, async (c) => {
+    await resetLedger(c);
+    await truncateRebuiltTables(c);
+  });
+  await withIngestQueue(urls.redisUrl, DEMO_QUEUE, (queue) =>
+    queue.obliterate({ force: true }),
   );
-  const connection = redisConnection(urls.redisUrl);
-  const queue = ingestQueue(connection, DEMO_QUEUE);
-  await queue.obliterate({ force: true });
-  await queue.close();
-  connection.disconnect();
   const storage = openStorage(archive);
   const enqueued = await enqueue({
     databaseUrl: urls.databaseUrl,
@@ -187,7 +189,7 @@ async function demoRebuild(
     storage,
     storageLocation: archive,
     // Small batches, so that every worker gets a share of a small archive.
-    batchSize: 20,
+    batchSize: batchSizeFor(files.length, options.workers),
   }).finally(() => storage.close());
   const run = await runLocalWorkers({
     databaseUrl: urls.databaseUrl,

@@ -53,10 +53,13 @@ export async function withClient<T>(
   }
 }
 
+/** A connection of its own or one lent by a pool. */
+export type AnyClient = pg.Client | pg.PoolClient;
+
 /** Runs `fn` in one transaction; any throw rolls everything back. */
-export async function withTransaction<T>(
-  client: pg.Client,
-  fn: (client: pg.Client) => Promise<T>,
+export async function withTransaction<C extends AnyClient, T>(
+  client: C,
+  fn: (client: C) => Promise<T>,
 ): Promise<T> {
   await client.query("BEGIN");
   try {

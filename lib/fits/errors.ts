@@ -37,6 +37,7 @@ export class FitsFormatError extends FitsfleetError {
       {
         suggestion:
           "the file is damaged or not FITS; `fitsfleet fits inspect FILE` shows how far it reads",
+        fault: "permanent",
         ...options,
         context: { problem, ...where, ...options.context },
       },

@@ -4,7 +4,7 @@
  * in Redis, newest files first. The ledger write is one transaction; a file
  * already queued or running is left alone, and a file ingested before is
  * queued again only when forced, when it failed, or when its listed size or
- * time changed.
+ * time differs from what was ingested (lib/rebuild/ledger.ts).
  */
 import { createReadStream } from "node:fs";
 import { posix } from "node:path";
@@ -14,11 +14,25 @@ import { pipeline } from "node:stream/promises";
 
 import { from as copyFrom } from "pg-copy-streams";
 
-import { connect } from "../db/connect.js";
-import { ExternalServiceError, UsageError } from "../errors.js";
+import { connect, withTransaction } from "../db/connect.js";
+import { sqlState } from "../db/errors.js";
+import { ExternalServiceError, isTransient, UsageError } from "../errors.js";
 import type { Storage, StorageEntry } from "../storage/index.js";
+import { insertLedgerRows, reconcile } from "./ledger.js";
 import { fileRegex, isIngestable, sortKey } from "./names.js";
-import { addBatches, ingestQueue, redisConnection } from "./queue.js";
+import {
+  addBatches,
+  batchSizeFor,
+  describeRedisError,
+  ingestQueue,
+  openRedis,
+} from "./queue.js";
+
+/**
+ * Workers a default batch size plans for: a small archive is cut into
+ * enough batches that this many workers all get some.
+ */
+const DEFAULT_WORKERS_HINT = 16;
 
 export interface EnqueueOptions {
   databaseUrl: string;
@@ -40,7 +54,10 @@ export interface EnqueueOptions {
   force?: boolean;
   forceMd5?: boolean;
   dryRun?: boolean;
+  /** Files per job; default: 200, or fewer for a small archive (batchSizeFor). */
   batchSize?: number;
+  /** How long to wait for Redis before giving up (default 30 s). */
+  redisTimeoutMs?: number;
   onProgress?: (listed: number, matched: number) => void;
 }
 
@@ -55,6 +72,8 @@ export interface EnqueueReport {
   requeued: number;
   /** Already queued or running, or ingested and unchanged: left alone. */
   unchanged: number;
+  /** Files an interrupted enqueue left in the ledger without work in the queue, queued now. */
+  orphans: number;
   jobs: number;
   dryRun: boolean;
   seconds: number;
@@ -142,17 +161,28 @@ export async function enqueue(options: EnqueueOptions): Promise<EnqueueReport> {
     options.newfiles === undefined
       ? undefined
       : Date.now() - options.newfiles * 86_400_000;
+  // Redis first: an unreachable queue is found before anything is written.
+  const redis =
+    options.dryRun === true
+      ? undefined
+      : await openRedis(options.redisUrl, {
+          timeoutMs: options.redisTimeoutMs,
+        });
   const client = await connect(options.databaseUrl, {
     applicationName: "fitsfleet rebuild enqueue",
+  }).catch((error: unknown) => {
+    redis?.disconnect();
+    throw error;
   });
   const counter = { listed: 0 };
   let matched = 0;
   try {
-    await client.query("BEGIN");
+    // The listing (an hour on a large bucket) streams into a session's
+    // temporary table outside any transaction; only the ledger write is one.
     await client.query(
       `CREATE TEMPORARY TABLE enqueue_candidates (
          path text NOT NULL, filename text NOT NULL, sortkey text NOT NULL,
-         size bigint, lastmod timestamptz) ON COMMIT DROP`,
+         size bigint, lastmod timestamptz)`,
     );
     for await (const page of candidates(options, counter)) {
       const lines: string[] = [];
@@ -194,101 +224,84 @@ export async function enqueue(options: EnqueueOptions): Promise<EnqueueReport> {
       }
       options.onProgress?.(counter.listed, matched);
     }
-    // Duplicates within one listing (a listfile naming a file twice) count once.
-    // Inserting in sort-key order gives ledger ids in that order, so a batch of
-    // files is mostly one id range.
-    const { rows } = await client.query<{
-      id: string;
-      sortkey: string;
-      inserted: boolean;
-    }>(
-      `INSERT INTO fitsfleet.ingest_ledger AS l
-              (storage, path, filename, sortkey, size, lastmod, force, force_md5, not_before)
-       SELECT $4, path, filename, sortkey, size, lastmod, $1, $2, $3
-         FROM (SELECT DISTINCT ON (path, filename) *
-                 FROM enqueue_candidates ORDER BY path, filename) AS c
-        ORDER BY sortkey DESC, path, filename
-       ON CONFLICT (path, filename) DO UPDATE
-          SET state = 'queued', storage = EXCLUDED.storage, force = EXCLUDED.force, force_md5 = EXCLUDED.force_md5,
-              not_before = EXCLUDED.not_before, size = coalesce(EXCLUDED.size, l.size),
-              lastmod = coalesce(EXCLUDED.lastmod, l.lastmod), error = NULL,
-              outcome = NULL, queued_at = now()
-        WHERE l.state IN ('done', 'failed', 'skipped')
-          AND (EXCLUDED.force OR EXCLUDED.force_md5 OR l.state = 'failed'
-               OR (EXCLUDED.size IS NOT NULL AND EXCLUDED.size IS DISTINCT FROM l.size)
-               OR (EXCLUDED.lastmod IS NOT NULL AND EXCLUDED.lastmod IS DISTINCT FROM l.lastmod))
-       RETURNING l.id::text, l.sortkey, (xmax = 0) AS inserted`,
-      [
-        options.force === true,
-        options.forceMd5 === true,
-        options.after ?? null,
-        options.storageLocation,
-      ],
-    );
-    const queued = rows.filter((r) => r.inserted).length;
-    const requeued = rows.length - queued;
-    // Newest first: jobs go to the queue in sort-key order (RETURNING is
-    // normally in insertion order already; sort only if it is not).
-    const inOrder = rows.every(
-      (r, i) => i === 0 || rows[i - 1]!.sortkey >= r.sortkey,
-    );
-    if (!inOrder) {
-      rows.sort((a, b) =>
-        a.sortkey < b.sortkey ? 1 : a.sortkey > b.sortkey ? -1 : 0,
-      );
-    }
-    const ordered = rows.map((r) => Number(r.id));
+    const insert = () =>
+      insertLedgerRows(client, "enqueue_candidates", {
+        storage: options.storageLocation,
+        force: options.force === true,
+        forceMd5: options.forceMd5 === true,
+        notBefore: options.after ?? null,
+      });
     if (options.dryRun === true) {
-      await client.query("ROLLBACK");
-      return report(0);
-    }
-    await client.query("COMMIT");
-    let jobs = 0;
-    if (ordered.length > 0) {
-      const connection = redisConnection(options.redisUrl);
-      const queue = ingestQueue(connection, options.queue);
+      await client.query("BEGIN");
       try {
-        jobs = await addBatches(queue, ordered, {
-          batchSize: options.batchSize,
-          delayMs:
-            options.after === undefined
-              ? undefined
-              : options.after.getTime() - Date.now(),
-        });
-      } catch (error) {
-        throw new ExternalServiceError(
-          "redis",
-          `the ${ordered.length} files are in the ledger, but their work could not be queued: ${(error as Error).message}`,
-          {
-            cause: error,
-            suggestion:
-              "when Redis is reachable again, run `fitsfleet rebuild reconcile` to queue them from the ledger",
-          },
-        );
+        const { ids, inserted } = await insert();
+        return report(ids.length, inserted, 0, 0);
       } finally {
-        await queue.close().catch(() => undefined);
-        connection.disconnect();
+        await client.query("ROLLBACK");
       }
     }
-    return report(jobs);
+    const queue = ingestQueue(redis!, options.queue);
+    queue.on("error", () => undefined);
+    try {
+      // Files an interrupted enqueue wrote to the ledger but never queued:
+      // with nothing in the queue, nothing else would deliver them.
+      const counts = await queue.getJobCounts(
+        "wait",
+        "delayed",
+        "prioritized",
+        "active",
+      );
+      const orphans = Object.values(counts).every((n) => n === 0)
+        ? (await reconcile(client, queue)).files
+        : 0;
+      const { ids, inserted } = await withTransaction(client, insert);
+      const jobs = await addBatches(queue, ids, {
+        batchSize:
+          options.batchSize ?? batchSizeFor(ids.length, DEFAULT_WORKERS_HINT),
+        delayMs:
+          options.after === undefined
+            ? undefined
+            : options.after.getTime() - Date.now(),
+      });
+      return report(ids.length, inserted, jobs, orphans);
+    } catch (error) {
+      if (!isTransient(error) || sqlState(error) !== undefined) {
+        throw error;
+      }
+      throw new ExternalServiceError(
+        "redis",
+        `the files are in the ledger, but their work could not be queued: ${describeRedisError(error, options.redisUrl).message}`,
+        {
+          cause: error,
+          suggestion:
+            "run the same enqueue again when Redis is reachable (or let a worker find them): files in the ledger without work in the queue are queued again",
+        },
+      );
+    } finally {
+      await queue.close().catch(() => undefined);
+    }
 
-    function report(jobCount: number): EnqueueReport {
+    function report(
+      rows: number,
+      queued: number,
+      jobs: number,
+      orphans: number,
+    ): EnqueueReport {
       return {
         storage: options.storage.description,
         listed: counter.listed,
         matched,
         queued,
-        requeued,
-        unchanged: matched - queued - requeued,
-        jobs: jobCount,
+        requeued: rows - queued,
+        unchanged: matched - rows,
+        orphans,
+        jobs,
         dryRun: options.dryRun === true,
         seconds: (Date.now() - started) / 1000,
       };
     }
-  } catch (error) {
-    await client.query("ROLLBACK").catch(() => undefined);
-    throw error;
   } finally {
     await client.end().catch(() => undefined);
+    redis?.disconnect();
   }
 }

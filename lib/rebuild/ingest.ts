@@ -12,62 +12,72 @@
  * ledger row set to done. A job that runs twice finds its own work and
  * leaves the same rows.
  *
- * A file that cannot be ingested is marked failed with the reason; that is
- * not retried by itself. A database or storage fault is thrown, so the queue
- * retries the batch with backoff; rows already done are not redone.
+ * Exactly once in effect: a delivery claims the batch's ledger rows under a
+ * token and a lease it renews (lib/rebuild/ledger.ts), and writes a file's
+ * rows only in a transaction that finds the row still its own (FOR UPDATE).
+ * Rows another live delivery holds are waited for, not redone; rows whose
+ * lease ran out (a dead worker's) are taken over. A delivery holds a
+ * database connection only to claim, look up and write, never while it
+ * reads storage or renders.
+ *
+ * A file that cannot be ingested (a permanent fault: damaged, not FITS, a
+ * bad name, rows the database refuses) is marked failed with the reason, at
+ * once and alone. A transient fault (a database or storage service that
+ * will come back) is thrown: this delivery's unfinished rows are handed
+ * back and the queue retries the batch (lib/rebuild/queue.ts).
  *
  * --fast-rebuild: into a freshly initialised database there are no earlier
  * versions to look up, so a whole batch is written in one transaction with
  * multi-row inserts: a handful of round trips per batch instead of per file.
+ * A file of the batch that has a present diskfile after all (an earlier
+ * delivery's, a second enqueue's) goes the careful way instead.
  */
+import { randomUUID } from "node:crypto";
 import { tmpdir } from "node:os";
 
-import type { PoolClient } from "pg";
-
+import {
+  fileIds,
+  lockFileName,
+  type NewDiskfile,
+  type PresentDiskfile,
+  presentDiskfiles,
+  supersedeDiskfiles,
+  withPresentDiskfile,
+  writeDiskfiles,
+} from "../archive-writer.js";
 import { orderedMap } from "../concurrency.js";
-import type { PgClient } from "../db/connect.js";
-import { quoteIdent } from "../db/sql.js";
-import { ExternalServiceError, FitsfleetError } from "../errors.js";
+import type { Db } from "../db/pool.js";
+import { FitsfleetError, isTransient } from "../errors.js";
 import {
   type FitsReadResult,
   isCompressedName,
   readFitsStream,
 } from "../fits/read.js";
-import {
-  type ArchiveRows,
-  archiveRows,
-  HEADER_COLUMN_NAMES,
-  INSTRUMENT_COLUMN_NAMES,
-  type InstrumentTableName,
-} from "../gemini/rows.js";
-import type { RowValue } from "../gemini/sql-types.js";
+import { type ArchiveRows, archiveRows } from "../gemini/rows.js";
 import type { Logger } from "../logger.js";
 import {
   type Previewer,
   previewName,
   type PreviewRequest,
   type PreviewResult,
-  recordPreviews,
   StagedCopy,
 } from "../preview/store.js";
 import type { Storage, StorageEntry } from "../storage/index.js";
+import {
+  type Claim,
+  claimRows,
+  finishRows,
+  heldElsewhere,
+  type LedgerEntry,
+  type LedgerFinish,
+  lockOwnedRows,
+  releaseClaim,
+  renewLease,
+} from "./ledger.js";
 import { trimName } from "./names.js";
 
-type Client = PgClient | PoolClient;
-
-/** The archive tables a rebuild writes. */
-export const REBUILT_TABLES = [
-  "file",
-  "diskfile",
-  "header",
-  "gmos",
-  "niri",
-  "f2",
-  "gnirs",
-] as const;
-
-/** The reference's "not failed" marker in the queue tables' fail_dt. */
-const NOT_FAILED = "9999-12-31 23:59:59.999999";
+export { REBUILT_TABLES } from "../archive-writer.js";
+export type { LedgerEntry } from "./ledger.js";
 
 export interface IngestContext {
   /** The storage of a ledger row's location (opened once per location). */
@@ -86,6 +96,8 @@ export interface IngestContext {
   previewer?: (storageLocation: string) => Previewer;
   /** Where files from S3 are staged for rendering; default the temporary folder. */
   stagingDir?: string;
+  /** How long a claim holds without renewal (default 60 s): a dead worker's rows wait this long. */
+  leaseSeconds?: number;
 }
 
 /**
@@ -95,22 +107,24 @@ export interface IngestContext {
  */
 export const READ_AHEAD = 4;
 
-export interface LedgerEntry {
-  id: number;
-  storage: string;
-  path: string;
-  filename: string;
-  sortkey: string;
-  force: boolean;
-  forceMd5: boolean;
-}
+export const DEFAULT_LEASE_SECONDS = 60;
 
 export type Outcome =
   "new" | "new version" | "unchanged" | "failed" | "skipped";
 
 export interface BatchReport {
+  /** Files this delivery claimed (a file taken over from another counts once). */
   claimed: number;
   outcomes: Record<Outcome, number>;
+}
+
+/** A delivery stopped before it finished (a worker's shutdown deadline): its rows went back. */
+export class BatchInterruptedError extends FitsfleetError {
+  constructor() {
+    super("batch-interrupted", 130, "the batch was handed back unfinished", {
+      fault: "transient",
+    });
+  }
 }
 
 interface Prepared {
@@ -123,82 +137,25 @@ interface Prepared {
    */
   read: Omit<FitsReadResult, "structure">;
   rows: ArchiveRows;
-  /** --make-previews: what became of the preview; failed ones are queued. */
+  /** --make-previews: what became of the preview; failed ones are queued with the reason. */
   preview?: PreviewResult | { kind: "failed"; error: string };
 }
 
 type Decision =
   | { kind: "write"; prepared: Prepared }
-  | { kind: "unchanged"; entry: LedgerEntry; diskfileId: number }
+  | {
+      kind: "unchanged";
+      entry: LedgerEntry;
+      diskfileId: number;
+      stat: StorageEntry;
+    }
   | { kind: "failed"; entry: LedgerEntry; error: string }
   | { kind: "skipped"; entry: LedgerEntry; reason: string };
 
-/** Marks the batch's rows active for this worker; rows done meanwhile (a replay) are not taken. */
-export async function claim(
-  client: Client,
-  ids: number[],
-  worker: string,
-): Promise<LedgerEntry[]> {
-  const { rows } = await client.query<{
-    id: string;
-    storage: string;
-    path: string;
-    filename: string;
-    sortkey: string;
-    force: boolean;
-    force_md5: boolean;
-  }>(
-    `UPDATE fitsfleet.ingest_ledger
-        SET state = 'active', worker = $2, started_at = now(), attempts = attempts + 1
-      WHERE id = ANY($1::bigint[]) AND state IN ('queued', 'active')
-      RETURNING id::text, storage, path, filename, sortkey, force, force_md5`,
-    [ids, worker],
-  );
-  return rows
-    .map((r) => ({
-      id: Number(r.id),
-      storage: r.storage,
-      path: r.path,
-      filename: r.filename,
-      sortkey: r.sortkey,
-      force: r.force,
-      forceMd5: r.force_md5,
-    }))
-    .sort((a, b) =>
-      a.sortkey < b.sortkey ? 1 : a.sortkey > b.sortkey ? -1 : 0,
-    );
-}
-
-interface PresentDiskfile {
-  id: number;
-  lastmod: Date | null;
-  file_md5: string | null;
-}
-
-async function presentDiskfiles(
-  client: Client,
-  entry: LedgerEntry,
-): Promise<PresentDiskfile[]> {
-  const { rows } = await client.query<PresentDiskfile>(
-    `SELECT d.id, d.lastmod, d.file_md5
-       FROM diskfile d JOIN file f ON f.id = d.file_id
-      WHERE f.name = $1 AND d.path = $2 AND d.present`,
-    [trimName(entry.filename), entry.path],
-  );
-  return rows;
-}
-
-/** A fault of the file itself (damaged, unreadable), as opposed to a service that will come back. */
-export function isPermanent(error: unknown): boolean {
-  return (
-    error instanceof FitsfleetError &&
-    !(error instanceof ExternalServiceError) &&
-    error.exitCode === 1
-  );
-}
+type Settled = Exclude<Decision, { kind: "write" }>;
 
 async function decide(
-  client: Client,
+  db: Db,
   ctx: IngestContext,
   entry: LedgerEntry,
 ): Promise<Decision> {
@@ -224,7 +181,9 @@ async function decide(
   }
   let present: PresentDiskfile | undefined;
   if (stat !== undefined && !ctx.fastRebuild && !entry.force) {
-    const found = await presentDiskfiles(client, entry);
+    const found = await db.withClient((c) =>
+      presentDiskfiles(c, trimName(entry.filename), entry.path),
+    );
     if (found.length > 1) {
       return {
         kind: "skipped",
@@ -242,7 +201,7 @@ async function decide(
         stat.md5 !== undefined &&
         stat.md5 === present.file_md5;
       if (sameTime || sameMd5) {
-        return { kind: "unchanged", entry, diskfileId: present.id };
+        return { kind: "unchanged", entry, diskfileId: present.id, stat };
       }
     }
   }
@@ -294,16 +253,16 @@ async function decide(
       if ((error as FitsfleetError).code === "storage-not-found") {
         return missing;
       }
-      if (isPermanent(error)) {
-        return { kind: "failed", entry, error: (error as Error).message };
+      if (isTransient(error)) {
+        throw error;
       }
-      throw error;
+      return { kind: "failed", entry, error: (error as Error).message };
     }
     if (stat === undefined) {
       return missing; // not reached: every way to `read` sets it
     }
     if (present !== undefined && read.fileMd5 === present.file_md5) {
-      return { kind: "unchanged", entry, diskfileId: present.id };
+      return { kind: "unchanged", entry, diskfileId: present.id, stat };
     }
     const { structure, ...checksums } = read;
     const prepared: Prepared = {
@@ -333,7 +292,7 @@ async function decide(
   }
 }
 
-/** A preview that fails is queued for the preview worker, which records why; ingest goes on. */
+/** A preview that fails is queued for the preview worker with its reason; ingest goes on. */
 async function inlinePreview(
   ctx: IngestContext,
   previewer: Previewer,
@@ -351,221 +310,7 @@ async function inlinePreview(
   }
 }
 
-/** Multi-row INSERT of `rows` (each in `columns` order), chunked under the parameter limit. */
-async function insertMany<R extends Record<string, unknown>>(
-  client: Client,
-  table: string,
-  columns: readonly string[],
-  rows: RowValue[][],
-  returning?: string,
-): Promise<R[]> {
-  const out: R[] = [];
-  const perStatement = Math.max(1, Math.floor(60_000 / columns.length));
-  const columnList = columns
-    .map((c) => quoteIdent(c, "column name"))
-    .join(", ");
-  for (let start = 0; start < rows.length; start += perStatement) {
-    const chunk = rows.slice(start, start + perStatement);
-    const params: RowValue[] = [];
-    const tuples = chunk.map((row) => {
-      const refs = row.map((value) => {
-        params.push(value);
-        return `$${params.length}`;
-      });
-      return `(${refs.join(", ")})`;
-    });
-    const { rows: result } = await client.query<R>(
-      `INSERT INTO ${quoteIdent(table)} (${columnList}) VALUES ${tuples.join(", ")}${returning === undefined ? "" : ` RETURNING ${returning}`}`,
-      params,
-    );
-    out.push(...result);
-  }
-  return out;
-}
-
-const DISKFILE_COLUMNS = [
-  "file_id",
-  "filename",
-  "path",
-  "present",
-  "canonical",
-  "file_md5",
-  "file_size",
-  "lastmod",
-  "entrytime",
-  "compressed",
-  "data_md5",
-  "data_size",
-  "isfits",
-] as const;
-
-/**
- * Writes the rows of prepared files whose `file` rows exist: diskfile,
- * header, instrument rows and work items, all multi-row. Returns the new
- * diskfile id per ledger id.
- */
-async function writeRows(
-  client: Client,
-  ctx: IngestContext,
-  items: { prepared: Prepared; fileId: number }[],
-): Promise<Map<number, number>> {
-  const now = new Date();
-  const disk = await insertMany<{ id: number }>(
-    client,
-    "diskfile",
-    DISKFILE_COLUMNS,
-    items.map(({ prepared: { entry, stat, read }, fileId }) => [
-      fileId,
-      entry.filename,
-      entry.path,
-      true,
-      true,
-      read.fileMd5,
-      read.fileSize,
-      stat.lastModified.toISOString(),
-      now.toISOString(),
-      read.compressed,
-      read.dataMd5,
-      read.dataSize,
-      true,
-    ]),
-    "id",
-  );
-  // RETURNING follows the VALUES order for a plain multi-row INSERT.
-  const diskfileIds = disk.map((r) => r.id);
-  const headers = await insertMany<{ id: number }>(
-    client,
-    "header",
-    ["diskfile_id", ...HEADER_COLUMN_NAMES],
-    items.map(({ prepared }, i) => [
-      diskfileIds[i]!,
-      ...HEADER_COLUMN_NAMES.map((c) => prepared.rows.header[c] ?? null),
-    ]),
-    "id",
-  );
-  const headerIds = headers.map((r) => r.id);
-  const byTable = new Map<InstrumentTableName, RowValue[][]>();
-  items.forEach(({ prepared }, i) => {
-    for (const row of prepared.rows.instrument) {
-      const columns = INSTRUMENT_COLUMN_NAMES[row.table];
-      const list = byTable.get(row.table) ?? [];
-      list.push([headerIds[i]!, ...columns.map((c) => row.values[c] ?? null)]);
-      byTable.set(row.table, list);
-    }
-  });
-  for (const [table, rows] of byTable) {
-    await insertMany(
-      client,
-      table,
-      ["header_id", ...INSTRUMENT_COLUMN_NAMES[table]],
-      rows,
-    );
-  }
-  await insertMany(
-    client,
-    "calcachequeue",
-    ["obs_hid", "inprogress", "fail_dt", "added", "sortkey", "filename"],
-    items.map(({ prepared }, i) => [
-      headerIds[i]!,
-      false,
-      NOT_FAILED,
-      now.toISOString(),
-      prepared.entry.sortkey,
-      prepared.entry.filename,
-    ]),
-  );
-  if (ctx.makePreviews) {
-    await recordPreviews(
-      client,
-      items.flatMap(({ prepared }, i) => {
-        const result = prepared.preview;
-        return result === undefined || result.kind === "failed"
-          ? []
-          : [{ diskfileId: diskfileIds[i]!, result }];
-      }),
-    );
-    const queued = items
-      .map((item, i) => ({ ...item, diskfileId: diskfileIds[i]! }))
-      .filter(
-        ({ prepared }) =>
-          prepared.preview === undefined || prepared.preview.kind === "failed",
-      );
-    await insertMany(
-      client,
-      "previewqueue",
-      [
-        "diskfile_id",
-        "filename",
-        "inprogress",
-        "fail_dt",
-        "force",
-        "scavengeonly",
-        "sortkey",
-      ],
-      queued.map(({ prepared, diskfileId }) => [
-        diskfileId,
-        prepared.entry.filename,
-        false,
-        NOT_FAILED,
-        false,
-        false,
-        prepared.entry.sortkey,
-      ]),
-    );
-  }
-  return new Map(
-    items.map(({ prepared }, i) => [prepared.entry.id, diskfileIds[i]!]),
-  );
-}
-
-/** `file` ids for the names, inserting the missing ones. */
-async function fileIds(
-  client: Client,
-  names: string[],
-): Promise<Map<string, number>> {
-  await client.query(
-    "INSERT INTO file (name) SELECT DISTINCT unnest($1::text[]) ON CONFLICT (name) DO NOTHING",
-    [names],
-  );
-  const { rows } = await client.query<{ id: number; name: string }>(
-    "SELECT id, name FROM file WHERE name = ANY($1::text[])",
-    [names],
-  );
-  return new Map(rows.map((r) => [r.name, r.id]));
-}
-
-async function finish(
-  client: Client,
-  updates: {
-    id: number;
-    state: string;
-    outcome: string;
-    error: string | null;
-    diskfileId: number | null;
-  }[],
-): Promise<void> {
-  if (updates.length === 0) {
-    return;
-  }
-  await client.query(
-    `UPDATE fitsfleet.ingest_ledger AS l
-        SET state = u.state, outcome = u.outcome, error = u.error,
-            diskfile_id = u.diskfile_id, finished_at = now()
-       FROM (SELECT unnest($1::bigint[]) AS id, unnest($2::text[]) AS state,
-                    unnest($3::text[]) AS outcome, unnest($4::text[]) AS error,
-                    unnest($5::int[]) AS diskfile_id) AS u
-      WHERE l.id = u.id`,
-    [
-      updates.map((u) => u.id),
-      updates.map((u) => u.state),
-      updates.map((u) => u.outcome),
-      updates.map((u) => u.error),
-      updates.map((u) => u.diskfileId),
-    ],
-  );
-}
-
-function ledgerUpdate(d: Exclude<Decision, { kind: "write" }>) {
+function ledgerFinish(d: Settled): LedgerFinish {
   switch (d.kind) {
     case "unchanged":
       return {
@@ -574,6 +319,8 @@ function ledgerUpdate(d: Exclude<Decision, { kind: "write" }>) {
         outcome: "unchanged",
         error: null,
         diskfileId: d.diskfileId,
+        size: d.stat.size,
+        lastmod: d.stat.lastModified,
       };
     case "failed":
       return {
@@ -594,203 +341,334 @@ function ledgerUpdate(d: Exclude<Decision, { kind: "write" }>) {
   }
 }
 
-async function inTransaction<T>(
-  client: Client,
-  fn: () => Promise<T>,
-): Promise<T> {
-  await client.query("BEGIN");
-  try {
-    const result = await fn();
-    await client.query("COMMIT");
-    return result;
-  } catch (error) {
-    await client.query("ROLLBACK").catch(() => undefined);
-    throw error;
-  }
+function newDiskfile(prepared: Prepared, fileId: number): NewDiskfile {
+  return {
+    fileId,
+    filename: prepared.entry.filename,
+    path: prepared.entry.path,
+    sortkey: prepared.entry.sortkey,
+    stat: prepared.stat,
+    read: prepared.read,
+    rows: prepared.rows,
+    preview: prepared.preview,
+  };
 }
 
-/** Ingests one file's new version in its own transaction, under a lock on its name. */
-async function writeOne(
-  client: Client,
-  ctx: IngestContext,
+function writtenFinish(
   prepared: Prepared,
-): Promise<Outcome> {
+  outcome: "new" | "new version",
+  diskfileId: number,
+): LedgerFinish {
+  return {
+    id: prepared.entry.id,
+    state: "done",
+    outcome,
+    error: null,
+    diskfileId,
+    size: prepared.read.fileSize,
+    lastmod: prepared.stat.lastModified,
+  };
+}
+
+/**
+ * One file's new version in its own transaction, under a lock on its name,
+ * if this delivery still owns its ledger row. Undefined: another delivery
+ * took the row over, and writes it instead.
+ */
+async function writeOne(
+  db: Db,
+  claim: Claim,
+  prepared: Prepared,
+): Promise<Outcome | undefined> {
   const { entry } = prepared;
   const name = trimName(entry.filename);
-  return inTransaction(client, async () => {
-    // Two deliveries of the same file (a replay, a re-queue) take turns here.
-    await client.query(
-      "SELECT pg_advisory_xact_lock(hashtextextended($1, 7379557503))",
-      [name],
-    );
+  return db.transaction(async (client) => {
+    // Two ledger rows of one file (N1.fits and N1.fits.bz2) take turns here.
+    await lockFileName(client, name);
+    if (!(await lockOwnedRows(client, [entry.id], claim.token)).has(entry.id)) {
+      return undefined;
+    }
     if (!entry.force) {
-      const present = await presentDiskfiles(client, entry);
+      const present = await presentDiskfiles(client, name, entry.path);
       const same = present.find((p) => p.file_md5 === prepared.read.fileMd5);
       if (present.length === 1 && same !== undefined) {
-        await finish(client, [
-          ledgerUpdate({ kind: "unchanged", entry, diskfileId: same.id }),
+        await finishRows(client, [
+          ledgerFinish({
+            kind: "unchanged",
+            entry,
+            diskfileId: same.id,
+            stat: prepared.stat,
+          }),
         ]);
         return "unchanged";
       }
     }
     const fileId = (await fileIds(client, [name])).get(name)!;
-    const { rowCount } = await client.query(
-      `UPDATE diskfile SET present = false, canonical = false
-        WHERE file_id = $1 AND path = $2 AND (present OR canonical)`,
-      [fileId, entry.path],
-    );
-    const ids = await writeRows(client, ctx, [{ prepared, fileId }]);
-    const outcome: Outcome = (rowCount ?? 0) > 0 ? "new version" : "new";
-    await finish(client, [
-      {
-        id: entry.id,
-        state: "done",
-        outcome,
-        error: null,
-        diskfileId: ids.get(entry.id) ?? null,
-      },
+    const superseded = await supersedeDiskfiles(client, fileId, entry.path);
+    const [diskfileId] = await writeDiskfiles(client, [
+      newDiskfile(prepared, fileId),
     ]);
+    const outcome = superseded ? "new version" : "new";
+    await finishRows(client, [writtenFinish(prepared, outcome, diskfileId!)]);
     return outcome;
   });
 }
 
-/** Ingests the claimed ledger rows; returns what happened to each. */
-export async function ingestBatch(
-  client: Client,
-  ctx: IngestContext,
-  ids: number[],
-): Promise<BatchReport> {
-  const entries = await claim(client, ids, ctx.worker);
-  const outcomes: Record<Outcome, number> = {
-    new: 0,
-    "new version": 0,
-    unchanged: 0,
-    failed: 0,
-    skipped: 0,
-  };
-  const settled: Exclude<Decision, { kind: "write" }>[] = [];
-  const toWrite: Prepared[] = [];
-  // Under --fast-rebuild deciding reads only storage, so files are read ahead
-  // while earlier ones are parsed; otherwise it also queries `client`, which
-  // must not interleave with a file's transaction.
-  const readAhead = ctx.fastRebuild ? (ctx.readAhead ?? READ_AHEAD) : 1;
-  for await (const decision of orderedMap(entries, readAhead, (entry) =>
-    decide(client, ctx, entry),
-  )) {
-    const { entry } = decision.kind === "write" ? decision.prepared : decision;
-    if (decision.kind === "write") {
-      if (ctx.fastRebuild) {
-        toWrite.push(decision.prepared);
-      } else {
-        try {
-          outcomes[await writeOne(client, ctx, decision.prepared)]++;
-        } catch (error) {
-          if (isTransient(error)) {
-            throw error;
-          }
-          // Rows the database refuses are this file's problem, not the batch's.
-          settled.push({
-            kind: "failed",
-            entry,
-            error: `cannot store its rows: ${(error as Error).message}`,
-          });
-        }
-      }
-    } else {
-      settled.push(decision);
-    }
-    if (decision.kind === "failed") {
-      ctx.logger.warn("file failed", {
-        file: `${entry.path}/${entry.filename}`,
-        error: decision.error,
-      });
-    }
-  }
+/** writeOne, with a permanent fault of the file's rows settled as that file's failure. */
+async function writeOneOrFail(
+  db: Db,
+  claim: Claim,
+  prepared: Prepared,
+  settled: Settled[],
+  outcomes: Record<Outcome, number>,
+): Promise<void> {
   try {
-    await writeFastBatch(client, ctx, toWrite, settled);
-    outcomes.new += toWrite.length;
+    const outcome = await writeOne(db, claim, prepared);
+    if (outcome !== undefined) {
+      outcomes[outcome]++;
+    }
   } catch (error) {
     if (isTransient(error)) {
       throw error;
     }
-    // One file's rows refused: write them one by one, so only that file fails.
-    ctx.logger.warn("batch insert refused; writing its files one by one", {
-      error: (error as Error).message,
+    settled.push({
+      kind: "failed",
+      entry: prepared.entry,
+      error: `cannot store its rows: ${(error as Error).message}`,
     });
-    for (const prepared of toWrite) {
-      try {
-        outcomes[await writeOne(client, ctx, prepared)]++;
-      } catch (inner) {
-        if (isTransient(inner)) {
-          throw inner;
-        }
-        settled.push({
-          kind: "failed",
-          entry: prepared.entry,
-          error: `cannot store its rows: ${(inner as Error).message}`,
-        });
-      }
-    }
-    await inTransaction(client, () =>
-      finish(client, settled.map(ledgerUpdate)),
-    );
   }
-  for (const d of settled) {
-    outcomes[d.kind]++;
-  }
-  return { claimed: entries.length, outcomes };
 }
 
-/** --fast-rebuild's one transaction for a whole batch, plus the ledger rows of the rest. */
-async function writeFastBatch(
-  client: Client,
-  ctx: IngestContext,
-  toWrite: Prepared[],
-  settled: Exclude<Decision, { kind: "write" }>[],
+/** The ledger rows of settled files, where this delivery still owns them. */
+async function writeSettled(
+  db: Db,
+  claim: Claim,
+  settled: Settled[],
+  outcomes: Record<Outcome, number>,
 ): Promise<void> {
-  await inTransaction(client, async () => {
-    if (toWrite.length > 0) {
-      const names = [
-        ...new Set(toWrite.map((p) => trimName(p.entry.filename))),
-      ];
-      const files = await fileIds(client, names);
-      const ids = await writeRows(
-        client,
-        ctx,
-        toWrite.map((prepared) => ({
-          prepared,
-          fileId: files.get(trimName(prepared.entry.filename))!,
-        })),
-      );
-      await finish(
-        client,
-        toWrite.map((p) => ({
-          id: p.entry.id,
-          state: "done",
-          outcome: "new",
-          error: null,
-          diskfileId: ids.get(p.entry.id) ?? null,
-        })),
-      );
+  if (settled.length === 0) {
+    return;
+  }
+  await db.transaction(async (client) => {
+    const owned = await lockOwnedRows(
+      client,
+      settled.map((d) => d.entry.id),
+      claim.token,
+    );
+    const mine = settled.filter((d) => owned.has(d.entry.id));
+    await finishRows(client, mine.map(ledgerFinish));
+    for (const d of mine) {
+      outcomes[d.kind]++;
     }
-    await finish(client, settled.map(ledgerUpdate));
   });
 }
 
-/** Faults of the database connection or the storage service: retry the batch later. */
-export function isTransient(error: unknown): boolean {
-  if (error instanceof ExternalServiceError) {
-    return true;
-  }
-  const code = (error as { code?: string }).code ?? "";
-  return (
-    code.startsWith("08") ||
-    code.startsWith("57P") ||
-    code === "40001" ||
-    code === "40P01" ||
-    ["ECONNRESET", "ECONNREFUSED", "EPIPE", "ETIMEDOUT"].includes(code) ||
-    /Connection terminated|connection.*(closed|lost)/i.test(
-      (error as Error).message ?? "",
-    )
-  );
+/**
+ * --fast-rebuild's one transaction for a batch. Files that have a present
+ * diskfile after all, or share a name with another file of the batch, are
+ * returned to be written one by one under the reference's rules.
+ */
+async function writeFastBatch(
+  db: Db,
+  claim: Claim,
+  toWrite: Prepared[],
+  settled: Settled[],
+  outcomes: Record<Outcome, number>,
+): Promise<Prepared[]> {
+  return db.transaction(async (client) => {
+    const owned = await lockOwnedRows(
+      client,
+      [...toWrite, ...settled.map((d) => ({ entry: d.entry }))].map(
+        (p) => p.entry.id,
+      ),
+      claim.token,
+    );
+    const mine = toWrite.filter((p) => owned.has(p.entry.id));
+    const present = await withPresentDiskfile(
+      client,
+      mine.map((p) => ({
+        name: trimName(p.entry.filename),
+        path: p.entry.path,
+      })),
+    );
+    const names = new Map<string, number>();
+    for (const p of mine) {
+      const name = trimName(p.entry.filename);
+      names.set(name, (names.get(name) ?? 0) + 1);
+    }
+    const careful = (p: Prepared) => {
+      const name = trimName(p.entry.filename);
+      return present.has(`${p.entry.path}\0${name}`) || names.get(name)! > 1;
+    };
+    const fast = mine.filter((p) => !careful(p));
+    if (fast.length > 0) {
+      const files = await fileIds(client, [
+        ...new Set(fast.map((p) => trimName(p.entry.filename))),
+      ]);
+      const ids = await writeDiskfiles(
+        client,
+        fast.map((p) => newDiskfile(p, files.get(trimName(p.entry.filename))!)),
+      );
+      await finishRows(
+        client,
+        fast.map((p, i) => writtenFinish(p, "new", ids[i]!)),
+      );
+    }
+    const settledMine = settled.filter((d) => owned.has(d.entry.id));
+    await finishRows(client, settledMine.map(ledgerFinish));
+    // Counted here, but only kept if the transaction commits.
+    outcomes.new += fast.length;
+    for (const d of settledMine) {
+      outcomes[d.kind]++;
+    }
+    return mine.filter(careful);
+  });
 }
+
+function emptyOutcomes(): Record<Outcome, number> {
+  return { new: 0, "new version": 0, unchanged: 0, failed: 0, skipped: 0 };
+}
+
+/** Ingests the entries this delivery claimed into `outcomes`. */
+async function ingestClaimed(
+  db: Db,
+  ctx: IngestContext,
+  claim: Claim,
+  entries: LedgerEntry[],
+  outcomes: Record<Outcome, number>,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  const settled: Settled[] = [];
+  const toWrite: Prepared[] = [];
+  // Under --fast-rebuild deciding reads only storage, so files are read
+  // ahead while earlier ones are parsed.
+  const readAhead = ctx.fastRebuild ? (ctx.readAhead ?? READ_AHEAD) : 1;
+  for await (const decision of orderedMap(entries, readAhead, (entry) => {
+    if (signal?.aborted === true) {
+      throw new BatchInterruptedError();
+    }
+    return decide(db, ctx, entry);
+  })) {
+    if (decision.kind === "write") {
+      if (ctx.fastRebuild) {
+        toWrite.push(decision.prepared);
+      } else {
+        await writeOneOrFail(db, claim, decision.prepared, settled, outcomes);
+      }
+      continue;
+    }
+    settled.push(decision);
+    if (decision.kind === "failed") {
+      ctx.logger.warn("file failed", {
+        file: `${decision.entry.path}/${decision.entry.filename}`,
+        error: decision.error,
+      });
+    }
+  }
+  if (signal?.aborted === true) {
+    throw new BatchInterruptedError();
+  }
+  let oneByOne: Prepared[] = [];
+  if (toWrite.length > 0) {
+    const counted = { ...outcomes };
+    try {
+      oneByOne = await writeFastBatch(db, claim, toWrite, settled, outcomes);
+      settled.length = 0;
+    } catch (error) {
+      Object.assign(outcomes, counted);
+      if (isTransient(error)) {
+        throw error;
+      }
+      // One file's rows refused: write them one by one, so only that file fails.
+      ctx.logger.warn("batch insert refused; writing its files one by one", {
+        error: (error as Error).message,
+      });
+      oneByOne = toWrite;
+    }
+  }
+  for (const prepared of oneByOne) {
+    await writeOneOrFail(db, claim, prepared, settled, outcomes);
+  }
+  await writeSettled(db, claim, settled, outcomes);
+}
+
+export interface IngestBatchOptions {
+  /** Aborted: stop between files and hand the unfinished rows back (BatchInterruptedError). */
+  signal?: AbortSignal;
+  /** How often to look again for rows another delivery holds (default 1 s). */
+  pollMs?: number;
+}
+
+/**
+ * Ingests the batch's ledger rows: claims what no live delivery holds,
+ * ingests it, and waits for rows another delivery is working on, so the
+ * batch ends only when every row is finished. On any throw this delivery's
+ * unfinished rows are handed back.
+ */
+export async function ingestBatch(
+  db: Db,
+  ctx: IngestContext,
+  ids: number[],
+  options: IngestBatchOptions = {},
+): Promise<BatchReport> {
+  const claim: Claim = {
+    token: randomUUID(),
+    worker: ctx.worker,
+    leaseSeconds: ctx.leaseSeconds ?? DEFAULT_LEASE_SECONDS,
+  };
+  const outcomes = emptyOutcomes();
+  let claimed = 0;
+  const renewal = setInterval(
+    () =>
+      void db
+        .withClient((c) => renewLease(c, claim))
+        .catch((error: unknown) =>
+          ctx.logger.debug("lease renewal failed", {
+            error: (error as Error).message,
+          }),
+        ),
+    (claim.leaseSeconds * 1000) / 3,
+  );
+  renewal.unref();
+  try {
+    for (;;) {
+      const entries = await db.withClient((c) => claimRows(c, ids, claim));
+      claimed += entries.length;
+      if (entries.length > 0) {
+        await ingestClaimed(db, ctx, claim, entries, outcomes, options.signal);
+      }
+      if (
+        (await db.withClient((c) => heldElsewhere(c, ids, claim.token))) === 0
+      ) {
+        return { claimed, outcomes };
+      }
+      if (options.signal?.aborted === true) {
+        throw new BatchInterruptedError();
+      }
+      await sleep(options.pollMs ?? 1000, options.signal);
+    }
+  } catch (error) {
+    await db
+      .withClient((c) => releaseClaim(c, claim.token))
+      .catch(
+        () => undefined, // its lease runs out instead
+      );
+    throw error;
+  } finally {
+    clearInterval(renewal);
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    }
+    signal?.addEventListener("abort", done, { once: true });
+  });
+}
+
+export type { PresentDiskfile };

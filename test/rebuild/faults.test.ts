@@ -17,6 +17,7 @@ import { createLogger } from "../../lib/logger.js";
 import { packageRoot } from "../../lib/paths.js";
 import { enqueue } from "../../lib/rebuild/enqueue.js";
 import { reconcile } from "../../lib/rebuild/ledger.js";
+import { withIngestQueue } from "../../lib/rebuild/queue.js";
 import { freePort } from "../../lib/stack/index.js";
 import { startRedis, stopRedis } from "../../lib/stack/redis.js";
 import { openStorage } from "../../lib/storage/index.js";
@@ -210,8 +211,8 @@ describe("rebuild fault drills", () => {
     }
     await startRedis(folder, port, password);
     const lost = await ledger(db.url);
-    const requeued = await withClient(db.url, (c) =>
-      reconcile(c, redisUrl, queue),
+    const requeued = await withIngestQueue(redisUrl, queue, (q) =>
+      withClient(db.url, (c) => reconcile(c, q)),
     );
     // Every unfinished file is queued again (one may have finished in between).
     assert.ok(

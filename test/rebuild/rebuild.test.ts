@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { describe, it, type TestContext } from "node:test";
 
 import { withClient } from "../../lib/db/connect.js";
+import { Db } from "../../lib/db/pool.js";
 import { readFitsFile } from "../../lib/fits/read.js";
 import { archiveRows, HEADER_COLUMN_NAMES } from "../../lib/gemini/rows.js";
 import { createLogger } from "../../lib/logger.js";
@@ -401,11 +402,13 @@ describe("rebuild", () => {
             ]),
           ),
         );
-      await withClient(db.url, (c) => ingestBatch(c, ctx, ids));
+      const pool = new Db(db.url, { applicationName: "test", max: 2 });
+      t.after(() => pool.end());
+      await ingestBatch(pool, ctx, ids);
       const first = await counts();
       assert.ok(first.diskfile > 0);
       // The acknowledgement was lost: the same job arrives again.
-      const again = await withClient(db.url, (c) => ingestBatch(c, ctx, ids));
+      const again = await ingestBatch(pool, ctx, ids);
       assert.equal(again.claimed, 0, "done rows are not claimed again");
       // The commit went through but the worker died before the ledger said so: the ledger is replayed.
       await withClient(db.url, (c) =>
@@ -413,8 +416,10 @@ describe("rebuild", () => {
           "UPDATE fitsfleet.ingest_ledger SET state = 'active' WHERE state = 'done'",
         ),
       );
-      const replay = await withClient(db.url, (c) =>
-        ingestBatch(c, { ...ctx, fastRebuild: false }, ids),
+      const replay = await ingestBatch(
+        pool,
+        { ...ctx, fastRebuild: false },
+        ids,
       );
       assert.equal(
         replay.outcomes.new + replay.outcomes["new version"],

@@ -3,6 +3,7 @@ import { Command } from "commander";
 import { withClient } from "../../../lib/db/connect.js";
 import { databaseUrl, redisUrl } from "../../../lib/endpoints.js";
 import { reconcile, retryFailed } from "../../../lib/rebuild/ledger.js";
+import { withIngestQueue } from "../../../lib/rebuild/queue.js";
 import { commandContext } from "../../context.js";
 import { QUEUE_OPTION } from "./common.js";
 
@@ -13,8 +14,8 @@ export function retryFailedCommand(): Command {
     .action(async (flags: { queue: string }, command: Command) => {
       const { config, logger, output } = commandContext(command);
       const redis = redisUrl(config, logger);
-      const result = await withClient(databaseUrl(config, logger), (c) =>
-        retryFailed(c, redis, flags.queue),
+      const result = await withIngestQueue(redis, flags.queue, (queue) =>
+        withClient(databaseUrl(config, logger), (c) => retryFailed(c, queue)),
       );
       output.result(
         result,
@@ -26,14 +27,14 @@ export function retryFailedCommand(): Command {
 export function reconcileCommand(): Command {
   return new Command("reconcile")
     .description(
-      "re-create the queue's work from the ledger (after Redis lost it): every file not finished is queued again",
+      "re-create the queue's work from the ledger (after Redis lost it): every file no live worker holds is queued again (workers also do this by themselves when the queue is empty)",
     )
     .option(...QUEUE_OPTION)
     .action(async (flags: { queue: string }, command: Command) => {
       const { config, logger, output } = commandContext(command);
       const redis = redisUrl(config, logger);
-      const result = await withClient(databaseUrl(config, logger), (c) =>
-        reconcile(c, redis, flags.queue),
+      const result = await withIngestQueue(redis, flags.queue, (queue) =>
+        withClient(databaseUrl(config, logger), (c) => reconcile(c, queue)),
       );
       output.result(
         result,

@@ -18,7 +18,7 @@ export function describeRebuildStatus(s: RebuildStatus): string {
     .join(", ");
   const lines = [
     `files: ${formatCount(s.total)} — queued ${formatCount(c.queued)}, active ${formatCount(c.active)}, done ${formatCount(c.done)}${outcomes === "" ? "" : ` (${outcomes})`}, failed ${formatCount(c.failed)}, skipped ${formatCount(c.skipped)}`,
-    `rate: ${s.filesPerSecond.toFixed(1)} files/s over the last ${s.windowMinutes} min; ETA ${formatDuration(s.etaSeconds)}; ${formatCount(s.redeliveries)} redeliveries (interruptions, not failures)`,
+    `rate: ${s.filesPerSecond.toFixed(1)} files/s over the last ${s.windowMinutes} min; ETA ${formatDuration(s.etaSeconds)}; ${formatCount(s.interruptions)} interruption(s) (taken over from a stopped or lost worker; not failures)`,
   ];
   if (s.workers.length > 0) {
     lines.push(
