@@ -464,7 +464,7 @@ async function writeSettled(
 }
 
 /**
- * --fast-rebuild's one transaction for a batch. Files that have a present
+ * --fast-rebuild's one transaction for a batch's new files. Files that have a present
  * diskfile after all, or share a name with another file of the batch, are
  * returned to be written one by one under the reference's rules.
  */
@@ -472,15 +472,12 @@ async function writeFastBatch(
   db: Db,
   claim: Claim,
   toWrite: Prepared[],
-  settled: Settled[],
   outcomes: Record<Outcome, number>,
 ): Promise<Prepared[]> {
   return db.transaction(async (client) => {
     const owned = await lockOwnedRows(
       client,
-      [...toWrite, ...settled.map((d) => ({ entry: d.entry }))].map(
-        (p) => p.entry.id,
-      ),
+      toWrite.map((p) => p.entry.id),
       claim.token,
     );
     const mine = toWrite.filter((p) => owned.has(p.entry.id));
@@ -514,13 +511,8 @@ async function writeFastBatch(
         fast.map((p, i) => writtenFinish(p, "new", ids[i]!)),
       );
     }
-    const settledMine = settled.filter((d) => owned.has(d.entry.id));
-    await finishRows(client, settledMine.map(ledgerFinish));
     // Counted here, but only kept if the transaction commits.
     outcomes.new += fast.length;
-    for (const d of settledMine) {
-      outcomes[d.kind]++;
-    }
     return mine.filter(careful);
   });
 }
@@ -570,10 +562,14 @@ async function ingestClaimed(
   }
   let oneByOne: Prepared[] = [];
   if (toWrite.length > 0) {
+    // Files that failed on their own are recorded first, in their own
+    // transaction: a batch write that keeps failing must not take their
+    // reasons with it.
+    await writeSettled(db, claim, settled, outcomes);
+    settled.length = 0;
     const counted = { ...outcomes };
     try {
-      oneByOne = await writeFastBatch(db, claim, toWrite, settled, outcomes);
-      settled.length = 0;
+      oneByOne = await writeFastBatch(db, claim, toWrite, outcomes);
     } catch (error) {
       Object.assign(outcomes, counted);
       if (isTransient(error)) {
