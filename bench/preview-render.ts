@@ -51,7 +51,7 @@ import ts from "typescript";
 import { readHeaders } from "../lib/fits/read.js";
 import { formatCard, headerBytes } from "../lib/fits/write.js";
 import { packageRoot } from "../lib/paths.js";
-import { WORKER_ENVIRONMENT } from "../lib/rebuild/local.js";
+import { WORKER_ENVIRONMENT } from "../infra/local.js";
 import { writeSyntheticArchive } from "../lib/synthetic/archive.js";
 
 type CaseName = "gmos" | "float";

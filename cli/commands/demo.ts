@@ -3,6 +3,7 @@ import { join } from "node:path";
 
 import { Command } from "commander";
 
+import { runLocalWorkers } from "../../infra/local.js";
 import { truncateRebuiltTables } from "../../lib/archive-writer.js";
 import { withClient } from "../../lib/db/connect.js";
 import { UsageError } from "../../lib/errors.js";
@@ -17,7 +18,6 @@ import {
   listFailures,
   resetLedger,
 } from "../../lib/rebuild/ledger.js";
-import { runLocalWorkers } from "../../lib/rebuild/local.js";
 import { batchSizeFor, withIngestQueue } from "../../lib/rebuild/queue.js";
 import { stackUp, stackUrls } from "../../lib/stack/index.js";
 import { openStorage } from "../../lib/storage/index.js";

@@ -127,54 +127,51 @@ export async function openRedis(
   const timeoutMs = options.timeoutMs ?? REDIS_CONNECT_TIMEOUT_MS;
   const settings: RedisOptions = {
     maxRetriesPerRequest: null,
-    lazyConnect: true,
     connectTimeout: Math.min(timeoutMs, 10_000),
     retryStrategy: (times) => Math.min(times * 200, 2000),
   };
   const redis = new Redis(url, settings);
   let last: unknown;
+  let refused: ((error: unknown) => void) | undefined;
   redis.on("error", (error: Error) => {
     last = error;
+    // A refused password is final: ioredis would otherwise go on retrying.
+    if (/WRONGPASS|NOAUTH/.test(error.message)) {
+      refused?.(error);
+    }
     options.onError?.(describeRedisError(error, url));
   });
-  const fail = (error: unknown): never => {
-    redis.disconnect();
-    throw describeRedisError(error, url);
-  };
   let timer: NodeJS.Timeout | undefined;
   let onAbort: (() => void) | undefined;
   try {
-    await Promise.race([
-      (async () => {
-        await redis.connect();
-        await redis.ping();
-      })(),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () =>
-            reject(
-              last ??
-                new Error(
-                  `no answer in time (${Math.round(timeoutMs / 1000)} s)`,
-                ),
-            ),
-          timeoutMs,
-        );
-        onAbort = () => reject(new InterruptedError("a stop"));
-        options.signal?.addEventListener("abort", onAbort, { once: true });
-        if (options.signal?.aborted === true) {
-          onAbort();
-        }
-      }),
-    ]);
+    await new Promise<void>((resolve, reject) => {
+      refused = reject;
+      redis.once("ready", () => resolve());
+      timer = setTimeout(
+        () =>
+          reject(
+            last ??
+              new Error(
+                `no answer in time (${Math.round(timeoutMs / 1000)} s)`,
+              ),
+          ),
+        timeoutMs,
+      );
+      onAbort = () => reject(new InterruptedError("a stop"));
+      options.signal?.addEventListener("abort", onAbort, { once: true });
+      if (options.signal?.aborted === true) {
+        onAbort();
+      }
+    });
+    await redis.ping();
   } catch (error) {
+    redis.disconnect();
     if (error instanceof InterruptedError) {
-      redis.disconnect();
       throw error;
     }
-    // A refused password is final: ioredis would otherwise go on retrying.
-    fail(/WRONGPASS|NOAUTH/.test(String(last)) ? last : error);
+    throw describeRedisError(error, url);
   } finally {
+    refused = undefined;
     clearTimeout(timer);
     if (onAbort !== undefined) {
       options.signal?.removeEventListener("abort", onAbort);

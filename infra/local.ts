@@ -1,0 +1,189 @@
+/**
+ * The `local` provider: workers as processes on this machine, the same
+ * `fitsfleet worker …` that runs on a spot instance, from the same launch
+ * spec. `runLocalWorkers` starts ingest workers with --empty and watches
+ * the ledger until they have drained the queue (the demo, a one-machine
+ * rebuild).
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { join } from "node:path";
+
+import { withClient } from "../lib/db/connect.js";
+import { EXIT, FitsfleetError } from "../lib/errors.js";
+import { sleep } from "../lib/exec.js";
+import { packageRoot } from "../lib/paths.js";
+import { type RebuildStatus, rebuildStatus } from "../lib/rebuild/ledger.js";
+import { type WorkerLaunchSpec, workerLaunchSpec } from "./launch-spec.js";
+import type { Provider, WorkerHandle } from "./provider.js";
+
+export { WORKER_ENVIRONMENT, YOUNG_GENERATION_FLAG } from "./launch-spec.js";
+
+interface LocalWorker {
+  handle: WorkerHandle;
+  child: ChildProcess;
+  exited: Promise<void>;
+}
+
+export class LocalProvider implements Provider {
+  readonly kind = "local";
+  private readonly workers = new Map<string, LocalWorker>();
+
+  constructor(
+    private readonly cli = join(packageRoot(), "dist", "cli", "main.js"),
+  ) {}
+
+  launch(
+    specs: WorkerLaunchSpec[],
+    tags: Record<string, string>,
+  ): Promise<WorkerHandle[]> {
+    return Promise.resolve(
+      specs.map((spec) => {
+        const child = spawn(
+          process.execPath,
+          [...spec.nodeOptions, this.cli, ...spec.argv],
+          {
+            // Secrets in the environment: a command line is visible to every user.
+            env: { ...process.env, ...spec.env, ...spec.secretEnv },
+            stdio: ["ignore", "ignore", "pipe"],
+          },
+        );
+        const handle: WorkerHandle = {
+          id: String(child.pid ?? `failed-${spec.name}`),
+          name: spec.name,
+          role: spec.role,
+          state: "running",
+          tags: { ...tags },
+          stderrTail: "",
+        };
+        child.stderr!.on("data", (d: Buffer) => {
+          handle.stderrTail = (handle.stderrTail + d.toString()).slice(-4000);
+        });
+        const exited = new Promise<void>((resolve) => {
+          child.once("exit", (code) => {
+            handle.exitCode = code;
+            if (handle.state === "running") {
+              handle.state = "exited";
+            }
+            resolve();
+          });
+          child.once("error", (error) => {
+            handle.exitCode = null;
+            handle.state = "exited";
+            handle.stderrTail += error.message;
+            resolve();
+          });
+        });
+        this.workers.set(handle.id, { handle, child, exited });
+        return handle;
+      }),
+    );
+  }
+
+  describe(tags: Record<string, string> = {}): Promise<WorkerHandle[]> {
+    return Promise.resolve(
+      [...this.workers.values()]
+        .map((w) => w.handle)
+        .filter((h) => Object.entries(tags).every(([k, v]) => h.tags[k] === v)),
+    );
+  }
+
+  terminate(ids: string[]): Promise<void> {
+    for (const id of ids) {
+      const worker = this.workers.get(id);
+      if (worker !== undefined && worker.child.exitCode === null) {
+        worker.handle.state = "terminated";
+        worker.child.kill("SIGTERM");
+      }
+    }
+    return Promise.resolve();
+  }
+
+  tag(ids: string[], tags: Record<string, string>): Promise<void> {
+    for (const id of ids) {
+      Object.assign(this.workers.get(id)?.handle.tags ?? {}, tags);
+    }
+    return Promise.resolve();
+  }
+
+  async waitForExit(ids: string[]): Promise<WorkerHandle[]> {
+    const workers = ids.flatMap((id) => {
+      const w = this.workers.get(id);
+      return w === undefined ? [] : [w];
+    });
+    await Promise.all(workers.map((w) => w.exited));
+    return workers.map((w) => w.handle);
+  }
+}
+
+export interface LocalWorkersOptions {
+  databaseUrl: string;
+  redisUrl: string;
+  queue: string;
+  workers: number;
+  /** Name prefix: workers are PREFIX-1, PREFIX-2, … */
+  name?: string;
+  fastRebuild?: boolean;
+  makePreviews?: boolean;
+  s3Endpoint?: string;
+  /** Called about once a second with the ledger's view. */
+  onStatus?: (status: RebuildStatus) => void;
+}
+
+export interface LocalWorkersResult {
+  status: RebuildStatus;
+  seconds: number;
+}
+
+export async function runLocalWorkers(
+  options: LocalWorkersOptions,
+): Promise<LocalWorkersResult> {
+  const started = Date.now();
+  const provider = new LocalProvider();
+  const specs = Array.from({ length: options.workers }, (_, i) =>
+    workerLaunchSpec({
+      role: "ingest",
+      name: `${options.name ?? "local"}-${i + 1}`,
+      queue: options.queue,
+      empty: true,
+      fastRebuild: options.fastRebuild,
+      makePreviews: options.makePreviews,
+      databaseUrl: options.databaseUrl,
+      redisUrl: options.redisUrl,
+      s3Endpoint: options.s3Endpoint,
+      logLevel: "warn",
+    }),
+  );
+  const handles = await provider.launch(specs, { run: options.queue });
+  const ids = handles.map((h) => h.id);
+  let running = true;
+  const finished = provider.waitForExit(ids).finally(() => {
+    running = false;
+  });
+  try {
+    await withClient(options.databaseUrl, async (client) => {
+      while (running) {
+        options.onStatus?.(await rebuildStatus(client, 1));
+        await Promise.race([finished, sleep(1000)]);
+      }
+    });
+    const results = await finished;
+    const bad = results.filter((r) => r.exitCode !== 0);
+    if (bad.length > 0) {
+      throw new FitsfleetError(
+        "workers-failed",
+        EXIT.failed,
+        `${bad.length} local worker(s) failed: ${bad.map((b) => `${b.name} (exit ${b.exitCode}): ${(b.stderrTail ?? "").trim().split("\n").slice(-2).join(" ")}`).join("; ")}`,
+        {
+          suggestion:
+            "see the message above; the ledger keeps what was done, and a worker (`fitsfleet worker ingest --empty`) finishes the rest",
+        },
+      );
+    }
+    const status = await withClient(options.databaseUrl, (c) =>
+      rebuildStatus(c, 1),
+    );
+    return { status, seconds: (Date.now() - started) / 1000 };
+  } finally {
+    await provider.terminate(ids);
+  }
+}
