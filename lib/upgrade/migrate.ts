@@ -2,13 +2,13 @@
  * `upgrade migrate-tables`: the preserved tables from a previous version into
  * the fresh schema, in one transaction on the target.
  *
- * Inside that transaction: optional TRUNCATE, the tables' foreign keys and
- * secondary indexes dropped, every table streamed in with COPY (directly, or
- * through a temporary staging table when the mapping has casts or
- * expressions), indexes rebuilt and foreign keys re-validated in bulk,
- * sequences set, and everything verified (row counts, fingerprints of the
- * carried columns, sequence positions). Any failure, including a mismatch,
- * rolls it all back: the target is as it was.
+ * Inside that transaction: the tables locked and checked empty, optional
+ * TRUNCATE, the tables' foreign keys and secondary indexes dropped, every
+ * table streamed in with COPY (directly, or through a temporary staging table
+ * when the mapping has casts or expressions), indexes rebuilt and foreign
+ * keys re-validated in bulk, sequences set, and everything verified (row
+ * counts, fingerprints of the carried columns, sequence positions). Any
+ * failure, including a mismatch, rolls it all back: the target is as it was.
  *
  * Both cores work: the source (pg_restore decompressing, or the source
  * server) produces rows while the target server parses and stores them, and
@@ -401,6 +401,11 @@ export interface MigrateOptions extends Omit<PlanInput, "target"> {
   onProgress?: (progress: TableProgress) => void;
   /** Called once the plan is known, before anything is written. */
   onPlan?: (plan: UpgradePlan) => void;
+  /**
+   * Called after planning, just before the transaction takes its locks: a
+   * seam for tests to commit a row where a concurrent writer could.
+   */
+  beforeTransaction?: () => Promise<void>;
 }
 
 export async function migrateTables(
@@ -427,7 +432,7 @@ export async function migrateTables(
     const tables = plan.tables.map((t) => t.target);
     /** What was under way, for the message when something fails. */
     let doing = "starting the transaction";
-    await checkEmpty(client, tables, options.truncateTarget === true);
+    await options.beforeTransaction?.();
     for (const setting of COPY_SETTINGS) {
       await client.query(setting);
     }
@@ -443,6 +448,17 @@ export async function migrateTables(
           { suggestion: "wait for it to finish, then run again" },
         );
       }
+      // The emptiness check only means something while no one can write: a
+      // row committed after it would be wiped by the TRUNCATE below. ACCESS
+      // EXCLUSIVE is what TRUNCATE takes anyway; taking it first, before the
+      // check, avoids upgrading a weaker lock later (a deadlock with readers).
+      // LOCK waits for writers in flight, and the check after it sees their rows.
+      doing = "waiting for the locks on the target tables";
+      await client.query(
+        `LOCK TABLE ${tables.map((t) => quoteIdent(t)).join(", ")} IN ACCESS EXCLUSIVE MODE`,
+      );
+      doing = "checking the target tables are empty";
+      await checkEmpty(client, tables, options.truncateTarget === true);
       // Emptying the (empty, or to be replaced) tables here lets COPY write frozen rows.
       const freeze = await truncateTables(
         client,
@@ -664,6 +680,10 @@ async function truncateTables(
       break;
     }
     const blocking: string[] = [];
+    // Locked before they are looked at, for the same reason as the selected tables.
+    await client.query(
+      `LOCK TABLE ${[...new Set(rows.map((r) => r.child))].map((t) => quoteIdent(t)).join(", ")} IN ACCESS EXCLUSIVE MODE`,
+    );
     for (const { child, parent } of rows) {
       const { rows: any } = await client.query(
         `SELECT 1 FROM ${quoteIdent(child)} LIMIT 1`,
