@@ -4,9 +4,6 @@
  * shape and the same COPY text rows, so planning, loading and verification do
  * not care which it is.
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import type { Readable } from "node:stream";
 
 import { to as copyTo } from "pg-copy-streams";
@@ -21,6 +18,7 @@ import {
   readDumpCatalog,
   streamTableData,
 } from "./dump.js";
+import { makeWorkDir, removeWorkDir } from "./workdir.js";
 
 export interface SourceRows {
   /** COPY text, one row per line, fields in `columns` order. */
@@ -145,7 +143,7 @@ export class DumpSource implements UpgradeSource {
     private readonly schema = "public",
   ) {
     this.origin = path;
-    this.workDir = mkdtempSync(join(tmpdir(), "fitsfleet-dump-"));
+    this.workDir = makeWorkDir("fitsfleet-dump-");
   }
 
   async catalog(): Promise<DumpCatalog> {
@@ -219,6 +217,6 @@ export class DumpSource implements UpgradeSource {
   }
 
   async close(): Promise<void> {
-    rmSync(this.workDir, { recursive: true, force: true });
+    removeWorkDir(this.workDir);
   }
 }
