@@ -6,8 +6,9 @@
  * TABLE DATA entry. Nothing is held in memory beyond a chunk.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { statSync, writeFileSync } from "node:fs";
+import { createReadStream, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { createInterface } from "node:readline";
 import { Transform, type TransformCallback } from "node:stream";
 
 import { FitsfleetError, MissingDependencyError } from "../errors.js";
@@ -57,6 +58,55 @@ export class DumpError extends FitsfleetError {
   }
 }
 
+const FULL_DUMP_SUGGESTION =
+  "make a full custom-format dump of the previous database, `pg_dump -Fc -f FILE postgres://…` (schema and data, no --data-only; -t is not needed), or read the live database with `--from postgres://…`";
+
+/**
+ * A dump made with --data-only, as the reference's promotion checklist makes
+ * them: rows without the CREATE TABLE statements the plan maps columns and
+ * finds sequences from.
+ */
+function dataOnlyDump(path: string, holds: string): DumpError {
+  return new DumpError(
+    path,
+    `a data-only dump (pg_dump --data-only): it holds ${holds} but no table definitions, which the upgrade needs to map the columns and find the sequences`,
+    FULL_DUMP_SUGGESTION,
+  );
+}
+
+/**
+ * What a plain-SQL dump (pg_dump -Fp, which pg_restore cannot read) is: a
+ * full one has its CREATE TABLEs before the first COPY, a data-only one has
+ * none. Reads only up to whichever comes first.
+ */
+async function describePlainDump(path: string): Promise<DumpError> {
+  const lines = createInterface({
+    input: createReadStream(path, { encoding: "utf8" }),
+    crlfDelay: Infinity,
+  });
+  let dataOnly = false;
+  try {
+    for await (const line of lines) {
+      if (/^CREATE (?:UNLOGGED )?TABLE /.test(line)) {
+        break;
+      }
+      if (/^COPY \S+ .*FROM stdin;$/.test(line)) {
+        dataOnly = true;
+        break;
+      }
+    }
+  } finally {
+    lines.close();
+  }
+  return dataOnly
+    ? dataOnlyDump(path, "table rows as plain SQL (pg_dump -Fp)")
+    : new DumpError(
+        path,
+        "a plain-SQL dump (pg_dump -Fp), which pg_restore cannot read, so its tables cannot be streamed one at a time",
+        FULL_DUMP_SUGGESTION,
+      );
+}
+
 export function dumpFormat(path: string): "custom" | "directory" {
   return statSync(path).isDirectory() ? "directory" : "custom";
 }
@@ -72,6 +122,9 @@ export async function listDump(path: string): Promise<TocEntry[]> {
   } catch (error) {
     if (error instanceof MissingDependencyError) {
       throw error;
+    }
+    if (/appears to be a text format dump/.test((error as Error).message)) {
+      throw await describePlainDump(path);
     }
     throw new DumpError(
       path,
@@ -316,6 +369,10 @@ export async function readDumpCatalog(
 ): Promise<DumpCatalog> {
   const toc = await listDump(path);
   const inSchema = toc.filter((e) => e.schema === schema);
+  const data = inSchema.filter((e) => e.kind === "TABLE DATA");
+  if (data.length > 0 && !inSchema.some((e) => e.kind === "TABLE")) {
+    throw dataOnlyDump(path, `the rows of ${data.length} table(s)`);
+  }
   const schemaSql = await restoreText(
     path,
     workDir,
