@@ -58,6 +58,52 @@ export class DumpError extends FitsfleetError {
   }
 }
 
+/** What pg_restore says when the compressed data it reads is not what was written (zlib, lz4, zstd). */
+const DAMAGED =
+  /could not (?:uncompress|decompress|decode)|incorrect (?:data|header) check|invalid (?:distance|code lengths?|literal|block type|stored block|bit length|window size)|(?:zlib|lz4|zstd|gzip)[^\n]*error|corrupt(?:ed)? (?:data|input|block|frame)|too many length or distance symbols/i;
+
+/** What pg_restore says when the archive stops before its table of contents says it should. */
+const CUT_SHORT =
+  /end of file|unexpected end|could not read from input file|could not find block ID|file appears to be truncated/i;
+
+/**
+ * pg_restore failed reading `what` of `path`: says whether the dump is
+ * damaged (its compressed data does not decompress), cut short, or something
+ * else, from pg_restore's own words.
+ */
+export function restoreFailure(
+  path: string,
+  what: string,
+  stderr: string,
+  exit: string,
+): DumpError {
+  const lines = stderr
+    .split("\n")
+    .map((l) => l.replace(/^pg_restore: (?:error: )?/, "").trim())
+    .filter((l) => l !== "");
+  const damaged = lines.find((l) => DAMAGED.test(l));
+  if (damaged !== undefined) {
+    return new DumpError(
+      path,
+      `the dump is damaged: pg_restore could not decompress ${what} (${damaged}); its bytes are not the ones pg_dump wrote`,
+      `make the dump again from the previous database (pg_dump -Fc), or copy it again from a good original; \`fitsfleet upgrade manifest --verify ${path}\` checks a copy against the manifest written beside the original`,
+    );
+  }
+  const cut = lines.find((l) => CUT_SHORT.test(l));
+  if (cut !== undefined) {
+    return new DumpError(
+      path,
+      `the dump ends early: pg_restore could not read ${what} (${cut}); it is truncated, most likely not copied completely`,
+      `copy it again from the original, or make the dump again (pg_dump -Fc); \`fitsfleet upgrade manifest --verify ${path}\` checks a copy against the manifest written beside the original`,
+    );
+  }
+  return new DumpError(
+    path,
+    `cannot read ${what}: ${lines.slice(-3).join("; ") || `pg_restore exited with ${exit}`}`,
+    "the archive is damaged or truncated; take the dump again or use its verified copy",
+  );
+}
+
 const FULL_DUMP_SUGGESTION =
   "make a full custom-format dump of the previous database, `pg_dump -Fc -f FILE postgres://…` (schema and data, no --data-only; -t is not needed), or read the live database with `--from postgres://…`";
 
@@ -176,10 +222,12 @@ async function restoreText(
     );
     return stdout;
   } catch (error) {
-    throw new DumpError(
+    // The first line is exec's "could not …: pg_restore failed"; pg_restore's own words follow.
+    throw restoreFailure(
       path,
-      `cannot read the ${what}: ${(error as Error).message.split("\n").slice(-1)[0]}`,
-      "the archive is damaged or truncated; take the dump again or use its verified copy",
+      `the ${what}`,
+      (error as Error).message.split("\n").slice(1).join("\n"),
+      "an error",
     );
   }
 }
@@ -431,7 +479,15 @@ export class CopyDataExtractor extends Transform {
   /** The column list of the COPY header, in dump order. */
   columns: string[] | undefined;
 
-  constructor(private readonly origin: string) {
+  /**
+   * `explain`, when given, is asked why the data stopped before its
+   * terminator: the producer (pg_restore) usually knows better than a cut
+   * stream does, e.g. that a compressed block did not decompress.
+   */
+  constructor(
+    private readonly origin: string,
+    private readonly explain?: () => Promise<Error | undefined>,
+  ) {
     super();
   }
 
@@ -489,19 +545,25 @@ export class CopyDataExtractor extends Transform {
   }
 
   override _flush(done: TransformCallback): void {
-    if (this.state !== "after") {
-      done(
-        new DumpError(
-          this.origin,
-          this.state === "before"
-            ? "the table's data section is missing"
-            : "the table's data ends early (the archive is truncated)",
-          "the archive is damaged; take the dump again or use its verified copy",
-        ),
-      );
+    if (this.state === "after") {
+      done();
       return;
     }
-    done();
+    const own = new DumpError(
+      this.origin,
+      this.state === "before"
+        ? "the table's data section is missing"
+        : "the table's data ends early (the archive is truncated)",
+      "the archive is damaged; take the dump again or use its verified copy",
+    );
+    if (this.explain === undefined) {
+      done(own);
+      return;
+    }
+    this.explain().then(
+      (better) => done(better ?? own),
+      () => done(own),
+    );
   }
 }
 
@@ -510,6 +572,13 @@ export interface TableDataStream {
   child: ChildProcess;
   /** Resolves when pg_restore exits 0; rejects with its stderr otherwise. */
   finished: Promise<void>;
+  /**
+   * Stops reading and waits for pg_restore to exit; resolves to its failure
+   * (a damaged or truncated dump), or undefined when it had none. The rest
+   * of the entry is read and discarded rather than cut off, so that a bad
+   * block that already fed garbage downstream is still reported as such.
+   */
+  stop(): Promise<DumpError | undefined>;
 }
 
 /** One TABLE DATA entry's rows, as COPY text, streamed from pg_restore. */
@@ -524,29 +593,45 @@ export function streamTableData(
     ["--data-only", "--use-list", list, "--file", "-", path],
     { stdio: ["ignore", "pipe", "pipe"] },
   );
-  const stream = new CopyDataExtractor(`${path} (table ${entry.name})`);
   let stderr = "";
   child.stderr!.setEncoding("utf8");
   child.stderr!.on("data", (text: string) => {
     stderr = (stderr + text).slice(-4000);
   });
-  const finished = new Promise<void>((resolve, reject) => {
+  const exited = new Promise<DumpError | undefined>((resolve, reject) => {
     child.on("error", reject);
     child.on("close", (code, signal) => {
-      if (code === 0) {
-        resolve();
-        return;
-      }
-      const reason = stderr.trim().split("\n").slice(-3).join("; ");
-      const error = new DumpError(
-        path,
-        `cannot read the data of table ${entry.name}: ${reason || `pg_restore exited with ${code ?? signal}`}`,
-        "the archive is damaged or truncated; take the dump again or use its verified copy",
+      resolve(
+        code === 0
+          ? undefined
+          : restoreFailure(
+              path,
+              `the data of table ${entry.name}`,
+              stderr,
+              String(code ?? signal),
+            ),
       );
-      stream.destroy(error);
-      reject(error);
     });
   });
+  const stream = new CopyDataExtractor(
+    `${path} (table ${entry.name})`,
+    () => exited,
+  );
+  const finished = exited.then((failure) => {
+    if (failure !== undefined) {
+      stream.destroy(failure);
+      throw failure;
+    }
+  });
   child.stdout!.pipe(stream);
-  return { stream, child, finished };
+  return {
+    stream,
+    child,
+    finished,
+    stop: async () => {
+      child.stdout!.unpipe(stream);
+      child.stdout!.resume();
+      return exited.catch(() => undefined);
+    },
+  };
 }

@@ -309,8 +309,7 @@ async function copyTable(
   try {
     await Promise.all([pipeline(rows.stream, pipe, sink), rows.finished]);
   } catch (error) {
-    rows.cancel();
-    throw error;
+    throw (await rows.stop()) ?? error;
   }
   if (stagedInsert !== undefined) {
     await client.query(stagedInsert);

@@ -27,7 +27,12 @@ export interface SourceRows {
   columns: string[];
   /** Resolves when the source has delivered everything; rejects on a source failure. */
   finished: Promise<void>;
-  cancel(): void;
+  /**
+   * After the consumer failed: stops reading and resolves to the source's own
+   * failure, if it had one (a damaged dump can feed garbage to COPY before
+   * pg_restore says why), so that the real cause is reported.
+   */
+  stop(): Promise<Error | undefined>;
 }
 
 export interface UpgradeSource {
@@ -109,9 +114,10 @@ export class DatabaseSource implements UpgradeSource {
       stream,
       columns,
       finished,
-      cancel: () => {
+      stop: async () => {
         stream.destroy();
-        void client.end().catch(() => undefined);
+        await client.end().catch(() => undefined);
+        return undefined;
       },
     };
   }
@@ -193,9 +199,10 @@ export class DumpSource implements UpgradeSource {
       stream: data.stream,
       columns,
       finished,
-      cancel: () => {
-        data.child.kill("SIGKILL");
+      stop: async () => {
+        const failure = await data.stop();
         data.stream.destroy();
+        return failure;
       },
     };
   }
