@@ -19,6 +19,7 @@ import {
   type CatalogColumn,
   type CatalogTable,
   sequencePosition,
+  sequenceTypeMax,
 } from "./catalog.js";
 
 export interface TocEntry {
@@ -365,6 +366,23 @@ export function parseSchemaSql(
   )) {
     link(m[2]!, m[3]!, qualifiedText(m[4]!, m[5]!), "identity");
   }
+  // pg_dump leaves out "AS bigint" and "NO MAXVALUE": those are the defaults.
+  const kinds = new Map<string, { type: string; maxValue: bigint }>();
+  for (const m of sql.matchAll(
+    new RegExp(
+      String.raw`^CREATE SEQUENCE ${QUALIFIED}
+([\s\S]*?);$`,
+      "gm",
+    ),
+  )) {
+    const type = /^\s+AS (smallint|integer|bigint)$/m.exec(m[3]!)?.[1];
+    const max = /^\s+MAXVALUE (\d+)$/m.exec(m[3]!)?.[1];
+    const resolved = type ?? "bigint";
+    kinds.set(qualifiedText(m[1]!, m[2]!), {
+      type: resolved,
+      maxValue: max === undefined ? sequenceTypeMax(resolved) : BigInt(max),
+    });
+  }
   // A sequence no column owns keeps its DEFAULT inside CREATE TABLE.
   for (const table of tables.values()) {
     for (const column of table.columns) {
@@ -376,6 +394,22 @@ export function parseSchemaSql(
           ? inline[1]!
           : `public.${inline[1]!}`;
         link(table.name, column.name, sequence, "default");
+      }
+    }
+  }
+  for (const table of tables.values()) {
+    for (const [column, sequence] of Object.entries(table.sequences)) {
+      const kind =
+        kinds.get(sequence.name) ?? kinds.get(unquoteQualified(sequence.name));
+      // An identity column's sequence has the column's type.
+      const type =
+        kind?.type ??
+        (sequence.link === "identity"
+          ? table.columns.find((c) => c.name === column)?.type
+          : undefined);
+      if (type !== undefined) {
+        sequence.type = type;
+        sequence.maxValue = kind?.maxValue ?? sequenceTypeMax(type);
       }
     }
   }

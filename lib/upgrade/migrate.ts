@@ -32,6 +32,7 @@ import type { UpgradeMapping } from "./mapping.js";
 import {
   type ColumnPlan,
   planUpgrade,
+  sequenceSetting,
   type TablePlan,
   type UpgradePlan,
 } from "./plan.js";
@@ -363,17 +364,12 @@ async function setSequences(
       rows[0]?.max === null || rows[0]?.max === undefined
         ? null
         : BigInt(rows[0].max);
-    const position = [s.sourcePosition ?? 0n, maxId ?? 0n].reduce((a, b) =>
-      a > b ? a : b,
-    );
-    if (position > 0n) {
-      await client.query("SELECT setval($1::regclass, $2::bigint, true)", [
-        s.sequence,
-        position.toString(),
-      ]);
-    } else {
-      await client.query("SELECT setval($1::regclass, 1, false)", [s.sequence]);
-    }
+    const setting = sequenceSetting(s.sourcePosition, maxId);
+    await client.query("SELECT setval($1::regclass, $2::bigint, $3)", [
+      s.sequence,
+      setting.value.toString(),
+      setting.isCalled,
+    ]);
     const check = await client.query<{
       last_value: string;
       is_called: boolean;
@@ -387,7 +383,9 @@ async function setSequences(
       sourceSequence: s.sourceSequence,
       sourcePosition: s.sourcePosition?.toString() ?? null,
       maxId: maxId?.toString() ?? null,
-      setTo: position > 0n ? position.toString() : "1 (not called)",
+      setTo: setting.isCalled
+        ? setting.value.toString()
+        : `${setting.value} (not called)`,
       ok,
     });
   }

@@ -44,9 +44,16 @@ export interface UpgradeSource {
   rows(table: string): Promise<SourceRows>;
   /** Exact row count (a dump is read through to count). */
   count(table: string): Promise<number>;
+  /** Row count and the largest value of each of `columns` (integer columns; null when no rows). */
+  scan(table: string, columns: readonly string[]): Promise<TableScan>;
   /** Sequences that feed columns but have no value in the source (dumps made with -t can lack them). */
   missingSequenceValues(): string[];
   close(): Promise<void>;
+}
+
+export interface TableScan {
+  rows: number;
+  max: Map<string, bigint | null>;
 }
 
 /** Session settings that make COPY text identical on both sides. */
@@ -127,6 +134,25 @@ export class DatabaseSource implements UpgradeSource {
       `SELECT count(*) AS n FROM ${qualifiedName(this.schema, table)}`,
     );
     return Number(rows[0]!.n);
+  }
+
+  async scan(table: string, columns: readonly string[]): Promise<TableScan> {
+    const { rows } = await this.client.query<Record<string, string | null>>(
+      `SELECT count(*)::text AS n${columns.map((c, i) => `, max(${quoteIdent(c, "column name")})::text AS m${i}`).join("")} FROM ${qualifiedName(this.schema, table)}`,
+    );
+    const row = rows[0]!;
+    return {
+      rows: Number(row.n),
+      max: new Map(
+        columns.map((c, i) => {
+          const value = row[`m${i}`];
+          return [
+            c,
+            value === null || value === undefined ? null : BigInt(value),
+          ];
+        }),
+      ),
+    };
   }
 
   missingSequenceValues(): string[] {
@@ -217,6 +243,41 @@ export class DumpSource implements UpgradeSource {
     });
     await source.finished;
     return rows;
+  }
+
+  async scan(table: string, columns: readonly string[]): Promise<TableScan> {
+    const source = await this.rows(table);
+    const fields = columns.map((c) => source.columns.indexOf(c));
+    const max = new Map<string, bigint | null>(columns.map((c) => [c, null]));
+    let rows = 0;
+    let partial = "";
+    source.stream.setEncoding("utf8");
+    source.stream.on("data", (chunk: string) => {
+      const lines = (partial + chunk).split("\n");
+      partial = lines.pop()!;
+      rows += lines.length;
+      if (fields.length === 0) {
+        return;
+      }
+      for (const line of lines) {
+        const values = line.split("\t");
+        fields.forEach((f, i) => {
+          const text = values[f];
+          // COPY text: \N is NULL; an integer column's value is its decimal digits.
+          if (text === undefined || !/^-?\d+$/.test(text)) {
+            return;
+          }
+          const value = BigInt(text);
+          const name = columns[i]!;
+          const current = max.get(name) ?? null;
+          if (current === null || value > current) {
+            max.set(name, value);
+          }
+        });
+      }
+    });
+    await source.finished;
+    return { rows, max };
   }
 
   missingSequenceValues(): string[] {
