@@ -24,6 +24,19 @@ export interface CatalogSequence {
   position: bigint | null;
   lastValue: bigint;
   isCalled: boolean;
+  /** Its data type ("smallint", "integer", "bigint"), when known. */
+  type?: string;
+  /** The largest value it may hold, when known. */
+  maxValue?: bigint;
+}
+
+/** The largest value of a sequence type, the default MAXVALUE. */
+export function sequenceTypeMax(type: string): bigint {
+  return type === "smallint"
+    ? 32767n
+    : type === "integer"
+      ? 2147483647n
+      : 9223372036854775807n;
 }
 
 export interface CatalogTable {
@@ -101,16 +114,26 @@ export async function readCatalog(
         WHERE tn.nspname = $1`,
       [schema],
     );
-    const positions = new Map<string, { last: bigint; called: boolean }>();
+    const positions = new Map<
+      string,
+      { last: bigint; called: boolean; type: string; max: bigint }
+    >();
     for (const sequence of new Set(links.rows.map((r) => r.sequence))) {
       // pg_sequences hides values from roles without USAGE; reading the relation says why it fails.
       const { rows } = await client.query<{
         last_value: string;
         is_called: boolean;
       }>(`SELECT last_value::text, is_called FROM ${sequence}`);
+      const { rows: kind } = await client.query<{ type: string; max: string }>(
+        `SELECT format_type(seqtypid, NULL) AS type, seqmax::text AS max
+           FROM pg_sequence WHERE seqrelid = $1::regclass`,
+        [sequence],
+      );
       positions.set(sequence, {
         last: BigInt(rows[0]!.last_value),
         called: rows[0]!.is_called,
+        type: kind[0]!.type,
+        max: BigInt(kind[0]!.max),
       });
     }
     await client.query("COMMIT");
@@ -149,6 +172,8 @@ export async function readCatalog(
         lastValue: value.last,
         isCalled: value.called,
         position: sequencePosition(value.last, value.called),
+        type: value.type,
+        maxValue: value.max,
       };
     }
     return { origin, tables };

@@ -6,8 +6,9 @@
  * TABLE DATA entry. Nothing is held in memory beyond a chunk.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { statSync, writeFileSync } from "node:fs";
+import { createReadStream, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { createInterface } from "node:readline";
 import { Transform, type TransformCallback } from "node:stream";
 
 import { FitsfleetError, MissingDependencyError } from "../errors.js";
@@ -18,6 +19,7 @@ import {
   type CatalogColumn,
   type CatalogTable,
   sequencePosition,
+  sequenceTypeMax,
 } from "./catalog.js";
 
 export interface TocEntry {
@@ -57,6 +59,101 @@ export class DumpError extends FitsfleetError {
   }
 }
 
+/** What pg_restore says when the compressed data it reads is not what was written (zlib, lz4, zstd). */
+const DAMAGED =
+  /could not (?:uncompress|decompress|decode)|incorrect (?:data|header) check|invalid (?:distance|code lengths?|literal|block type|stored block|bit length|window size)|(?:zlib|lz4|zstd|gzip)[^\n]*error|corrupt(?:ed)? (?:data|input|block|frame)|too many length or distance symbols/i;
+
+/** What pg_restore says when the archive stops before its table of contents says it should. */
+const CUT_SHORT =
+  /end of file|unexpected end|could not read from input file|could not find block ID|file appears to be truncated/i;
+
+/**
+ * pg_restore failed reading `what` of `path`: says whether the dump is
+ * damaged (its compressed data does not decompress), cut short, or something
+ * else, from pg_restore's own words.
+ */
+export function restoreFailure(
+  path: string,
+  what: string,
+  stderr: string,
+  exit: string,
+): DumpError {
+  const lines = stderr
+    .split("\n")
+    .map((l) => l.replace(/^pg_restore: (?:error: )?/, "").trim())
+    .filter((l) => l !== "");
+  const damaged = lines.find((l) => DAMAGED.test(l));
+  if (damaged !== undefined) {
+    return new DumpError(
+      path,
+      `the dump is damaged: pg_restore could not decompress ${what} (${damaged}); its bytes are not the ones pg_dump wrote`,
+      `make the dump again from the previous database (pg_dump -Fc), or copy it again from a good original; \`fitsfleet upgrade manifest --verify ${path}\` checks a copy against the manifest written beside the original`,
+    );
+  }
+  const cut = lines.find((l) => CUT_SHORT.test(l));
+  if (cut !== undefined) {
+    return new DumpError(
+      path,
+      `the dump ends early: pg_restore could not read ${what} (${cut}); it is truncated, most likely not copied completely`,
+      `copy it again from the original, or make the dump again (pg_dump -Fc); \`fitsfleet upgrade manifest --verify ${path}\` checks a copy against the manifest written beside the original`,
+    );
+  }
+  return new DumpError(
+    path,
+    `cannot read ${what}: ${lines.slice(-3).join("; ") || `pg_restore exited with ${exit}`}`,
+    "the archive is damaged or truncated; take the dump again or use its verified copy",
+  );
+}
+
+const FULL_DUMP_SUGGESTION =
+  "make a full custom-format dump of the previous database, `pg_dump -Fc -f FILE postgres://…` (schema and data, no --data-only; -t is not needed), or read the live database with `--from postgres://…`";
+
+/**
+ * A dump made with --data-only, as the reference's promotion checklist makes
+ * them: rows without the CREATE TABLE statements the plan maps columns and
+ * finds sequences from.
+ */
+function dataOnlyDump(path: string, holds: string): DumpError {
+  return new DumpError(
+    path,
+    `a data-only dump (pg_dump --data-only): it holds ${holds} but no table definitions, which the upgrade needs to map the columns and find the sequences`,
+    FULL_DUMP_SUGGESTION,
+  );
+}
+
+/**
+ * What a plain-SQL dump (pg_dump -Fp, which pg_restore cannot read) is: a
+ * full one has its CREATE TABLEs before the first COPY, a data-only one has
+ * none. Reads only up to whichever comes first.
+ */
+async function describePlainDump(path: string): Promise<DumpError> {
+  const lines = createInterface({
+    input: createReadStream(path, { encoding: "utf8" }),
+    crlfDelay: Infinity,
+  });
+  let dataOnly = false;
+  try {
+    for await (const line of lines) {
+      if (/^CREATE (?:UNLOGGED )?TABLE /.test(line)) {
+        break;
+      }
+      if (/^COPY \S+ .*FROM stdin;$/.test(line)) {
+        dataOnly = true;
+        break;
+      }
+    }
+  } finally {
+    lines.close();
+  }
+  return dataOnly
+    ? dataOnlyDump(path, "table rows as plain SQL (pg_dump -Fp)")
+    : new DumpError(
+        path,
+        "a plain-SQL dump (pg_dump -Fp), which pg_restore cannot read, so its tables cannot be streamed one at a time",
+        FULL_DUMP_SUGGESTION,
+      );
+}
+
 export function dumpFormat(path: string): "custom" | "directory" {
   return statSync(path).isDirectory() ? "directory" : "custom";
 }
@@ -72,6 +169,9 @@ export async function listDump(path: string): Promise<TocEntry[]> {
   } catch (error) {
     if (error instanceof MissingDependencyError) {
       throw error;
+    }
+    if (/appears to be a text format dump/.test((error as Error).message)) {
+      throw await describePlainDump(path);
     }
     throw new DumpError(
       path,
@@ -123,10 +223,12 @@ async function restoreText(
     );
     return stdout;
   } catch (error) {
-    throw new DumpError(
+    // The first line is exec's "could not …: pg_restore failed"; pg_restore's own words follow.
+    throw restoreFailure(
       path,
-      `cannot read the ${what}: ${(error as Error).message.split("\n").slice(-1)[0]}`,
-      "the archive is damaged or truncated; take the dump again or use its verified copy",
+      `the ${what}`,
+      (error as Error).message.split("\n").slice(1).join("\n"),
+      "an error",
     );
   }
 }
@@ -264,6 +366,23 @@ export function parseSchemaSql(
   )) {
     link(m[2]!, m[3]!, qualifiedText(m[4]!, m[5]!), "identity");
   }
+  // pg_dump leaves out "AS bigint" and "NO MAXVALUE": those are the defaults.
+  const kinds = new Map<string, { type: string; maxValue: bigint }>();
+  for (const m of sql.matchAll(
+    new RegExp(
+      String.raw`^CREATE SEQUENCE ${QUALIFIED}
+([\s\S]*?);$`,
+      "gm",
+    ),
+  )) {
+    const type = /^\s+AS (smallint|integer|bigint)$/m.exec(m[3]!)?.[1];
+    const max = /^\s+MAXVALUE (\d+)$/m.exec(m[3]!)?.[1];
+    const resolved = type ?? "bigint";
+    kinds.set(qualifiedText(m[1]!, m[2]!), {
+      type: resolved,
+      maxValue: max === undefined ? sequenceTypeMax(resolved) : BigInt(max),
+    });
+  }
   // A sequence no column owns keeps its DEFAULT inside CREATE TABLE.
   for (const table of tables.values()) {
     for (const column of table.columns) {
@@ -275,6 +394,22 @@ export function parseSchemaSql(
           ? inline[1]!
           : `public.${inline[1]!}`;
         link(table.name, column.name, sequence, "default");
+      }
+    }
+  }
+  for (const table of tables.values()) {
+    for (const [column, sequence] of Object.entries(table.sequences)) {
+      const kind =
+        kinds.get(sequence.name) ?? kinds.get(unquoteQualified(sequence.name));
+      // An identity column's sequence has the column's type.
+      const type =
+        kind?.type ??
+        (sequence.link === "identity"
+          ? table.columns.find((c) => c.name === column)?.type
+          : undefined);
+      if (type !== undefined) {
+        sequence.type = type;
+        sequence.maxValue = kind?.maxValue ?? sequenceTypeMax(type);
       }
     }
   }
@@ -316,6 +451,10 @@ export async function readDumpCatalog(
 ): Promise<DumpCatalog> {
   const toc = await listDump(path);
   const inSchema = toc.filter((e) => e.schema === schema);
+  const data = inSchema.filter((e) => e.kind === "TABLE DATA");
+  if (data.length > 0 && !inSchema.some((e) => e.kind === "TABLE")) {
+    throw dataOnlyDump(path, `the rows of ${data.length} table(s)`);
+  }
   const schemaSql = await restoreText(
     path,
     workDir,
@@ -374,7 +513,15 @@ export class CopyDataExtractor extends Transform {
   /** The column list of the COPY header, in dump order. */
   columns: string[] | undefined;
 
-  constructor(private readonly origin: string) {
+  /**
+   * `explain`, when given, is asked why the data stopped before its
+   * terminator: the producer (pg_restore) usually knows better than a cut
+   * stream does, e.g. that a compressed block did not decompress.
+   */
+  constructor(
+    private readonly origin: string,
+    private readonly explain?: () => Promise<Error | undefined>,
+  ) {
     super();
   }
 
@@ -432,19 +579,25 @@ export class CopyDataExtractor extends Transform {
   }
 
   override _flush(done: TransformCallback): void {
-    if (this.state !== "after") {
-      done(
-        new DumpError(
-          this.origin,
-          this.state === "before"
-            ? "the table's data section is missing"
-            : "the table's data ends early (the archive is truncated)",
-          "the archive is damaged; take the dump again or use its verified copy",
-        ),
-      );
+    if (this.state === "after") {
+      done();
       return;
     }
-    done();
+    const own = new DumpError(
+      this.origin,
+      this.state === "before"
+        ? "the table's data section is missing"
+        : "the table's data ends early (the archive is truncated)",
+      "the archive is damaged; take the dump again or use its verified copy",
+    );
+    if (this.explain === undefined) {
+      done(own);
+      return;
+    }
+    this.explain().then(
+      (better) => done(better ?? own),
+      () => done(own),
+    );
   }
 }
 
@@ -453,6 +606,13 @@ export interface TableDataStream {
   child: ChildProcess;
   /** Resolves when pg_restore exits 0; rejects with its stderr otherwise. */
   finished: Promise<void>;
+  /**
+   * Stops reading and waits for pg_restore to exit; resolves to its failure
+   * (a damaged or truncated dump), or undefined when it had none. The rest
+   * of the entry is read and discarded rather than cut off, so that a bad
+   * block that already fed garbage downstream is still reported as such.
+   */
+  stop(): Promise<DumpError | undefined>;
 }
 
 /** One TABLE DATA entry's rows, as COPY text, streamed from pg_restore. */
@@ -467,29 +627,45 @@ export function streamTableData(
     ["--data-only", "--use-list", list, "--file", "-", path],
     { stdio: ["ignore", "pipe", "pipe"] },
   );
-  const stream = new CopyDataExtractor(`${path} (table ${entry.name})`);
   let stderr = "";
   child.stderr!.setEncoding("utf8");
   child.stderr!.on("data", (text: string) => {
     stderr = (stderr + text).slice(-4000);
   });
-  const finished = new Promise<void>((resolve, reject) => {
+  const exited = new Promise<DumpError | undefined>((resolve, reject) => {
     child.on("error", reject);
     child.on("close", (code, signal) => {
-      if (code === 0) {
-        resolve();
-        return;
-      }
-      const reason = stderr.trim().split("\n").slice(-3).join("; ");
-      const error = new DumpError(
-        path,
-        `cannot read the data of table ${entry.name}: ${reason || `pg_restore exited with ${code ?? signal}`}`,
-        "the archive is damaged or truncated; take the dump again or use its verified copy",
+      resolve(
+        code === 0
+          ? undefined
+          : restoreFailure(
+              path,
+              `the data of table ${entry.name}`,
+              stderr,
+              String(code ?? signal),
+            ),
       );
-      stream.destroy(error);
-      reject(error);
     });
   });
+  const stream = new CopyDataExtractor(
+    `${path} (table ${entry.name})`,
+    () => exited,
+  );
+  const finished = exited.then((failure) => {
+    if (failure !== undefined) {
+      stream.destroy(failure);
+      throw failure;
+    }
+  });
   child.stdout!.pipe(stream);
-  return { stream, child, finished };
+  return {
+    stream,
+    child,
+    finished,
+    stop: async () => {
+      child.stdout!.unpipe(stream);
+      child.stdout!.resume();
+      return exited.catch(() => undefined);
+    },
+  };
 }

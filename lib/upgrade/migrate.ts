@@ -2,13 +2,13 @@
  * `upgrade migrate-tables`: the preserved tables from a previous version into
  * the fresh schema, in one transaction on the target.
  *
- * Inside that transaction: optional TRUNCATE, the tables' foreign keys and
- * secondary indexes dropped, every table streamed in with COPY (directly, or
- * through a temporary staging table when the mapping has casts or
- * expressions), indexes rebuilt and foreign keys re-validated in bulk,
- * sequences set, and everything verified (row counts, fingerprints of the
- * carried columns, sequence positions). Any failure, including a mismatch,
- * rolls it all back: the target is as it was.
+ * Inside that transaction: the tables locked and checked empty, optional
+ * TRUNCATE, the tables' foreign keys and secondary indexes dropped, every
+ * table streamed in with COPY (directly, or through a temporary staging table
+ * when the mapping has casts or expressions), indexes rebuilt and foreign
+ * keys re-validated in bulk, sequences set, and everything verified (row
+ * counts, fingerprints of the carried columns, sequence positions). Any
+ * failure, including a mismatch, rolls it all back: the target is as it was.
  *
  * Both cores work: the source (pg_restore decompressing, or the source
  * server) produces rows while the target server parses and stores them, and
@@ -32,6 +32,7 @@ import type { UpgradeMapping } from "./mapping.js";
 import {
   type ColumnPlan,
   planUpgrade,
+  sequenceSetting,
   type TablePlan,
   type UpgradePlan,
 } from "./plan.js";
@@ -309,8 +310,7 @@ async function copyTable(
   try {
     await Promise.all([pipeline(rows.stream, pipe, sink), rows.finished]);
   } catch (error) {
-    rows.cancel();
-    throw error;
+    throw (await rows.stop()) ?? error;
   }
   if (stagedInsert !== undefined) {
     await client.query(stagedInsert);
@@ -364,17 +364,12 @@ async function setSequences(
       rows[0]?.max === null || rows[0]?.max === undefined
         ? null
         : BigInt(rows[0].max);
-    const position = [s.sourcePosition ?? 0n, maxId ?? 0n].reduce((a, b) =>
-      a > b ? a : b,
-    );
-    if (position > 0n) {
-      await client.query("SELECT setval($1::regclass, $2::bigint, true)", [
-        s.sequence,
-        position.toString(),
-      ]);
-    } else {
-      await client.query("SELECT setval($1::regclass, 1, false)", [s.sequence]);
-    }
+    const setting = sequenceSetting(s.sourcePosition, maxId);
+    await client.query("SELECT setval($1::regclass, $2::bigint, $3)", [
+      s.sequence,
+      setting.value.toString(),
+      setting.isCalled,
+    ]);
     const check = await client.query<{
       last_value: string;
       is_called: boolean;
@@ -388,7 +383,9 @@ async function setSequences(
       sourceSequence: s.sourceSequence,
       sourcePosition: s.sourcePosition?.toString() ?? null,
       maxId: maxId?.toString() ?? null,
-      setTo: position > 0n ? position.toString() : "1 (not called)",
+      setTo: setting.isCalled
+        ? setting.value.toString()
+        : `${setting.value} (not called)`,
       ok,
     });
   }
@@ -401,6 +398,11 @@ export interface MigrateOptions extends Omit<PlanInput, "target"> {
   onProgress?: (progress: TableProgress) => void;
   /** Called once the plan is known, before anything is written. */
   onPlan?: (plan: UpgradePlan) => void;
+  /**
+   * Called after planning, just before the transaction takes its locks: a
+   * seam for tests to commit a row where a concurrent writer could.
+   */
+  beforeTransaction?: () => Promise<void>;
 }
 
 export async function migrateTables(
@@ -427,7 +429,7 @@ export async function migrateTables(
     const tables = plan.tables.map((t) => t.target);
     /** What was under way, for the message when something fails. */
     let doing = "starting the transaction";
-    await checkEmpty(client, tables, options.truncateTarget === true);
+    await options.beforeTransaction?.();
     for (const setting of COPY_SETTINGS) {
       await client.query(setting);
     }
@@ -443,6 +445,17 @@ export async function migrateTables(
           { suggestion: "wait for it to finish, then run again" },
         );
       }
+      // The emptiness check only means something while no one can write: a
+      // row committed after it would be wiped by the TRUNCATE below. ACCESS
+      // EXCLUSIVE is what TRUNCATE takes anyway; taking it first, before the
+      // check, avoids upgrading a weaker lock later (a deadlock with readers).
+      // LOCK waits for writers in flight, and the check after it sees their rows.
+      doing = "waiting for the locks on the target tables";
+      await client.query(
+        `LOCK TABLE ${tables.map((t) => quoteIdent(t)).join(", ")} IN ACCESS EXCLUSIVE MODE`,
+      );
+      doing = "checking the target tables are empty";
+      await checkEmpty(client, tables, options.truncateTarget === true);
       // Emptying the (empty, or to be replaced) tables here lets COPY write frozen rows.
       const freeze = await truncateTables(
         client,
@@ -664,6 +677,10 @@ async function truncateTables(
       break;
     }
     const blocking: string[] = [];
+    // Locked before they are looked at, for the same reason as the selected tables.
+    await client.query(
+      `LOCK TABLE ${[...new Set(rows.map((r) => r.child))].map((t) => quoteIdent(t)).join(", ")} IN ACCESS EXCLUSIVE MODE`,
+    );
     for (const { child, parent } of rows) {
       const { rows: any } = await client.query(
         `SELECT 1 FROM ${quoteIdent(child)} LIMIT 1`,

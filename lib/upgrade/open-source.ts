@@ -3,16 +3,10 @@
  * live database; a path is a dump (custom file or directory); an s3:// URL is
  * a dump that is first downloaded next to its manifest, if it has one. A
  * manifest, when given or present beside the dump, is verified before anything
- * else reads the dump.
+ * else reads the dump. Scratch folders that killed runs left are swept first
+ * (workdir.ts).
  */
-import {
-  createWriteStream,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  rmSync,
-} from "node:fs";
-import { tmpdir } from "node:os";
+import { createWriteStream, existsSync, mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { pipeline } from "node:stream/promises";
 
@@ -25,6 +19,7 @@ import {
   verifyManifest,
 } from "./manifest.js";
 import { DatabaseSource, DumpSource, type UpgradeSource } from "./source.js";
+import { makeWorkDir, removeWorkDir, sweepStaleWorkDirs } from "./workdir.js";
 
 export interface OpenSourceOptions {
   /** An explicit manifest; otherwise `<dump>.manifest.json` is used when it exists. */
@@ -109,6 +104,7 @@ export async function openSource(
   from: string,
   options: OpenSourceOptions = {},
 ): Promise<OpenedSource> {
+  sweepStaleWorkDirs({ logger: options.logger });
   if (/^postgres(ql)?:\/\//.test(from)) {
     if (options.manifest !== undefined) {
       throw new UsageError("--manifest applies to a dump, not a live database");
@@ -124,21 +120,24 @@ export async function openSource(
   let dumpPath = from;
   let manifestPath = options.manifest;
   let downloaded: string | undefined;
-  if (from.startsWith("s3://")) {
-    downloaded = mkdtempSync(join(tmpdir(), "fitsfleet-s3-dump-"));
-    const fetched = await fetchS3Dump(from, downloaded, options.s3Endpoint);
-    dumpPath = fetched.dumpPath;
-    manifestPath ??= fetched.manifestPath;
-  } else if (!existsSync(from)) {
-    throw new UsageError(
-      `--from ${from}: no such file or directory; give a pg_dump archive (custom file or directory) or a postgres:// URL`,
-    );
-  }
-  if (manifestPath === undefined && existsSync(defaultManifestPath(dumpPath))) {
-    manifestPath = defaultManifestPath(dumpPath);
-  }
-  let manifest: DumpManifest | undefined;
   try {
+    if (from.startsWith("s3://")) {
+      downloaded = makeWorkDir("fitsfleet-s3-dump-");
+      const fetched = await fetchS3Dump(from, downloaded, options.s3Endpoint);
+      dumpPath = fetched.dumpPath;
+      manifestPath ??= fetched.manifestPath;
+    } else if (!existsSync(from)) {
+      throw new UsageError(
+        `--from ${from}: no such file or directory; give a pg_dump archive (custom file or directory) or a postgres:// URL`,
+      );
+    }
+    if (
+      manifestPath === undefined &&
+      existsSync(defaultManifestPath(dumpPath))
+    ) {
+      manifestPath = defaultManifestPath(dumpPath);
+    }
+    let manifest: DumpManifest | undefined;
     if (manifestPath !== undefined) {
       manifest = await verifyManifest(dumpPath, manifestPath);
     } else {
@@ -147,22 +146,24 @@ export async function openSource(
         { dump: from },
       );
     }
+    const source = new DumpSource(dumpPath);
+    const copy = downloaded;
+    return {
+      source,
+      manifest,
+      manifestPath,
+      cleanup: async () => {
+        await source.close();
+        if (copy !== undefined) {
+          removeWorkDir(copy);
+        }
+      },
+    };
   } catch (error) {
+    // A failed or partial download is of no use to anyone: it goes now.
     if (downloaded !== undefined) {
-      rmSync(downloaded, { recursive: true, force: true });
+      removeWorkDir(downloaded);
     }
     throw error;
   }
-  const source = new DumpSource(dumpPath);
-  return {
-    source,
-    manifest,
-    manifestPath,
-    cleanup: async () => {
-      await source.close();
-      if (downloaded !== undefined) {
-        rmSync(downloaded, { recursive: true, force: true });
-      }
-    },
-  };
 }

@@ -40,6 +40,49 @@ export interface SequencePlan {
   sourceSequence: string | null;
   /** The last value the source sequence handed out (null: none, or no sequence). */
   sourcePosition: bigint | null;
+  /** The source sequence's state as read: nextval gives lastValue when isCalled is false. */
+  sourceLastValue: bigint | null;
+  sourceIsCalled: boolean | null;
+  sourceType: string | null;
+  targetType: string | null;
+  targetMax: bigint | null;
+}
+
+export interface SequenceSetting {
+  /** setval's value and is_called. */
+  value: bigint;
+  isCalled: boolean;
+  /** What the next nextval returns. */
+  next: bigint;
+}
+
+/**
+ * What migrate-tables gives setval: the larger of the source's position and
+ * max(id), so the next id collides with no row and never reuses an id the
+ * source handed out; a sequence with neither starts afresh at 1.
+ */
+export function sequenceSetting(
+  sourcePosition: bigint | null,
+  maxId: bigint | null,
+): SequenceSetting {
+  const position = [sourcePosition ?? 0n, maxId ?? 0n].reduce((a, b) =>
+    a > b ? a : b,
+  );
+  return position > 0n
+    ? { value: position, isCalled: true, next: position + 1n }
+    : { value: 1n, isCalled: false, next: 1n };
+}
+
+/** A problem when the value the sequence must reach does not fit the target sequence's type. */
+export function sequenceFitProblem(
+  table: string,
+  s: SequencePlan,
+  setting: SequenceSetting,
+): string | undefined {
+  if (s.targetMax === null || setting.next <= s.targetMax) {
+    return undefined;
+  }
+  return `${table}.${s.column}: the target's sequence ${s.sequence} is ${s.targetType ?? "?"} (at most ${s.targetMax}), but its next value must be ${setting.next}${s.sourceType !== null && s.sourceType !== s.targetType ? ` (the source's ${s.sourceSequence ?? ""} is ${s.sourceType})` : ""}; make the target column and its sequence bigint before migrating`;
 }
 
 export interface TablePlan {
@@ -248,12 +291,27 @@ export function planUpgrade(
       const from = columns.find((c) => c.target === column)?.source;
       const sourceSequence =
         from === undefined ? undefined : sourceTable.sequences[from];
-      sequences.push({
+      const planned: SequencePlan = {
         column,
         sequence: sequence.name,
         sourceSequence: sourceSequence?.name ?? null,
         sourcePosition: sourceSequence?.position ?? null,
-      });
+        sourceLastValue: sourceSequence?.lastValue ?? null,
+        sourceIsCalled: sourceSequence?.isCalled ?? null,
+        sourceType: sourceSequence?.type ?? null,
+        targetType: sequence.type ?? null,
+        targetMax: sequence.maxValue ?? null,
+      };
+      // max(id) is known only once the rows are read; the source's position is known now.
+      const problem = sequenceFitProblem(
+        name,
+        planned,
+        sequenceSetting(planned.sourcePosition, null),
+      );
+      if (problem !== undefined) {
+        problems.push(problem);
+      }
+      sequences.push(planned);
     }
     plans.push({
       target: name,

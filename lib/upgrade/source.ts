@@ -4,9 +4,6 @@
  * shape and the same COPY text rows, so planning, loading and verification do
  * not care which it is.
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import type { Readable } from "node:stream";
 
 import { to as copyTo } from "pg-copy-streams";
@@ -21,6 +18,7 @@ import {
   readDumpCatalog,
   streamTableData,
 } from "./dump.js";
+import { makeWorkDir, removeWorkDir } from "./workdir.js";
 
 export interface SourceRows {
   /** COPY text, one row per line, fields in `columns` order. */
@@ -29,7 +27,12 @@ export interface SourceRows {
   columns: string[];
   /** Resolves when the source has delivered everything; rejects on a source failure. */
   finished: Promise<void>;
-  cancel(): void;
+  /**
+   * After the consumer failed: stops reading and resolves to the source's own
+   * failure, if it had one (a damaged dump can feed garbage to COPY before
+   * pg_restore says why), so that the real cause is reported.
+   */
+  stop(): Promise<Error | undefined>;
 }
 
 export interface UpgradeSource {
@@ -41,9 +44,16 @@ export interface UpgradeSource {
   rows(table: string): Promise<SourceRows>;
   /** Exact row count (a dump is read through to count). */
   count(table: string): Promise<number>;
+  /** Row count and the largest value of each of `columns` (integer columns; null when no rows). */
+  scan(table: string, columns: readonly string[]): Promise<TableScan>;
   /** Sequences that feed columns but have no value in the source (dumps made with -t can lack them). */
   missingSequenceValues(): string[];
   close(): Promise<void>;
+}
+
+export interface TableScan {
+  rows: number;
+  max: Map<string, bigint | null>;
 }
 
 /** Session settings that make COPY text identical on both sides. */
@@ -111,9 +121,10 @@ export class DatabaseSource implements UpgradeSource {
       stream,
       columns,
       finished,
-      cancel: () => {
+      stop: async () => {
         stream.destroy();
-        void client.end().catch(() => undefined);
+        await client.end().catch(() => undefined);
+        return undefined;
       },
     };
   }
@@ -123,6 +134,25 @@ export class DatabaseSource implements UpgradeSource {
       `SELECT count(*) AS n FROM ${qualifiedName(this.schema, table)}`,
     );
     return Number(rows[0]!.n);
+  }
+
+  async scan(table: string, columns: readonly string[]): Promise<TableScan> {
+    const { rows } = await this.client.query<Record<string, string | null>>(
+      `SELECT count(*)::text AS n${columns.map((c, i) => `, max(${quoteIdent(c, "column name")})::text AS m${i}`).join("")} FROM ${qualifiedName(this.schema, table)}`,
+    );
+    const row = rows[0]!;
+    return {
+      rows: Number(row.n),
+      max: new Map(
+        columns.map((c, i) => {
+          const value = row[`m${i}`];
+          return [
+            c,
+            value === null || value === undefined ? null : BigInt(value),
+          ];
+        }),
+      ),
+    };
   }
 
   missingSequenceValues(): string[] {
@@ -145,7 +175,7 @@ export class DumpSource implements UpgradeSource {
     private readonly schema = "public",
   ) {
     this.origin = path;
-    this.workDir = mkdtempSync(join(tmpdir(), "fitsfleet-dump-"));
+    this.workDir = makeWorkDir("fitsfleet-dump-");
   }
 
   async catalog(): Promise<DumpCatalog> {
@@ -195,9 +225,10 @@ export class DumpSource implements UpgradeSource {
       stream: data.stream,
       columns,
       finished,
-      cancel: () => {
-        data.child.kill("SIGKILL");
+      stop: async () => {
+        const failure = await data.stop();
         data.stream.destroy();
+        return failure;
       },
     };
   }
@@ -214,11 +245,46 @@ export class DumpSource implements UpgradeSource {
     return rows;
   }
 
+  async scan(table: string, columns: readonly string[]): Promise<TableScan> {
+    const source = await this.rows(table);
+    const fields = columns.map((c) => source.columns.indexOf(c));
+    const max = new Map<string, bigint | null>(columns.map((c) => [c, null]));
+    let rows = 0;
+    let partial = "";
+    source.stream.setEncoding("utf8");
+    source.stream.on("data", (chunk: string) => {
+      const lines = (partial + chunk).split("\n");
+      partial = lines.pop()!;
+      rows += lines.length;
+      if (fields.length === 0) {
+        return;
+      }
+      for (const line of lines) {
+        const values = line.split("\t");
+        fields.forEach((f, i) => {
+          const text = values[f];
+          // COPY text: \N is NULL; an integer column's value is its decimal digits.
+          if (text === undefined || !/^-?\d+$/.test(text)) {
+            return;
+          }
+          const value = BigInt(text);
+          const name = columns[i]!;
+          const current = max.get(name) ?? null;
+          if (current === null || value > current) {
+            max.set(name, value);
+          }
+        });
+      }
+    });
+    await source.finished;
+    return { rows, max };
+  }
+
   missingSequenceValues(): string[] {
     return this.catalogCache?.missingSequenceValues ?? [];
   }
 
   async close(): Promise<void> {
-    rmSync(this.workDir, { recursive: true, force: true });
+    removeWorkDir(this.workDir);
   }
 }

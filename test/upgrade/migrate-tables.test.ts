@@ -26,9 +26,9 @@ import type { UpgradeFlags } from "../../cli/commands/upgrade/options.js";
 import { upgradePlan } from "../../cli/commands/upgrade/plan.js";
 import { TABLE_PRESETS } from "../../lib/archive-tables.js";
 import { passwordlessUrl } from "../../lib/db/client-programs.js";
-import { withClient } from "../../lib/db/connect.js";
+import { connect, withClient } from "../../lib/db/connect.js";
 import type { FitsfleetError } from "../../lib/errors.js";
-import { run } from "../../lib/exec.js";
+import { run, sleep } from "../../lib/exec.js";
 import { createLogger } from "../../lib/logger.js";
 import { packageRoot } from "../../lib/paths.js";
 import { postgresProgram } from "../../lib/stack/binaries.js";
@@ -422,6 +422,65 @@ describe("upgrade migrate-tables", () => {
     });
     assert.ok(report.ok);
     await assertMigrated(source, target.url, summary);
+  });
+
+  it("a row a writer commits after the plan is never lost: the check runs under the locks, and the command refuses", async (t) => {
+    const { url: source } = await previousVersion(t);
+    const target = await testDatabase(t);
+    await assert.rejects(
+      runMigrateTables(flags(source), target.url, {
+        logger,
+        // Where the old code had checked emptiness and not yet locked anything.
+        beforeTransaction: () =>
+          withClient(target.url, async (c) => {
+            await c.query(
+              "INSERT INTO users (username) VALUES ('committed-in-the-window')",
+            );
+          }),
+      }),
+      (e: FitsfleetError) =>
+        e.exitCode === 3 &&
+        /the target tables are not empty: users \(1 rows\); nothing was written/.test(
+          e.message,
+        ),
+    );
+    const after = await tableCounts(target.url);
+    assert.equal(after.users, 1, "the writer's row survived");
+    assert.equal(after.usagelog, 0);
+  });
+
+  it("waits for a writer in flight, then sees its row and refuses", async (t) => {
+    const { url: source } = await previousVersion(t);
+    const target = await testDatabase(t);
+    const writer = await connect(target.url);
+    t.after(() => writer.end().catch(() => undefined));
+    await writer.query("BEGIN");
+    await writer.query("INSERT INTO usagelog (utdatetime) VALUES (now())");
+    const migration = runMigrateTables(flags(source), target.url, { logger });
+    migration.catch(() => undefined);
+    // The writer commits only once the command is queued behind its lock, so
+    // the order is forced: lock requested, writer commits, command proceeds.
+    await withClient(target.url, async (c) => {
+      for (;;) {
+        const { rows } = await c.query(
+          `SELECT 1 FROM pg_stat_activity
+            WHERE datname = current_database() AND wait_event_type = 'Lock'
+              AND application_name = 'fitsfleet upgrade (target)'`,
+        );
+        if (rows.length > 0) {
+          return;
+        }
+        await sleep(20);
+      }
+    });
+    await writer.query("COMMIT");
+    await assert.rejects(
+      migration,
+      (e: FitsfleetError) =>
+        e.exitCode === 3 &&
+        /the target tables are not empty: usagelog \(1 rows\)/.test(e.message),
+    );
+    assert.equal((await tableCounts(target.url)).usagelog, 1);
   });
 
   it("a truncated dump, a damaged dump, a wrong manifest, a foreign dump and a lost connection leave the target unchanged", async (t) => {

@@ -32,6 +32,8 @@ export interface MigrateTablesOptions {
   s3Endpoint?: string;
   logger: Logger;
   onProgress?: (p: TableProgress) => void;
+  /** See MigrateOptions.beforeTransaction. */
+  beforeTransaction?: () => Promise<void>;
 }
 
 /** Plans, then copies and verifies every selected table in one transaction. */
@@ -47,6 +49,7 @@ export async function runMigrateTables(
       ...inputs,
       truncateTarget: options.truncateTarget,
       onProgress: options.onProgress,
+      beforeTransaction: options.beforeTransaction,
     });
     return {
       ...report,

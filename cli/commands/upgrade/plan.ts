@@ -7,7 +7,14 @@ import type { Logger } from "../../../lib/logger.js";
 import { formatCount } from "../../../lib/progress.js";
 import { redactUrl } from "../../../lib/redact.js";
 import { preparePlan } from "../../../lib/upgrade/migrate.js";
-import type { ColumnPlan, UpgradePlan } from "../../../lib/upgrade/plan.js";
+import {
+  type ColumnPlan,
+  sequenceFitProblem,
+  sequenceSetting,
+  type TablePlan,
+  type UpgradePlan,
+} from "../../../lib/upgrade/plan.js";
+import type { TableScan } from "../../../lib/upgrade/source.js";
 import { commandContext } from "../../context.js";
 import { table } from "../../output.js";
 import {
@@ -15,6 +22,23 @@ import {
   type UpgradeFlags,
   withUpgradeSource,
 } from "./options.js";
+
+export interface PlannedSequence {
+  column: string;
+  sequence: string;
+  sourceSequence: string | null;
+  /** The source sequence as read: nextval gives lastValue when isCalled is false. */
+  sourceLastValue: string | null;
+  sourceIsCalled: boolean | null;
+  sourceType: string | null;
+  targetType: string | null;
+  /** The largest value the column will hold (null: no rows, or computed by a cast or expression). */
+  maxId: string | null;
+  /** What migrate-tables gives setval, and what nextval returns after it. */
+  setTo: string;
+  isCalled: boolean;
+  nextId: string;
+}
 
 export interface PlannedTable {
   target: string;
@@ -24,12 +48,7 @@ export interface PlannedTable {
   direct: boolean;
   columns: ColumnPlan[];
   dropped: string[];
-  sequences: {
-    column: string;
-    sequence: string;
-    sourceSequence: string | null;
-    sourcePosition: string | null;
-  }[];
+  sequences: PlannedSequence[];
 }
 
 export interface UpgradePlanReport {
@@ -40,31 +59,60 @@ export interface UpgradePlanReport {
   problems: string[];
 }
 
+/** The source column whose values a sequence's column takes unchanged, if any. */
+function copiedFrom(t: TablePlan, column: string): string | undefined {
+  const c = t.columns.find((x) => x.target === column);
+  return c !== undefined && (c.kind === "copy" || c.kind === "widen")
+    ? c.source
+    : undefined;
+}
+
 export function planReport(
   plan: UpgradePlan,
   target: string,
-  counts: Map<string, number>,
+  scans: Map<string, TableScan>,
   manifest: string | undefined,
 ): UpgradePlanReport {
+  const problems = [...plan.problems];
+  const tables = plan.tables.map((t) => {
+    const scan = scans.get(t.source);
+    return {
+      target: t.target,
+      source: t.source,
+      rows: scan?.rows ?? 0,
+      direct: t.direct,
+      columns: t.columns,
+      dropped: t.dropped,
+      sequences: t.sequences.map((s) => {
+        const from = copiedFrom(t, s.column);
+        const maxId = from === undefined ? null : (scan?.max.get(from) ?? null);
+        const setting = sequenceSetting(s.sourcePosition, maxId);
+        const problem = sequenceFitProblem(t.target, s, setting);
+        if (problem !== undefined && !problems.includes(problem)) {
+          problems.push(problem);
+        }
+        return {
+          column: s.column,
+          sequence: s.sequence,
+          sourceSequence: s.sourceSequence,
+          sourceLastValue: s.sourceLastValue?.toString() ?? null,
+          sourceIsCalled: s.sourceIsCalled,
+          sourceType: s.sourceType,
+          targetType: s.targetType,
+          maxId: maxId?.toString() ?? null,
+          setTo: setting.value.toString(),
+          isCalled: setting.isCalled,
+          nextId: setting.next.toString(),
+        };
+      }),
+    };
+  });
   return {
     source: plan.source,
     target: redactUrl(target),
     manifest: manifest ?? null,
-    problems: plan.problems,
-    tables: plan.tables.map((t) => ({
-      target: t.target,
-      source: t.source,
-      rows: counts.get(t.source) ?? 0,
-      direct: t.direct,
-      columns: t.columns,
-      dropped: t.dropped,
-      sequences: t.sequences.map((s) => ({
-        column: s.column,
-        sequence: s.sequence,
-        sourceSequence: s.sourceSequence,
-        sourcePosition: s.sourcePosition?.toString() ?? null,
-      })),
-    })),
+    problems,
+    tables,
   };
 }
 
@@ -78,12 +126,36 @@ export async function upgradePlan(
     const { plan } = await withClient(targetUrl, (target) =>
       preparePlan({ source: opened.source, target, ...inputs }),
     );
-    const counts = new Map<string, number>();
+    // Reading the rows anyway (to count them) also gives max(id), so the plan
+    // shows the very values migrate-tables will set the sequences to.
+    const scans = new Map<string, TableScan>();
     for (const t of plan.tables) {
-      counts.set(t.source, await opened.source.count(t.source));
+      const columns = t.sequences
+        .map((s) => copiedFrom(t, s.column))
+        .filter((c): c is string => c !== undefined);
+      scans.set(t.source, await opened.source.scan(t.source, columns));
     }
-    return planReport(plan, targetUrl, counts, opened.manifestPath);
+    return planReport(plan, targetUrl, scans, opened.manifestPath);
   });
+}
+
+function sequenceLine(s: PlannedSequence): string {
+  const type =
+    s.sourceType !== null &&
+    s.targetType !== null &&
+    s.sourceType !== s.targetType
+      ? `${s.sourceType} -> ${s.targetType}`
+      : (s.targetType ?? "");
+  const source =
+    s.sourceSequence === null
+      ? "no source sequence"
+      : s.sourceIsCalled === true
+        ? `source ${s.sourceSequence} at ${s.sourceLastValue ?? "?"}`
+        : `source ${s.sourceSequence} not called (is_called false), its next value ${s.sourceLastValue ?? "?"}`;
+  const set = s.isCalled
+    ? `set to ${s.setTo}`
+    : `set to ${s.setTo}, not called`;
+  return `  sequence ${s.sequence} (${s.column}${type === "" ? "" : `, ${type}`}): ${set}, next id ${s.nextId} (${source}; max(${s.column}) ${s.maxId ?? "none"})`;
 }
 
 function columnLine(c: ColumnPlan): string[] {
@@ -117,9 +189,7 @@ export function describePlan(report: UpgradePlanReport): string {
       lines.push(`  dropped: ${d} (by the mapping)`);
     }
     for (const s of t.sequences) {
-      lines.push(
-        `  sequence ${s.sequence} (${s.column}): ${s.sourceSequence === null ? "no source sequence; set to max(id)" : `source ${s.sourceSequence} at ${s.sourcePosition ?? "unused"}; set to the larger of that and max(id)`}`,
-      );
+      lines.push(sequenceLine(s));
     }
   }
   if (report.problems.length > 0) {
