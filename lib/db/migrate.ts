@@ -30,12 +30,12 @@ import {
 import type { Logger } from "../logger.js";
 import { migrationsDir } from "../paths.js";
 import type { PgClient } from "./connect.js";
+import { MIGRATION_LOCK_KEY } from "./locks.js";
 
 /**
  * Advisory lock key for migrations: the ASCII bytes of "fitsflee" as a bigint.
  * Any other fitsfleet lock must use a different key.
  */
-export const MIGRATION_LOCK_KEY = "7379557503411709285";
 
 export const OWN_SCHEMA = "fitsfleet";
 const NO_TRANSACTION = /^--!\s*no-transaction\s*$/;

@@ -20,6 +20,7 @@ import { pipeline } from "node:stream/promises";
 import { from as copyFrom, to as copyTo } from "pg-copy-streams";
 
 import { connect, type PgClient } from "../db/connect.js";
+import { MIGRATE_TABLES_LOCK_KEY } from "../db/locks.js";
 import { migrationStatus } from "../db/migrate.js";
 import { quoteIdent } from "../db/sql.js";
 import {
@@ -40,7 +41,6 @@ import { RowPipe } from "./rowpipe.js";
 import { COPY_SETTINGS, type UpgradeSource } from "./source.js";
 
 /** Serialises migrate-tables runs against one target database. */
-const MIGRATE_LOCK_KEY = "7379557503411709286";
 
 /** Tables this large lose their secondary indexes during the load and get them rebuilt after. */
 const REBUILD_INDEXES_FROM_ROWS = 10_000;
@@ -437,7 +437,7 @@ export async function migrateTables(
     try {
       const { rows: lock } = await client.query<{ ok: boolean }>(
         "SELECT pg_try_advisory_xact_lock($1::bigint) AS ok",
-        [MIGRATE_LOCK_KEY],
+        [MIGRATE_TABLES_LOCK_KEY],
       );
       if (lock[0]?.ok !== true) {
         throw new PreconditionError(
