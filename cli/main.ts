@@ -74,16 +74,16 @@ function wantsDebug(argv: readonly string[]): boolean {
 export async function main(argv: readonly string[]): Promise<number> {
   const args = argv.slice(2);
   const output = new Output({ json: args.includes("--json") });
-  const program = buildProgram();
-  for (const command of everyCommand(program)) {
-    // Commander reports through our funnel instead of printing and exiting itself.
-    command
-      .exitOverride((error) => {
-        throw new CommandError(error, command);
-      })
-      .configureOutput({ outputError: () => undefined });
-  }
   try {
+    const program = await buildProgram(args);
+    for (const command of everyCommand(program)) {
+      // Commander reports through our funnel instead of printing and exiting itself.
+      command
+        .exitOverride((error) => {
+          throw new CommandError(error, command);
+        })
+        .configureOutput({ outputError: () => undefined });
+    }
     await program.parseAsync([...argv]);
     return EXIT.ok;
   } catch (raw) {
