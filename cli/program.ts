@@ -14,7 +14,9 @@
  */
 import { Command, Help, Option } from "commander";
 
+import { closest } from "../lib/closest.js";
 import { CONFIG_KEYS } from "../lib/config-keys.js";
+import { UsageError } from "../lib/errors.js";
 import { packageVersion } from "../lib/paths.js";
 
 const FOOTER = `
@@ -175,5 +177,61 @@ export async function buildProgram(args?: readonly string[]): Promise<Command> {
     subcommandTerm: (command) =>
       terms.get(command.name()) ?? help.subcommandTerm(command),
   });
+  for (const command of everyCommand(program)) {
+    // `rebuild enqueue` needs --storage, a global option: its help says so.
+    command.configureHelp({
+      ...command.configureHelp(),
+      showGlobalOptions: true,
+    });
+  }
+  // Commander shows the group's help, exit 0, for `fitsfleet fleet --help`
+  // and `fitsfleet help fleet`; a command that does not exist is a mistake.
+  program.on("beforeAllHelp", ({ command }: { command: Command }) => {
+    const stray = strayCommand(command);
+    if (stray !== undefined) {
+      throw unknownCommandError(command, stray);
+    }
+  });
   return program;
+}
+
+export function everyCommand(command: Command): Command[] {
+  return [command, ...command.commands.flatMap(everyCommand)];
+}
+
+export function commandPath(command: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = command; c !== null; c = c.parent) {
+    names.unshift(c.name());
+  }
+  return names.join(" ");
+}
+
+/** The operand that `command` (a group) was given as a subcommand name, when no subcommand has it. */
+function strayCommand(command: Command): string | undefined {
+  if (command.commands.length === 0) {
+    return undefined;
+  }
+  const [first, second] = command.args;
+  const name = first === "help" ? second : first;
+  if (name === undefined || name.startsWith("-")) {
+    return undefined;
+  }
+  const known = command.commands.some(
+    (c) => c.name() === name || c.aliases().includes(name),
+  );
+  return known ? undefined : name;
+}
+
+/** The one error for a subcommand that does not exist, with or without --help. */
+export function unknownCommandError(parent: Command, name: string): UsageError {
+  const names = parent.commands.map((c) => c.name());
+  const guess = closest(name, names);
+  const path = commandPath(parent);
+  return new UsageError(
+    `unknown command '${name}'${guess === undefined ? "" : ` (did you mean '${guess}'?)`}`,
+    {
+      suggestion: `\`${path}\` has the commands ${names.join(", ")}; run \`${path} --help\` for usage`,
+    },
+  );
 }

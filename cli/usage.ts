@@ -13,7 +13,7 @@ function walk(
   command: Command,
   prefix: string[],
 ): { path: string; help: string }[] {
-  command.configureHelp({ helpWidth: 100 });
+  command.configureHelp({ ...command.configureHelp(), helpWidth: 100 });
   const path = [...prefix, command.name()];
   const own = {
     path: path.join(" "),

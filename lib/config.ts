@@ -12,6 +12,7 @@ import { join, resolve } from "node:path";
 
 import { z } from "zod";
 
+import { closest } from "./closest.js";
 import { CONFIG_KEYS, type ConfigKey } from "./config-keys.js";
 import { ConfigError } from "./errors.js";
 import { LOG_LEVELS, type LogFormat, type LogLevel } from "./logger.js";
@@ -35,7 +36,7 @@ export interface Config {
   sources: Record<ConfigKey, ConfigSource>;
 }
 
-export { CONFIG_KEYS, type ConfigKey };
+export { closest, CONFIG_KEYS, type ConfigKey };
 
 export type ConfigSource = "flag" | "env" | "file" | "default";
 
@@ -256,39 +257,4 @@ function readConfigFile(
 
 function nonEmpty(value: string | undefined): string | undefined {
   return value === undefined || value === "" ? undefined : value;
-}
-
-/** The candidate within edit distance 3, for "did you mean" hints. */
-export function closest(
-  word: string,
-  candidates: readonly string[],
-): string | undefined {
-  let best: string | undefined;
-  let bestDistance = 4;
-  for (const candidate of candidates) {
-    const d = editDistance(word.toLowerCase(), candidate.toLowerCase());
-    if (d < bestDistance) {
-      best = candidate;
-      bestDistance = d;
-    }
-  }
-  return best;
-}
-
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      const substitution =
-        (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1);
-      current[j] = Math.min(
-        (previous[j] ?? 0) + 1,
-        (current[j - 1] ?? 0) + 1,
-        substitution,
-      );
-    }
-    previous = current;
-  }
-  return previous[b.length] ?? 0;
 }
