@@ -6,6 +6,7 @@ import { it } from "node:test";
 
 import type { FileReport } from "../../cli/commands/fits/inspect.js";
 import { runCli } from "../helpers/cli.js";
+import { loadHeaderDumps, writeDumpAsFits } from "../helpers/header-dumps.js";
 import { sharedPath } from "../helpers/shared.js";
 import { tempDir } from "../helpers/tmp.js";
 
@@ -145,5 +146,25 @@ it("fits inspect of a directory inspects the .fits and .fits.bz2 files under it,
   assert.match(
     empty.stdout,
     /empty: a directory without \.fits or \.fits\.bz2 files/,
+  );
+});
+
+it("fits inspect gives the reason for a NULL ra, dec and airmass (an AZ/EL target with AIRMASS -9999)", async (t) => {
+  const dump = loadHeaderDumps().find(
+    (d) => d.name === "S20050601S0411.fits.header",
+  );
+  assert.ok(dump);
+  const path = join(tempDir(t), dump.fitsName);
+  writeDumpAsFits(dump, path);
+  const { code, stdout, stderr } = await runCli(["fits", "inspect", path]);
+  assert.equal(code, 0, stderr);
+  assert.match(
+    stdout,
+    /^ {2}ra +NULL \(an AZ\/EL target \(FRAME = AZEL_TOPO\)/m,
+  );
+  assert.match(stdout, /^ {2}dec +NULL \(an AZ\/EL target/m);
+  assert.match(
+    stdout,
+    /^ {2}airmass +NULL \(AIRMASS = -9999 is below 1, not a plausible airmass\)$/m,
   );
 });
