@@ -15,7 +15,12 @@ import {
   UsageError,
 } from "../lib/errors.js";
 import { Output } from "./output.js";
-import { buildProgram } from "./program.js";
+import {
+  buildProgram,
+  commandPath,
+  everyCommand,
+  unknownCommandError,
+} from "./program.js";
 import { interruptGracefully } from "./signals.js";
 
 /** commander's own outcomes: help and version are successes, the rest usage errors. */
@@ -34,17 +39,13 @@ function fromCommander(
         })
       : undefined;
   }
+  const name = command.args[0];
+  if (error.code === "commander.unknownCommand" && name !== undefined) {
+    return unknownCommandError(command, name);
+  }
   return new UsageError(error.message.replace(/^error: /, ""), {
     suggestion: `run \`${commandPath(command)} --help\` for usage`,
   });
-}
-
-function commandPath(command: Command): string {
-  const names: string[] = [];
-  for (let c: Command | null = command; c !== null; c = c.parent) {
-    names.unshift(c.name());
-  }
-  return names.join(" ");
 }
 
 /** Carries the command that commander was parsing when it failed. */
@@ -55,10 +56,6 @@ class CommandError extends Error {
   ) {
     super(commanderError.message);
   }
-}
-
-function everyCommand(command: Command): Command[] {
-  return [command, ...command.commands.flatMap(everyCommand)];
 }
 
 function wantsDebug(argv: readonly string[]): boolean {
@@ -74,16 +71,16 @@ function wantsDebug(argv: readonly string[]): boolean {
 export async function main(argv: readonly string[]): Promise<number> {
   const args = argv.slice(2);
   const output = new Output({ json: args.includes("--json") });
-  const program = buildProgram();
-  for (const command of everyCommand(program)) {
-    // Commander reports through our funnel instead of printing and exiting itself.
-    command
-      .exitOverride((error) => {
-        throw new CommandError(error, command);
-      })
-      .configureOutput({ outputError: () => undefined });
-  }
   try {
+    const program = await buildProgram(args);
+    for (const command of everyCommand(program)) {
+      // Commander reports through our funnel instead of printing and exiting itself.
+      command
+        .exitOverride((error) => {
+          throw new CommandError(error, command);
+        })
+        .configureOutput({ outputError: () => undefined });
+    }
     await program.parseAsync([...argv]);
     return EXIT.ok;
   } catch (raw) {

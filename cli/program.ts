@@ -1,18 +1,23 @@
 /**
  * The command tree. Built by a function so that tests and the README generator
  * get a fresh program each time.
+ *
+ * ## Start-up
+ *
+ * Every run pays for the modules it imports before commander sees a flag, and
+ * the command modules pull in BullMQ, ioredis, pg, zod, the AWS SDK and sharp
+ * (a few hundred milliseconds together). So the top-level commands are listed
+ * here by name and description only, and a command's module is imported only
+ * when the arguments name it (`fitsfleet rebuild …`, `fitsfleet help
+ * rebuild`). `--version` and the root `--help` load none of them
+ * (docs/BENCHMARKS.md, start-up; test/cli/startup.test.ts keeps it so).
  */
-import { Command, Option } from "commander";
+import { Command, Help, Option } from "commander";
 
-import { CONFIG_KEYS } from "../lib/config.js";
+import { closest } from "../lib/closest.js";
+import { CONFIG_KEYS } from "../lib/config-keys.js";
+import { UsageError } from "../lib/errors.js";
 import { packageVersion } from "../lib/paths.js";
-import { dbCommand } from "./commands/db/index.js";
-import { demoCommand } from "./commands/demo.js";
-import { fitsCommand } from "./commands/fits/index.js";
-import { rebuildCommand } from "./commands/rebuild/index.js";
-import { stackCommand } from "./commands/stack/index.js";
-import { upgradeCommand } from "./commands/upgrade/index.js";
-import { workerCommand } from "./commands/worker/index.js";
 
 const FOOTER = `
 Configuration precedence: flag > environment > config file (--config, JSON) > default.
@@ -29,12 +34,77 @@ Exit codes:
   2  usage or configuration error     6  a required system program is missing
   3  refused by a precondition        130 interrupted`;
 
-export function buildProgram(): Command {
-  const program = new Command("fitsfleet")
-    .description(
-      "Upgrade and rebuild the PostgreSQL database of a FITS archive (FitsStorage v3) with a fleet of workers.",
-    )
-    .version(packageVersion(), "-V, --version", "print the version")
+export interface TopCommand {
+  name: string;
+  /** Exactly the loaded command's description and help term (test/cli/startup.test.ts checks). */
+  description: string;
+  term: string;
+  load: () => Promise<Command>;
+}
+
+/** The top-level commands, in the order the root help lists them. */
+export const TOP_COMMANDS: readonly TopCommand[] = [
+  {
+    name: "demo",
+    term: "demo [options]",
+    description:
+      "run the toolkit end to end on the embedded local stack: stack up, db init, upgrade migrate-tables from a generated previous-version dump, and a rebuild of a synthetic archive by local worker processes",
+    load: async () => (await import("./commands/demo.js")).demoCommand(),
+  },
+  {
+    name: "db",
+    term: "db",
+    description: "create, check and compare the archive database schema",
+    load: async () => (await import("./commands/db/index.js")).dbCommand(),
+  },
+  {
+    name: "stack",
+    term: "stack",
+    description:
+      "run a throwaway PostgreSQL and Redis on this machine (the embedded local stack)",
+    load: async () =>
+      (await import("./commands/stack/index.js")).stackCommand(),
+  },
+  {
+    name: "upgrade",
+    term: "upgrade",
+    description:
+      "carry the preserved tables (users, logs, QA metrics) and their sequences from a previous version into a fresh schema",
+    load: async () =>
+      (await import("./commands/upgrade/index.js")).upgradeCommand(),
+  },
+  {
+    name: "rebuild",
+    term: "rebuild",
+    description:
+      "re-create file, diskfile, header and instrument rows from the archive's files: enqueue, watch, repair",
+    load: async () =>
+      (await import("./commands/rebuild/index.js")).rebuildCommand(),
+  },
+  {
+    name: "worker",
+    term: "worker",
+    description: "long-running workers that take work from the queue",
+    load: async () =>
+      (await import("./commands/worker/index.js")).workerCommand(),
+  },
+  {
+    name: "fits",
+    term: "fits",
+    description: "read FITS files as the ingest does",
+    load: async () => (await import("./commands/fits/index.js")).fitsCommand(),
+  },
+];
+
+/** The root command with the global options, without subcommands. */
+function rootCommand(version?: string): Command {
+  const root = new Command("fitsfleet").description(
+    "Upgrade and rebuild the PostgreSQL database of a FITS archive (FitsStorage v3) with a fleet of workers.",
+  );
+  if (version !== undefined) {
+    root.version(version, "-V, --version", "print the version");
+  }
+  return root
     .helpOption("-h, --help", "show help for a command")
     .option("--config <file>", "read settings from a JSON config file")
     .option(
@@ -59,15 +129,109 @@ export function buildProgram(): Command {
     .option(
       `${CONFIG_KEYS.previews.flag} <location>`,
       CONFIG_KEYS.previews.help,
-    )
-    .addCommand(demoCommand())
-    .addCommand(dbCommand())
-    .addCommand(stackCommand())
-    .addCommand(upgradeCommand())
-    .addCommand(rebuildCommand())
-    .addCommand(workerCommand())
-    .addCommand(fitsCommand())
+    );
+}
+
+/**
+ * The top-level command that `args` (the arguments after the program name)
+ * run or ask help for, found by commander's own option parser on a bare root so
+ * that global options and their values (`--storage rebuild …`) are skipped
+ * exactly as the real parse will skip them.
+ */
+export function targetOf(args: readonly string[]): string | undefined {
+  // Without --version, whose option handler would print the version.
+  const probe = rootCommand()
+    .exitOverride()
+    .configureOutput({ writeErr: () => undefined, writeOut: () => undefined });
+  let operands: string[];
+  try {
+    ({ operands } = probe.parseOptions([...args]));
+  } catch {
+    return undefined; // a bad global option: the real parse reports it
+  }
+  return operands[0] === "help" ? operands[1] : operands[0];
+}
+
+/**
+ * The program. With `args`, only the top-level command they name is loaded and
+ * the others are placeholders that carry their name and description for the
+ * root help; without, every command is loaded (the README, tests).
+ */
+export async function buildProgram(args?: readonly string[]): Promise<Command> {
+  const target = args === undefined ? undefined : targetOf(args);
+  const program = rootCommand(packageVersion())
     .addHelpText("after", FOOTER)
     .showSuggestionAfterError(true);
+  const terms = new Map<string, string>();
+  for (const top of TOP_COMMANDS) {
+    if (args === undefined || top.name === target) {
+      program.addCommand(await top.load());
+    } else {
+      program.addCommand(new Command(top.name).description(top.description));
+      terms.set(top.name, top.term);
+    }
+  }
+  const help = new Help();
+  program.configureHelp({
+    // A placeholder has no options or arguments of its own to show.
+    subcommandTerm: (command) =>
+      terms.get(command.name()) ?? help.subcommandTerm(command),
+  });
+  for (const command of everyCommand(program)) {
+    // `rebuild enqueue` needs --storage, a global option: its help says so.
+    command.configureHelp({
+      ...command.configureHelp(),
+      showGlobalOptions: true,
+    });
+  }
+  // Commander shows the group's help, exit 0, for `fitsfleet fleet --help`
+  // and `fitsfleet help fleet`; a command that does not exist is a mistake.
+  program.on("beforeAllHelp", ({ command }: { command: Command }) => {
+    const stray = strayCommand(command);
+    if (stray !== undefined) {
+      throw unknownCommandError(command, stray);
+    }
+  });
   return program;
+}
+
+export function everyCommand(command: Command): Command[] {
+  return [command, ...command.commands.flatMap(everyCommand)];
+}
+
+export function commandPath(command: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = command; c !== null; c = c.parent) {
+    names.unshift(c.name());
+  }
+  return names.join(" ");
+}
+
+/** The operand that `command` (a group) was given as a subcommand name, when no subcommand has it. */
+function strayCommand(command: Command): string | undefined {
+  if (command.commands.length === 0) {
+    return undefined;
+  }
+  const [first, second] = command.args;
+  const name = first === "help" ? second : first;
+  if (name === undefined || name.startsWith("-")) {
+    return undefined;
+  }
+  const known = command.commands.some(
+    (c) => c.name() === name || c.aliases().includes(name),
+  );
+  return known ? undefined : name;
+}
+
+/** The one error for a subcommand that does not exist, with or without --help. */
+export function unknownCommandError(parent: Command, name: string): UsageError {
+  const names = parent.commands.map((c) => c.name());
+  const guess = closest(name, names);
+  const path = commandPath(parent);
+  return new UsageError(
+    `unknown command '${name}'${guess === undefined ? "" : ` (did you mean '${guess}'?)`}`,
+    {
+      suggestion: `\`${path}\` has the commands ${names.join(", ")}; run \`${path} --help\` for usage`,
+    },
+  );
 }

@@ -13,7 +13,7 @@ function walk(
   command: Command,
   prefix: string[],
 ): { path: string; help: string }[] {
-  command.configureHelp({ helpWidth: 100 });
+  command.configureHelp({ ...command.configureHelp(), helpWidth: 100 });
   const path = [...prefix, command.name()];
   const own = {
     path: path.join(" "),
@@ -27,8 +27,8 @@ function walk(
   ];
 }
 
-export function renderUsage(): string {
-  const sections = walk(buildProgram(), []).map(
+export async function renderUsage(): Promise<string> {
+  const sections = walk(await buildProgram(), []).map(
     ({ path, help }) => `### \`${path}\`\n\n\`\`\`text\n${help}\n\`\`\``,
   );
   return [USAGE_BEGIN, "", ...sections.flatMap((s) => [s, ""]), USAGE_END].join(
@@ -37,7 +37,7 @@ export function renderUsage(): string {
 }
 
 /** Replaces the marked block in `readme` with the current usage. */
-export function withUsage(readme: string): string {
+export async function withUsage(readme: string): Promise<string> {
   const start = readme.indexOf(USAGE_BEGIN);
   const end = readme.indexOf(USAGE_END);
   if (start < 0 || end < start) {
@@ -47,7 +47,7 @@ export function withUsage(readme: string): string {
   }
   return (
     readme.slice(0, start) +
-    renderUsage() +
+    (await renderUsage()) +
     readme.slice(end + USAGE_END.length)
   );
 }

@@ -12,6 +12,8 @@ import { join, resolve } from "node:path";
 
 import { z } from "zod";
 
+import { closest } from "./closest.js";
+import { CONFIG_KEYS, type ConfigKey } from "./config-keys.js";
 import { ConfigError } from "./errors.js";
 import { LOG_LEVELS, type LogFormat, type LogLevel } from "./logger.js";
 import { redactText } from "./redact.js";
@@ -33,6 +35,8 @@ export interface Config {
   /** Where each key's value came from, for `--log-level debug` and support. */
   sources: Record<ConfigKey, ConfigSource>;
 }
+
+export { closest, CONFIG_KEYS, type ConfigKey };
 
 export type ConfigSource = "flag" | "env" | "file" | "default";
 
@@ -92,57 +96,9 @@ const SCHEMA = z.strictObject({
     .optional(),
   storage: location.optional(),
   previews: location.optional(),
-});
+} satisfies Record<ConfigKey, z.ZodType>);
 
-type ConfigKey = keyof z.infer<typeof SCHEMA>;
 const KEYS = Object.keys(SCHEMA.shape) as ConfigKey[];
-
-/** Flag spelling and environment variables per key; the first variable listed wins. */
-export const CONFIG_KEYS: Record<
-  ConfigKey,
-  { flag: string; env: string[]; help: string }
-> = {
-  databaseUrl: {
-    flag: "--database-url",
-    env: ["FITSFLEET_DATABASE_URL", "DATABASE_URL"],
-    help: "PostgreSQL URL of the archive database (default: the embedded stack, if running)",
-  },
-  redisUrl: {
-    flag: "--redis-url",
-    env: ["FITSFLEET_REDIS_URL", "REDIS_URL"],
-    help: "Redis URL for the work queues (default: the embedded stack, if running)",
-  },
-  logLevel: {
-    flag: "--log-level",
-    env: ["FITSFLEET_LOG_LEVEL"],
-    help: "error | warn | info | debug (debug also prints stack traces)",
-  },
-  logFormat: {
-    flag: "--log-format",
-    env: ["FITSFLEET_LOG_FORMAT"],
-    help: "text | json (logs go to stderr)",
-  },
-  stackDir: {
-    flag: "--stack-dir",
-    env: ["FITSFLEET_STACK_DIR"],
-    help: "state folder of the embedded local stack",
-  },
-  s3Endpoint: {
-    flag: "--s3-endpoint",
-    env: ["FITSFLEET_S3_ENDPOINT", "AWS_ENDPOINT_URL_S3"],
-    help: "S3 endpoint for s3:// locations, for MinIO or s3rver (default: AWS; credentials from the usual AWS variables)",
-  },
-  storage: {
-    flag: "--storage",
-    env: ["FITSFLEET_STORAGE"],
-    help: "the archive's file storage: a directory or s3://bucket/prefix",
-  },
-  previews: {
-    flag: "--previews",
-    env: ["FITSFLEET_PREVIEWS"],
-    help: "where preview JPEGs go: a directory or s3://bucket/prefix (default: previews/ under --storage)",
-  },
-};
 
 /** Variables we read that are not config keys. */
 const OTHER_ENV = new Set(["FITSFLEET_CONFIG"]);
@@ -301,39 +257,4 @@ function readConfigFile(
 
 function nonEmpty(value: string | undefined): string | undefined {
   return value === undefined || value === "" ? undefined : value;
-}
-
-/** The candidate within edit distance 3, for "did you mean" hints. */
-export function closest(
-  word: string,
-  candidates: readonly string[],
-): string | undefined {
-  let best: string | undefined;
-  let bestDistance = 4;
-  for (const candidate of candidates) {
-    const d = editDistance(word.toLowerCase(), candidate.toLowerCase());
-    if (d < bestDistance) {
-      best = candidate;
-      bestDistance = d;
-    }
-  }
-  return best;
-}
-
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      const substitution =
-        (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1);
-      current[j] = Math.min(
-        (previous[j] ?? 0) + 1,
-        (current[j - 1] ?? 0) + 1,
-        substitution,
-      );
-    }
-    previous = current;
-  }
-  return previous[b.length] ?? 0;
 }

@@ -7,6 +7,6 @@ import { packageRoot } from "../lib/paths.js";
 
 const file = join(packageRoot(), "README.md");
 const before = readFileSync(file, "utf8");
-const after = withUsage(before);
+const after = await withUsage(before);
 writeFileSync(file, after);
 console.log(after === before ? "README.md is up to date" : "README.md updated");

@@ -181,9 +181,14 @@ function niriRoi(f: GeminiFile): string {
 export const NIRI_DESCRIPTORS: Record<string, Descriptor> = {
   filter_name: (f) => niriFilterName(f, true),
   disperser: (f) => niriDisperser(f, true),
+  // The archive calls it with pretty=True: `pupil38_G5207` → `pupil38`.
   pupil_mask: (f) => {
     const value = filter3(f);
-    return value === null ? null : value.startsWith("pup") ? value : "MIRROR";
+    return value === null
+      ? null
+      : value.startsWith("pup")
+        ? (stripComponentId(value) ?? value)
+        : "MIRROR";
   },
   central_wavelength: niriCentralWavelength,
   read_mode: niriReadMode,

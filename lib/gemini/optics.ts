@@ -86,7 +86,7 @@ export const OPTICS_DESCRIPTORS: Record<string, Descriptor> = {
   disperser: (f) => maybeStripped(f, "DISPERSR", true),
   camera: (f) => maybeStripped(f, "CAMERA", true),
   focal_plane_mask: (f) => maybeStripped(f, "FPMASK", true),
-  pupil_mask: (f) => maybeStripped(f, "PUPILMSK", false),
+  pupil_mask: (f) => maybeStripped(f, "PUPILMSK", true),
   central_wavelength: centralWavelengthFrom("CWAVE"),
   detector_x_bin: (f) => phuScalar(f, "XBIN") ?? 1,
   detector_y_bin: (f) => phuScalar(f, "YBIN") ?? 1,

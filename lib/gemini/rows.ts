@@ -191,11 +191,18 @@ export function utDatetimeSecs(iso: string): number {
 
 function skyAngle(c: RowContext, kind: "ra" | "dec", column: string) {
   if (c.tags.has("AZEL_TARGET")) {
+    c.warn(
+      column,
+      "an AZ/EL target (FRAME = AZEL_TOPO): the archive stores no RA/Dec for it",
+    );
     return null;
   }
   const value = c.descriptor(kind, column);
   const degrees =
     typeof value === "string" ? parseAngle(value, kind) : numberOrNull(value);
+  if (degrees === null && !c.warnings.some((w) => w.column === column)) {
+    c.warn(column, `no ${kind.toUpperCase()} in the WCS or the header`);
+  }
   const limit = kind === "ra" ? [0, 360] : [-90, 90];
   if (degrees !== null && (degrees < limit[0]! || degrees > limit[1]!)) {
     c.warn(column, `${degrees} is outside ${limit[0]}..${limit[1]} degrees`);
@@ -211,11 +218,28 @@ function elevation(c: RowContext, column: string): number | null {
     : numberOrNull(value);
 }
 
+/** Why the airmass descriptor gave None for this AIRMASS card value. */
+function noAirmass(card: unknown): string {
+  if (card === undefined) {
+    return "no AIRMASS in the header";
+  }
+  if (typeof card === "string" && card.trim() === "") {
+    return "AIRMASS is blank";
+  }
+  // The descriptor returns None below 1 (-9999 marks "unknown"), so
+  // FitsStorage's fallback to sec(90 - elevation) is never reached.
+  return `AIRMASS = ${String(card)} is below 1, not a plausible airmass`;
+}
+
 /** AIRMASS, replaced by sec(zenith distance) when it is below 1 or above 50. */
 function airmass(c: RowContext, column: string): number | null {
   const raw = c.descriptor("airmass", column);
   const value = typeof raw === "string" ? Number.parseFloat(raw) : raw;
   if (typeof value !== "number" || Number.isNaN(value)) {
+    // A descriptor that failed has said why already.
+    if (!c.warnings.some((w) => w.column === column)) {
+      c.warn(column, noAirmass(c.file.phu.get("AIRMASS")));
+    }
     return null;
   }
   if (value >= 1 && value <= 50) {

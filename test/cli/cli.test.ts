@@ -9,6 +9,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 
+import { buildProgram, everyCommand } from "../../cli/program.js";
 import { withClient } from "../../lib/db/connect.js";
 import { loadMigrations } from "../../lib/db/migrate.js";
 import { packageRoot } from "../../lib/paths.js";
@@ -87,6 +88,57 @@ describe("fitsfleet CLI", () => {
     const bare = await runCli(["stack"]);
     assert.equal(bare.code, 2);
     assert.match(bare.stderr, /`fitsfleet stack` needs a subcommand/);
+  });
+
+  it("an unknown command is a usage error naming it, with --help as without", async () => {
+    for (const [args, name, path] of [
+      [["fleet", "--help"], "fleet", "fitsfleet"],
+      [["fleet"], "fleet", "fitsfleet"],
+      [["nosuch"], "nosuch", "fitsfleet"],
+      [["help", "nosuch"], "nosuch", "fitsfleet"],
+      [["db", "nosuch", "--help"], "nosuch", "fitsfleet db"],
+    ] as const) {
+      const { code, stdout, stderr } = await runCli(args);
+      assert.equal(code, 2, args.join(" "));
+      assert.equal(stdout, "", args.join(" "));
+      assert.match(stderr, new RegExp(`^error: unknown command '${name}'\n`));
+      assert.ok(
+        stderr.includes(`hint: \`${path}\` has the commands `) &&
+          stderr.includes(`run \`${path} --help\` for usage`),
+        stderr,
+      );
+      noStackTrace(stderr);
+    }
+    const typo = await runCli(["rebuid", "status"]);
+    assert.equal(typo.code, 2);
+    assert.match(
+      typo.stderr,
+      /unknown command 'rebuid' \(did you mean 'rebuild'\?\)/,
+    );
+  });
+
+  it("a subcommand's help lists the global options, --storage for rebuild enqueue", async () => {
+    const { code, stdout } = await runCli(["rebuild", "enqueue", "--help"]);
+    assert.equal(code, 0);
+    const globals = stdout.slice(stdout.indexOf("Global Options:"));
+    assert.ok(stdout.includes("Global Options:"), stdout);
+    for (const flag of [
+      "--storage <location>",
+      "--database-url <url>",
+      "--redis-url <url>",
+      "--config <file>",
+    ]) {
+      assert.ok(globals.includes(flag), `${flag} missing:\n${stdout}`);
+    }
+    for (const command of everyCommand(await buildProgram())) {
+      if (command.parent !== null) {
+        assert.match(
+          command.helpInformation(),
+          /Global Options:\n(.|\n)*--storage/,
+          command.name(),
+        );
+      }
+    }
   });
 
   it("reports every configuration problem at once, exit 2", async (t) => {

@@ -8,8 +8,8 @@ import { packageRoot } from "../../lib/paths.js";
 
 const readme = readFileSync(join(packageRoot(), "README.md"), "utf8");
 
-it("the README's Commands section is the real --help (run `npm run docs` to refresh it)", () => {
-  assert.equal(readme, withUsage(readme));
+it("the README's Commands section is the real --help (run `npm run docs` to refresh it)", async () => {
+  assert.equal(readme, await withUsage(readme));
 });
 
 it("the README opens with the two fresh-machine commands", () => {

@@ -1,4 +1,5 @@
-import { basename } from "node:path";
+import { readdirSync, statSync } from "node:fs";
+import { basename, join } from "node:path";
 
 import { Command } from "commander";
 
@@ -179,16 +180,75 @@ function derived(
   };
 }
 
+/** What the system's refusal to open or read a file means, in words. */
+const ERRNO_WORDS: Record<string, string> = {
+  ENOENT: "no such file",
+  ENOTDIR: "a folder in its path is a file",
+  EACCES: "permission denied",
+  EPERM: "permission denied",
+  EISDIR: "it is a directory",
+  ELOOP: "too many levels of symbolic links",
+  ENAMETOOLONG: "the name is too long",
+  EIO: "input/output error (a failing disk or network mount?)",
+  ENXIO: "no such device",
+  ENODEV: "no such device",
+  ESTALE: "stale network file handle",
+};
+
 function readError(error: unknown, path: string): FitsfleetError {
   const code = (error as NodeJS.ErrnoException).code;
-  if (code === "ENOENT" || code === "EACCES" || code === "EISDIR") {
+  const words = code === undefined ? undefined : ERRNO_WORDS[code];
+  if (words !== undefined) {
     return new FitsfleetError(
       "unreadable",
       EXIT.failed,
-      `${path}: cannot read (${code})`,
+      `${path}: cannot read: ${words}`,
     );
   }
   return coerceError(error);
+}
+
+const FITS_NAME = /\.fits(\.bz2)?$/i;
+
+/**
+ * The files to inspect: each argument as given, except that a directory
+ * stands for the .fits and .fits.bz2 files under it, at any depth, in name
+ * order (symbolic links to directories are not followed). A directory without
+ * any is a damaged entry of its own, so a mistyped folder is not a silent
+ * success.
+ */
+function expand(argument: string): { file: string; empty?: boolean }[] {
+  let isDirectory = false;
+  try {
+    isDirectory = statSync(argument).isDirectory();
+  } catch {
+    return [{ file: argument }]; // reading it reports why
+  }
+  if (!isDirectory) {
+    return [{ file: argument }];
+  }
+  const files = readdirSync(argument, { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile() && FITS_NAME.test(entry.name))
+    .map((entry) => join(entry.parentPath, entry.name))
+    .sort();
+  return files.length > 0
+    ? files.map((file) => ({ file }))
+    : [{ file: argument, empty: true }];
+}
+
+function emptyDirectory(path: string): FileReport {
+  return {
+    file: path,
+    ok: false,
+    compressed: false,
+    hdus: [],
+    warnings: [],
+    error: {
+      code: "no-fits-files",
+      problem: undefined,
+      message: `${path}: a directory without .fits or .fits.bz2 files`,
+    },
+  };
 }
 
 const shown = (value: unknown) =>
@@ -309,7 +369,10 @@ export function inspectCommand(): Command {
     .description(
       "show a FITS file's HDUs, cards and checksums (plain or .bz2; exit 1 if any file is damaged)",
     )
-    .argument("<files...>", "FITS files (.fits or .fits.bz2)")
+    .argument(
+      "<files...>",
+      "FITS files (.fits or .fits.bz2), or directories: the .fits and .fits.bz2 files under them, at any depth",
+    )
     .option("--cards", "print every header card")
     .option(
       "--descriptors",
@@ -331,9 +394,11 @@ export function inspectCommand(): Command {
       ) => {
         const { output } = commandContext(command);
         const reports: FileReport[] = [];
-        for (const file of files) {
+        for (const { file, empty } of files.flatMap(expand)) {
           reports.push(
-            await inspectFile(file, { headersOnly: options.headersOnly }),
+            empty === true
+              ? emptyDirectory(file)
+              : await inspectFile(file, { headersOnly: options.headersOnly }),
           );
         }
         output.result(reports, (all) =>
