@@ -5,7 +5,7 @@
  */
 import { execFile } from "node:child_process";
 
-import { FitsfleetError, MissingDependencyError } from "./errors.js";
+import { EXIT, FitsfleetError, MissingDependencyError } from "./errors.js";
 import { redactText } from "./redact.js";
 
 export interface ExecResult {
@@ -56,7 +56,7 @@ export function run(
         reject(
           new FitsfleetError(
             "command-failed",
-            1,
+            EXIT.failed,
             redactText(
               `could not ${what}: ${program} failed${error.killed ? " (timed out)" : ""}\n${tail}`,
             ),

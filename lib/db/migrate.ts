@@ -23,6 +23,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 
 import {
+  EXIT,
   FitsfleetError,
   PreconditionError,
   SchemaNewerThanCodeError,
@@ -31,11 +32,6 @@ import type { Logger } from "../logger.js";
 import { migrationsDir } from "../paths.js";
 import type { PgClient } from "./connect.js";
 import { MIGRATION_LOCK_KEY } from "./locks.js";
-
-/**
- * Advisory lock key for migrations: the ASCII bytes of "fitsflee" as a bigint.
- * Any other fitsfleet lock must use a different key.
- */
 
 export const OWN_SCHEMA = "fitsfleet";
 const NO_TRANSACTION = /^--!\s*no-transaction\s*$/;
@@ -82,7 +78,7 @@ export function loadMigrations(dir: string = migrationsDir()): Migration[] {
     if (match === null) {
       throw new FitsfleetError(
         "bad-migration",
-        1,
+        EXIT.failed,
         `migration file ${file} is not named NNNN_name.sql`,
       );
     }
@@ -90,7 +86,7 @@ export function loadMigrations(dir: string = migrationsDir()): Migration[] {
     if (version !== migrations.length + 1) {
       throw new FitsfleetError(
         "bad-migration",
-        1,
+        EXIT.failed,
         `migration ${file}: expected version ${String(migrations.length + 1).padStart(4, "0")}; versions must run from 0001 without gaps`,
       );
     }

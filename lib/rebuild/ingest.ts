@@ -47,7 +47,7 @@ import {
 } from "../archive-writer.js";
 import { orderedMap } from "../concurrency.js";
 import type { Db } from "../db/pool.js";
-import { FitsfleetError, isTransient } from "../errors.js";
+import { EXIT, FitsfleetError, isTransient } from "../errors.js";
 import {
   type FitsReadResult,
   isCompressedName,
@@ -121,9 +121,14 @@ export interface BatchReport {
 /** A delivery stopped before it finished (a worker's shutdown deadline): its rows went back. */
 export class BatchInterruptedError extends FitsfleetError {
   constructor() {
-    super("batch-interrupted", 130, "the batch was handed back unfinished", {
-      fault: "transient",
-    });
+    super(
+      "batch-interrupted",
+      EXIT.interrupted,
+      "the batch was handed back unfinished",
+      {
+        fault: "transient",
+      },
+    );
   }
 }
 

@@ -18,6 +18,7 @@ import {
 import { join } from "node:path";
 
 import {
+  EXIT,
   FitsfleetError,
   MissingDependencyError,
   PreconditionError,
@@ -184,7 +185,7 @@ export async function startCluster(
       : "";
     throw new FitsfleetError(
       "postgres-start",
-      1,
+      EXIT.failed,
       `PostgreSQL did not start on 127.0.0.1:${port}\n${log}`,
       {
         cause: error,

@@ -9,7 +9,7 @@ import { join } from "node:path";
 
 import { Redis } from "ioredis";
 
-import { FitsfleetError } from "../errors.js";
+import { EXIT, FitsfleetError } from "../errors.js";
 import { processAlive, run, sleep } from "../exec.js";
 import { redisServerProgram } from "./binaries.js";
 
@@ -83,7 +83,7 @@ async function waitForRedis(
           : "";
         throw new FitsfleetError(
           "redis-start",
-          1,
+          EXIT.failed,
           `Redis did not start on 127.0.0.1:${port}\n${tail}`,
           {
             cause: error,

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { Transform, type TransformCallback } from "node:stream";
 
-import { FitsfleetError, MissingDependencyError } from "../errors.js";
+import { EXIT, FitsfleetError, MissingDependencyError } from "../errors.js";
 import { run } from "../exec.js";
 import { postgresProgram } from "../stack/binaries.js";
 import {
@@ -55,7 +55,7 @@ const KINDS = [
 
 export class DumpError extends FitsfleetError {
   constructor(path: string, message: string, suggestion: string) {
-    super("dump", 1, `${path}: ${message}`, { suggestion });
+    super("dump", EXIT.failed, `${path}: ${message}`, { suggestion });
   }
 }
 

@@ -24,6 +24,7 @@ import { MIGRATE_TABLES_LOCK_KEY } from "../db/locks.js";
 import { migrationStatus } from "../db/migrate.js";
 import { quoteIdent } from "../db/sql.js";
 import {
+  EXIT,
   ExternalServiceError,
   FitsfleetError,
   PreconditionError,
@@ -628,7 +629,7 @@ function failedWhile(doing: string, error: unknown): FitsfleetError {
         suggestion:
           "check the target server is up and reachable, then run the same command again",
       })
-    : new FitsfleetError("upgrade-failed", 1, text, {
+    : new FitsfleetError("upgrade-failed", EXIT.failed, text, {
         cause: error,
         suggestion:
           "fix the cause above and run again; `upgrade plan` shows what will be copied",
