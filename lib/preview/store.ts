@@ -10,6 +10,7 @@
  *   sure of: a rebuild into a fresh database then re-renders nothing that is
  *   already there. Scavenging never renders: it records what exists.
  * - A file whose data cannot make a picture has no preview and no row.
+ *   (The rows themselves are written by lib/archive-writer.ts.)
  *
  * The JPEG is written before the row is committed, whole or not at all
  * (Storage.write), so a worker that dies in between leaves a preview that the
@@ -23,14 +24,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { finished, pipeline } from "node:stream/promises";
 
-import type { PoolClient } from "pg";
-
-import type { PgClient } from "../db/connect.js";
 import type { Storage, StorageSet } from "../storage/index.js";
 import type { PreviewOutcome } from "./preview.js";
 import type { PreviewPool, PreviewPoolOptions } from "./render-thread.js";
-
-type Client = PgClient | PoolClient;
 
 /** The reference's v3 preview name for a stored file. */
 export function previewName(path: string, filename: string): string {
@@ -225,40 +221,5 @@ export async function withStagedCopy<T>(
     return await use(staged.file);
   } finally {
     await staged.remove();
-  }
-}
-
-/** Lock class for a diskfile's preview rows: `preview` has no unique key to upsert on. */
-const PREVIEW_LOCK = 7379557;
-
-/**
- * Sets the `preview` rows of these diskfiles to match the results: one row
- * for a preview made or kept, none otherwise. Call inside a transaction.
- */
-export async function recordPreviews(
-  client: Client,
-  results: { diskfileId: number; result: PreviewResult }[],
-): Promise<void> {
-  if (results.length === 0) {
-    return;
-  }
-  const ids = results.map((r) => r.diskfileId);
-  // In id order, so two workers never wait on each other in a circle.
-  await client.query(
-    `SELECT pg_advisory_xact_lock($1, id) FROM unnest($2::int[]) AS id ORDER BY id`,
-    [PREVIEW_LOCK, ids],
-  );
-  await client.query("DELETE FROM preview WHERE diskfile_id = ANY($1::int[])", [
-    ids,
-  ]);
-  const rows = results.filter(
-    (r) => r.result.kind === "made" || r.result.kind === "kept",
-  );
-  if (rows.length > 0) {
-    await client.query(
-      `INSERT INTO preview (diskfile_id, filename)
-       SELECT * FROM unnest($1::int[], $2::text[])`,
-      [rows.map((r) => r.diskfileId), rows.map((r) => r.result.name)],
-    );
   }
 }

@@ -69,6 +69,30 @@ async function setup(t: TestContext, copies = 4, batchSize = 10) {
   return { archive, url, queue, workers };
 }
 
+/**
+ * The header insert of one file is refused with a serialization failure
+ * (SQLSTATE 40001), a fault that is retried, every time.
+ */
+function poison(url: string, filename: string): Promise<unknown> {
+  return withClient(url, (c) =>
+    c.query(`
+      CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF EXISTS (SELECT 1 FROM diskfile d WHERE d.id = NEW.diskfile_id
+                    AND d.filename = ${quoteLiteral(filename)}) THEN
+          RAISE EXCEPTION 'poisoned' USING ERRCODE = '40001';
+        END IF;
+        RETURN NEW;
+      END $$;
+      CREATE TRIGGER poison BEFORE INSERT ON header
+        FOR EACH ROW EXECUTE FUNCTION poison();`),
+  );
+}
+
+function quoteLiteral(text: string): string {
+  return `'${text.replaceAll("'", "''")}'`;
+}
+
 async function allExitZero(workers: WorkerProcess[]): Promise<void> {
   for (const w of workers) {
     const { code, stderr } = await w.exit;
@@ -154,22 +178,8 @@ describe("fault drills (own PostgreSQL and Redis, worker processes)", () => {
 
   it("a batch whose write fails transiently every time ends as failed files within --max-retry-time; --empty workers exit 0; `rebuild failures` says why", async (t) => {
     const { archive, url, workers } = await setup(t, 0, 1000);
-    // One poisoned file: its header insert is refused with a serialization
-    // failure (SQLSTATE 40001), a fault that is retried.
     const poisoned = archive.good.find((f) => f.path.startsWith("dumps/"))!;
-    await withClient(url, (c) =>
-      c.query(`
-        CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN
-          IF EXISTS (SELECT 1 FROM diskfile d WHERE d.id = NEW.diskfile_id
-                      AND d.filename = '${poisoned.name}') THEN
-            RAISE EXCEPTION 'poisoned' USING ERRCODE = '40001';
-          END IF;
-          RETURN NEW;
-        END $$;
-        CREATE TRIGGER poison BEFORE INSERT ON header
-          FOR EACH ROW EXECUTE FUNCTION poison();`),
-    );
+    await poison(url, poisoned.name);
     // One batch of every file, under --fast-rebuild: the batch's one
     // transaction fails every time, so all its files fail.
     const running = workers(true, 1, ["--max-retry-time", "3s"]);
@@ -202,19 +212,7 @@ describe("fault drills (own PostgreSQL and Redis, worker processes)", () => {
   it("the same poisoned file in careful mode fails alone once retries run out; its neighbours are ingested", async (t) => {
     const { archive, url, workers } = await setup(t, 0, 1000);
     const poisoned = archive.good.find((f) => f.path.startsWith("dumps/"))!;
-    await withClient(url, (c) =>
-      c.query(`
-        CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN
-          IF EXISTS (SELECT 1 FROM diskfile d WHERE d.id = NEW.diskfile_id
-                      AND d.filename = '${poisoned.name}') THEN
-            RAISE EXCEPTION 'poisoned' USING ERRCODE = '40001';
-          END IF;
-          RETURN NEW;
-        END $$;
-        CREATE TRIGGER poison BEFORE INSERT ON header
-          FOR EACH ROW EXECUTE FUNCTION poison();`),
-    );
+    await poison(url, poisoned.name);
     const running = workers(false, 1, ["--max-retry-time", "3s"]);
     await allExitZero(running);
     const { failures } = await withClient(url, (c) => listFailures(c, 1000));
