@@ -30,6 +30,10 @@ import {
   createPreviousVersionDatabase,
   dumpDatabase,
 } from "../../lib/upgrade/previous-version.js";
+import {
+  type MigrateTablesResult,
+  runMigrateTables,
+} from "../../lib/upgrade/steps.js";
 import { commandContext } from "../context.js";
 import type { Output } from "../output.js";
 import {
@@ -45,8 +49,6 @@ import {
 import { describeStack, type StackReport, stackReport } from "./stack/up.js";
 import {
   describeMigration,
-  type MigrateTablesResult,
-  runMigrateTables,
 } from "./upgrade/migrate-tables.js";
 
 export interface DemoRebuild {

@@ -21,9 +21,6 @@ import { describe, it, type TestContext } from "node:test";
 
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 
-import { runMigrateTables } from "../../cli/commands/upgrade/migrate-tables.js";
-import type { UpgradeFlags } from "../../cli/commands/upgrade/options.js";
-import { upgradePlan } from "../../cli/commands/upgrade/plan.js";
 import { TABLE_PRESETS } from "../../lib/archive-tables.js";
 import { passwordlessUrl } from "../../lib/db/client-programs.js";
 import { connect, withClient } from "../../lib/db/connect.js";
@@ -39,6 +36,11 @@ import {
   EDGE_TEXTS,
   type PreviousVersionSummary,
 } from "../../lib/upgrade/previous-version.js";
+import {
+  runMigrateTables,
+  upgradePlan,
+  type UpgradeSelection,
+} from "../../lib/upgrade/steps.js";
 import { runCli } from "../helpers/cli.js";
 import { testDatabase, testEnv } from "../helpers/db.js";
 import { testS3 } from "../helpers/s3.js";
@@ -58,7 +60,10 @@ async function previousVersion(
   return { url: db.url, summary };
 }
 
-function flags(from: string, extra: Partial<UpgradeFlags> = {}): UpgradeFlags {
+function flags(
+  from: string,
+  extra: Partial<UpgradeSelection> = {},
+): UpgradeSelection {
   return {
     from,
     preset: ["archive,summit"],
@@ -490,7 +495,10 @@ describe("upgrade migrate-tables", () => {
     await dumpDatabase(source, good, "custom");
     const target = await testDatabase(t);
     const before = await tableCounts(target.url);
-    const attempt = async (from: string, extra: Partial<UpgradeFlags> = {}) => {
+    const attempt = async (
+      from: string,
+      extra: Partial<UpgradeSelection> = {},
+    ) => {
       try {
         await runMigrateTables(flags(from, extra), target.url, { logger });
       } catch (error) {

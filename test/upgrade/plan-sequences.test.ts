@@ -10,13 +10,13 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 
-import type { UpgradePlanReport } from "../../cli/commands/upgrade/plan.js";
 import { withClient } from "../../lib/db/connect.js";
 import { packageRoot } from "../../lib/paths.js";
 import {
   createPreviousVersionDatabase,
   dumpDatabase,
 } from "../../lib/upgrade/previous-version.js";
+import type { UpgradePlanReport } from "../../lib/upgrade/steps.js";
 import { runCli } from "../helpers/cli.js";
 import { testDatabase } from "../helpers/db.js";
 import { tempDir } from "../helpers/tmp.js";

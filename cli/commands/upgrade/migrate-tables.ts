@@ -1,63 +1,21 @@
 import { Command } from "commander";
 
 import { databaseUrl } from "../../../lib/endpoints.js";
-import type { Logger } from "../../../lib/logger.js";
 import {
   formatCount,
   formatDuration,
   formatMegabytes,
   RateMeter,
 } from "../../../lib/progress.js";
-import { redactUrl } from "../../../lib/redact.js";
+import { type TableProgress } from "../../../lib/upgrade/migrate.js";
 import {
-  type MigrateReport,
-  migrateTables,
-  type TableProgress,
-} from "../../../lib/upgrade/migrate.js";
+  type MigrateTablesResult,
+  runMigrateTables,
+  type UpgradeSelection,
+} from "../../../lib/upgrade/steps.js";
 import { commandContext } from "../../context.js";
 import { type Output, table } from "../../output.js";
-import {
-  addUpgradeOptions,
-  type UpgradeFlags,
-  withUpgradeSource,
-} from "./options.js";
-
-export interface MigrateTablesResult extends MigrateReport {
-  target: string;
-  manifest: string | null;
-}
-
-export interface MigrateTablesOptions {
-  truncateTarget?: boolean;
-  s3Endpoint?: string;
-  logger: Logger;
-  onProgress?: (p: TableProgress) => void;
-  /** See MigrateOptions.beforeTransaction. */
-  beforeTransaction?: () => Promise<void>;
-}
-
-/** Plans, then copies and verifies every selected table in one transaction. */
-export async function runMigrateTables(
-  flags: UpgradeFlags,
-  targetUrl: string,
-  options: MigrateTablesOptions,
-): Promise<MigrateTablesResult> {
-  return withUpgradeSource(flags, options, async (opened, inputs) => {
-    const report = await migrateTables({
-      source: opened.source,
-      targetUrl,
-      ...inputs,
-      truncateTarget: options.truncateTarget,
-      onProgress: options.onProgress,
-      beforeTransaction: options.beforeTransaction,
-    });
-    return {
-      ...report,
-      target: redactUrl(targetUrl),
-      manifest: opened.manifestPath ?? null,
-    };
-  });
-}
+import { addUpgradeOptions } from "./options.js";
 
 /** Per-table lines every two seconds and at each phase change: rows, MB/s, ETA. */
 export function progressPrinter(output: Output): (p: TableProgress) => void {
@@ -150,7 +108,7 @@ export function migrateTablesCommand(): Command {
     )
     .action(
       async (
-        flags: UpgradeFlags & { truncateTarget?: boolean },
+        flags: UpgradeSelection & { truncateTarget?: boolean },
         command: Command,
       ) => {
         const { config, logger, output } = commandContext(command);

@@ -4,27 +4,6 @@
  */
 import { type Command, Option } from "commander";
 
-import { selectTables } from "../../../lib/archive-tables.js";
-import type { Logger } from "../../../lib/logger.js";
-import {
-  EMPTY_MAPPING,
-  loadMapping,
-  type UpgradeMapping,
-} from "../../../lib/upgrade/mapping.js";
-import {
-  type OpenedSource,
-  openSource,
-} from "../../../lib/upgrade/open-source.js";
-
-export interface UpgradeFlags {
-  from: string;
-  preset: string[];
-  table: string[];
-  excludeTable: string[];
-  mapping?: string;
-  manifest?: string;
-}
-
 const collect = (value: string, previous: string[] = []) => [
   ...previous,
   value,
@@ -59,40 +38,4 @@ export function addUpgradeOptions(command: Command): Command {
       "--manifest <file>",
       "checksum manifest to verify the dump against (default: <dump>.manifest.json when present)",
     );
-}
-
-export interface UpgradeInputs {
-  tables: string[];
-  mapping: UpgradeMapping;
-}
-
-export function upgradeInputs(flags: UpgradeFlags): UpgradeInputs {
-  return {
-    tables: selectTables({
-      presets: flags.preset.length > 0 ? flags.preset : ["archive"],
-      add: flags.table,
-      exclude: flags.excludeTable,
-    }),
-    mapping:
-      flags.mapping === undefined ? EMPTY_MAPPING : loadMapping(flags.mapping),
-  };
-}
-
-/** Validates the selection and mapping, opens (and verifies) the source, runs `fn`, cleans up. */
-export async function withUpgradeSource<T>(
-  flags: UpgradeFlags,
-  options: { s3Endpoint?: string; logger: Logger },
-  fn: (opened: OpenedSource, inputs: UpgradeInputs) => Promise<T>,
-): Promise<T> {
-  const inputs = upgradeInputs(flags);
-  const opened = await openSource(flags.from, {
-    manifest: flags.manifest,
-    s3Endpoint: options.s3Endpoint,
-    logger: options.logger,
-  });
-  try {
-    return await fn(opened, inputs);
-  } finally {
-    await opened.cleanup();
-  }
 }
