@@ -25,7 +25,7 @@ import { passwordlessUrl } from "../lib/db/client-programs.js";
 import { withClient } from "../lib/db/connect.js";
 import { runMigrations } from "../lib/db/migrate.js";
 import { packageRoot } from "../lib/paths.js";
-import { postgresProgram } from "../lib/stack/binaries.js";
+import { postgresProgram } from "../lib/programs.js";
 import { stackDown, stackUp, stackUrls } from "../lib/stack/index.js";
 import {
   createPreviousVersionDatabase,

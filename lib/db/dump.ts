@@ -4,7 +4,7 @@
  * always gives the same text and a review sees only real changes.
  */
 import { run } from "../exec.js";
-import { postgresProgram } from "../stack/binaries.js";
+import { postgresProgram } from "../programs.js";
 import { clientProgramConnection } from "./client-programs.js";
 
 export async function dumpSchema(url: string): Promise<string> {

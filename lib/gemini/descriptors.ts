@@ -12,27 +12,28 @@
 import type { FitsValue } from "../fits/card.js";
 import { filterWavelength, nearestBand } from "./common.js";
 import { F2_DESCRIPTORS } from "./f2.js";
-import { GMOS_DESCRIPTORS } from "./gmos.js";
-import { GNIRS_DESCRIPTORS } from "./gnirs.js";
 import {
   type Descriptor,
   DescriptorError,
   type DescriptorValue,
   type GeminiFile,
-  phuScalar,
-} from "./model.js";
+  type InstrumentClass,
+} from "./gemini-file.js";
+import { GMOS_DESCRIPTORS } from "./gmos.js";
+import { GNIRS_DESCRIPTORS } from "./gnirs.js";
+import { phuScalar } from "./model.js";
 import { NIRI_DESCRIPTORS } from "./niri.js";
 import { FILTER_DESCRIPTORS, OPTICS_DESCRIPTORS } from "./optics.js";
 import { GENERIC_POSITION, gnirsPosition } from "./position.js";
-import { airmassDescriptor, type InstrumentClass, PhuView } from "./tags.js";
+import { airmassDescriptor, PhuView } from "./tags.js";
 import { localTime, utDatetime } from "./times.js";
 
 export {
   DescriptorError,
   type DescriptorValue,
   type GeminiFile,
-  geminiFile,
-} from "./model.js";
+} from "./gemini-file.js";
+export { geminiFile } from "./model.js";
 export { localTime, utDatetime } from "./times.js";
 
 const phuValue =

@@ -8,9 +8,8 @@ import {
   type Descriptor,
   DescriptorError,
   type GeminiFile,
-  phuFloat,
-  phuScalar,
-} from "./model.js";
+} from "./gemini-file.js";
+import { phuFloat, phuScalar } from "./model.js";
 import { maybeStripped } from "./optics.js";
 
 /** The `Gdddd` component ID after the last `_`, or null. */

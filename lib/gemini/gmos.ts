@@ -14,8 +14,8 @@ import {
   type Descriptor,
   DescriptorError,
   type GeminiFile,
-  phuScalar,
-} from "./model.js";
+} from "./gemini-file.js";
+import { phuScalar } from "./model.js";
 import { genericFilterName } from "./optics.js";
 
 const DETECTORS: Record<string, string> = {

@@ -8,9 +8,8 @@ import {
   type Descriptor,
   DescriptorError,
   type GeminiFile,
-  phuScalar,
-  readModeByReads,
-} from "./model.js";
+} from "./gemini-file.js";
+import { phuScalar, readModeByReads } from "./model.js";
 import { centralWavelengthFrom, genericFilterName } from "./optics.js";
 
 const strip = (value: string, pretty: boolean): string =>

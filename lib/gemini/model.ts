@@ -1,30 +1,15 @@
 /**
- * The file as descriptors see it (docs/MAPPING-NOTES.md §1): the primary
- * header, the science extensions, the file name and the tags.
+ * Building the file as descriptors see it (docs/MAPPING-NOTES.md §1): the
+ * primary header, the science extensions, the file name and the tags; and the
+ * keyword readers descriptors share.
  */
-import type { Header } from "../fits/header.js";
 import type { FitsStructure } from "../fits/scanner.js";
-import { computeTags, type InstrumentClass } from "./tags.js";
-
-/** Scalars, or one value per science extension. */
-export type DescriptorValue =
-  string | number | boolean | null | (string | number | null)[];
-
-export interface GeminiFile {
-  phu: Header;
-  /** Headers of the SCI extensions in file order (§1.2); empty when there are none. */
-  sci: Header[];
-  fileName: string;
-  instrumentClass: InstrumentClass | undefined;
-  tags: Set<string>;
-  /** Why the tags could not be computed (the reference would fail the file); the tags are then empty. */
-  tagError: string | undefined;
-}
-
-export type Descriptor = (f: GeminiFile) => DescriptorValue;
-
-/** A descriptor that cannot produce a value throws this; `describe` turns it into null plus a reason. */
-export class DescriptorError extends Error {}
+import {
+  type Descriptor,
+  DescriptorError,
+  type GeminiFile,
+} from "./gemini-file.js";
+import { computeTags } from "./tags.js";
 
 export function geminiFile(
   structure: FitsStructure,

@@ -8,9 +8,8 @@ import {
   type Descriptor,
   DescriptorError,
   type GeminiFile,
-  phuScalar,
-  readModeByReads,
-} from "./model.js";
+} from "./gemini-file.js";
+import { phuScalar, readModeByReads } from "./model.js";
 
 /** Pretty filter names for the combinations NIRI uses; keys are the sorted, ID-stripped filters. */
 const FILTER_NAMES: Record<string, string> = {

@@ -7,12 +7,8 @@
  * stripped); the instrument rows will call the plain variants.
  */
 import { float32Round, Section, stripComponentId } from "./common.js";
-import {
-  type Descriptor,
-  type GeminiFile,
-  phuFloat,
-  phuScalar,
-} from "./model.js";
+import type { Descriptor, GeminiFile } from "./gemini-file.js";
+import { phuFloat, phuScalar } from "./model.js";
 
 /** PHU keyword, component ID stripped when asked and the value is a non-empty string. */
 export function maybeStripped(

@@ -27,7 +27,11 @@ import {
 import type { Header } from "../fits/header.js";
 import { parseAngle } from "./common.js";
 // A cycle (descriptors.ts builds its tables from this module); harmless because
-import { type Descriptor, DescriptorError, type GeminiFile } from "./model.js";
+import {
+  type Descriptor,
+  DescriptorError,
+  type GeminiFile,
+} from "./gemini-file.js";
 import { utDatetime } from "./times.js";
 
 const SKY_PAIRS: [string, string][] = [

@@ -26,8 +26,9 @@ import {
   wavefrontSensor,
 } from "./descriptors.js";
 import { f2FilterName } from "./f2.js";
+import type { Descriptor } from "./gemini-file.js";
 import { gnirsDisperser, gnirsFocalPlaneMask } from "./gnirs.js";
-import { type Descriptor, phuScalar } from "./model.js";
+import { phuScalar } from "./model.js";
 import { niriDisperser, niriFilterName } from "./niri.js";
 import {
   geminiInstrument,

@@ -7,9 +7,8 @@
  */
 import type { FitsValue } from "../fits/card.js";
 import { Header } from "../fits/header.js";
+import type { InstrumentClass } from "./gemini-file.js";
 import { specphotStandard } from "./specphot-standards.js";
-
-export type InstrumentClass = "GMOS" | "NIRI" | "F2" | "GNIRS" | "GEMINI";
 
 export interface TagSet {
   add: string[];

@@ -3,7 +3,7 @@
  * the observation in UT and the local time, as ISO text without a time zone,
  * parsed the way python-dateutil reads the reference's keywords.
  */
-import { DescriptorError, type GeminiFile } from "./model.js";
+import { DescriptorError, type GeminiFile } from "./gemini-file.js";
 
 interface DateParts {
   year: number;

@@ -10,15 +10,13 @@
 import sharp from "sharp";
 
 import { UsageError } from "../errors.js";
+import { isPreviewQuality, PREVIEW_QUALITY } from "./limits.js";
 import type { GreyImage } from "./render.js";
 
-/** Pillow's default quality, which matplotlib's savefig(format="jpg") uses. */
-export const DEFAULT_JPEG_QUALITY = 75;
-
 export function checkQuality(quality: number): number {
-  if (!Number.isInteger(quality) || quality < 1 || quality > 100) {
+  if (!isPreviewQuality(quality)) {
     throw new UsageError(
-      `JPEG quality must be a whole number from 1 to 100; got ${quality}`,
+      `JPEG quality must be a whole number from ${PREVIEW_QUALITY.min} to ${PREVIEW_QUALITY.max}; got ${quality}`,
     );
   }
   return quality;
@@ -26,7 +24,7 @@ export function checkQuality(quality: number): number {
 
 export async function encodeJpeg(
   image: GreyImage,
-  quality: number = DEFAULT_JPEG_QUALITY,
+  quality: number = PREVIEW_QUALITY.default,
 ): Promise<Buffer> {
   checkQuality(quality);
   const { width, height, pixels } = image;

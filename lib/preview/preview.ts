@@ -4,7 +4,8 @@
  * use the thread pool in render-thread.ts, which returns the same outcome.
  */
 import { FitsFormatError } from "../fits/errors.js";
-import { checkQuality, DEFAULT_JPEG_QUALITY, encodeJpeg } from "./jpeg.js";
+import { checkQuality, encodeJpeg } from "./jpeg.js";
+import { PREVIEW_QUALITY } from "./limits.js";
 import {
   type GreyImage,
   type RenderOptions,
@@ -16,7 +17,7 @@ import { withUncompressed } from "./source.js";
 import { fitsErrorFor } from "./thread-protocol.js";
 
 export interface PreviewOptions extends RenderOptions {
-  /** JPEG quality, 1 to 100; default 75 (matplotlib's, through Pillow). */
+  /** JPEG quality; default and bounds in PREVIEW_QUALITY. */
   quality?: number;
   /** Where a `.bz2` file is decompressed; default the system's temporary folder. */
   tempDir?: string;
@@ -42,7 +43,7 @@ export type PreviewOutcome =
 /** Checks every option up front, so a bad setting fails before any file is read. */
 export function checkPreviewOptions(options: PreviewOptions): void {
   renderSettings(options);
-  checkQuality(options.quality ?? DEFAULT_JPEG_QUALITY);
+  checkQuality(options.quality ?? PREVIEW_QUALITY.default);
 }
 
 export async function makePreview(
@@ -83,7 +84,10 @@ export async function encodeOutcome(
   options: PreviewOptions,
 ): Promise<PreviewOutcome> {
   const started = performance.now();
-  const jpeg = await encodeJpeg(image, options.quality ?? DEFAULT_JPEG_QUALITY);
+  const jpeg = await encodeJpeg(
+    image,
+    options.quality ?? PREVIEW_QUALITY.default,
+  );
   return {
     kind: "preview",
     jpeg,

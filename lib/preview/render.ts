@@ -6,8 +6,9 @@
  * - everything else: the primary data, or the first image extension when the
  *   primary has none, squeezed to 2-D (the first plane of a cube), clipped at
  *   the 0.3rd and 99.7th percentiles;
- * - flipped so FITS row 1 is at the bottom, fitted into the figure (640 x 480
- *   by default, matplotlib's default figure) with its aspect kept, on white.
+ * - flipped so FITS row 1 is at the bottom, fitted into the figure
+ *   (PREVIEW_SIZE by default, matplotlib's default figure) with its aspect
+ *   kept, on white.
  *
  * Synchronous and CPU-bound: run it in a worker thread (render-thread.ts) in
  * a process that must stay responsive. A file that cannot make a picture
@@ -43,6 +44,7 @@ import {
   planGmosMosaic,
   scienceImages,
 } from "./gmos.js";
+import { isPreviewSide, PREVIEW_SIZE } from "./limits.js";
 import { drawInOnePass } from "./one-pass.js";
 import {
   median,
@@ -64,7 +66,7 @@ export const GMOS_PERCENTILE = 5;
 export const IMAGE_PERCENTILE = 0.3;
 
 export interface RenderOptions {
-  /** Picture size in pixels; default 640 x 480, matplotlib's default figure at 100 dpi. */
+  /** Picture size in pixels; default and bounds in PREVIEW_SIZE. */
   width?: number;
   height?: number;
   /**
@@ -85,8 +87,8 @@ export interface RenderOptions {
  * "reference" stays available to reproduce the archive's pictures.
  */
 export const RENDER_DEFAULTS = {
-  width: 640,
-  height: 480,
+  width: PREVIEW_SIZE.width,
+  height: PREVIEW_SIZE.height,
   letterbox: true,
   gapRule: "chip",
 } as const satisfies Required<RenderOptions>;
@@ -127,9 +129,9 @@ export function renderSettings(
   const settings = { ...RENDER_DEFAULTS, ...definedOnly(options) };
   for (const key of ["width", "height"] as const) {
     const n = settings[key];
-    if (!Number.isInteger(n) || n < 1 || n > 10_000) {
+    if (!isPreviewSide(n)) {
       throw new UsageError(
-        `preview ${key} must be a whole number of pixels from 1 to 10000; got ${n}`,
+        `preview ${key} must be a whole number of pixels from ${PREVIEW_SIZE.min} to ${PREVIEW_SIZE.max}; got ${n}`,
       );
     }
   }

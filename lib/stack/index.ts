@@ -29,8 +29,8 @@ import { withClient } from "../db/connect.js";
 import { PreconditionError } from "../errors.js";
 import { processAlive } from "../exec.js";
 import type { Logger } from "../logger.js";
+import { checkServerPrograms } from "../programs.js";
 import { registerSecret } from "../redact.js";
-import { checkServerPrograms } from "./binaries.js";
 import {
   clusterPid,
   initCluster,

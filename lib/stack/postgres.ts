@@ -24,7 +24,7 @@ import {
   PreconditionError,
 } from "../errors.js";
 import { processAlive, run, sleep } from "../exec.js";
-import { postgresProgram } from "./binaries.js";
+import { postgresProgram } from "../programs.js";
 
 export const SUPERUSER = "fitsfleet";
 

@@ -11,7 +11,7 @@ import { Redis } from "ioredis";
 
 import { EXIT, FitsfleetError } from "../errors.js";
 import { processAlive, run, sleep } from "../exec.js";
-import { redisServerProgram } from "./binaries.js";
+import { redisServerProgram } from "../programs.js";
 
 export function redisPaths(folder: string): {
   folder: string;

@@ -13,7 +13,7 @@ import { Transform, type TransformCallback } from "node:stream";
 
 import { EXIT, FitsfleetError, MissingDependencyError } from "../errors.js";
 import { run } from "../exec.js";
-import { postgresProgram } from "../stack/binaries.js";
+import { postgresProgram } from "../programs.js";
 import {
   type Catalog,
   type CatalogColumn,

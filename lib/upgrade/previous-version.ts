@@ -21,7 +21,7 @@ import { clientProgramConnection } from "../db/client-programs.js";
 import { quoteIdent } from "../db/sql.js";
 import { PreconditionError, UsageError } from "../errors.js";
 import { run } from "../exec.js";
-import { postgresProgram } from "../stack/binaries.js";
+import { postgresProgram } from "../programs.js";
 
 /** The preserved tables under their v2 names, parents before children. */
 export const PREVIOUS_VERSION_TABLES = [

@@ -14,7 +14,7 @@ import {
   PreconditionError,
 } from "../../lib/errors.js";
 import { processAlive } from "../../lib/exec.js";
-import { postgresBinDir } from "../../lib/stack/binaries.js";
+import { postgresBinDir } from "../../lib/programs.js";
 import {
   runningStackUrls,
   stackDown,

@@ -13,7 +13,7 @@ import { passwordlessUrl } from "../../lib/db/client-programs.js";
 import { withClient } from "../../lib/db/connect.js";
 import { run } from "../../lib/exec.js";
 import { packageRoot } from "../../lib/paths.js";
-import { postgresProgram } from "../../lib/stack/binaries.js";
+import { postgresProgram } from "../../lib/programs.js";
 import {
   createPreviousVersionDatabase,
   dumpDatabase,

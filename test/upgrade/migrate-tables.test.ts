@@ -28,7 +28,7 @@ import type { FitsfleetError } from "../../lib/errors.js";
 import { run, sleep } from "../../lib/exec.js";
 import { createLogger } from "../../lib/logger.js";
 import { packageRoot } from "../../lib/paths.js";
-import { postgresProgram } from "../../lib/stack/binaries.js";
+import { postgresProgram } from "../../lib/programs.js";
 import { writeManifest } from "../../lib/upgrade/manifest.js";
 import {
   createPreviousVersionDatabase,

@@ -9,7 +9,7 @@ import { passwordlessUrl } from "../../lib/db/client-programs.js";
 import { withClient } from "../../lib/db/connect.js";
 import { FitsfleetError, PreconditionError } from "../../lib/errors.js";
 import { run } from "../../lib/exec.js";
-import { postgresProgram } from "../../lib/stack/binaries.js";
+import { postgresProgram } from "../../lib/programs.js";
 import {
   createPreviousVersionDatabase,
   dumpDatabase,

@@ -4,6 +4,13 @@
 import type { Command } from "commander";
 
 import { UsageError } from "../../../lib/errors.js";
+import {
+  DEFAULT_PREVIEW_SIZE_TEXT,
+  isPreviewQuality,
+  isPreviewSide,
+  PREVIEW_QUALITY,
+  PREVIEW_SIZE,
+} from "../../../lib/preview/limits.js";
 import type { PreviewPoolOptions } from "../../../lib/preview/render-thread.js";
 
 export interface PreviewFlags {
@@ -17,10 +24,14 @@ export function addPreviewOptions(command: Command): Command {
   return command
     .option(
       "--preview-size <WxH>",
-      "picture size in pixels (the reference's look: 640x480)",
-      "640x480",
+      `picture size in pixels (the reference's look: ${DEFAULT_PREVIEW_SIZE_TEXT})`,
+      DEFAULT_PREVIEW_SIZE_TEXT,
     )
-    .option("--preview-quality <q>", "JPEG quality, 1 to 100", "75")
+    .option(
+      "--preview-quality <q>",
+      `JPEG quality, ${PREVIEW_QUALITY.min} to ${PREVIEW_QUALITY.max}`,
+      String(PREVIEW_QUALITY.default),
+    )
     .option(
       "--preview-threads <n>",
       "rendering threads (default: one per core)",
@@ -37,21 +48,15 @@ export function previewPoolOptions(flags: PreviewFlags): PreviewPoolOptions {
   const size = /^(\d{1,5})x(\d{1,5})$/.exec(flags.previewSize);
   const width = Number(size?.[1]);
   const height = Number(size?.[2]);
-  if (
-    size === null ||
-    width < 16 ||
-    height < 16 ||
-    width > 8192 ||
-    height > 8192
-  ) {
+  if (size === null || !isPreviewSide(width) || !isPreviewSide(height)) {
     problems.push(
-      `--preview-size ${flags.previewSize}: WIDTHxHEIGHT, each from 16 to 8192, e.g. 640x480`,
+      `--preview-size ${flags.previewSize}: WIDTHxHEIGHT, each from ${PREVIEW_SIZE.min} to ${PREVIEW_SIZE.max}, e.g. ${DEFAULT_PREVIEW_SIZE_TEXT}`,
     );
   }
   const quality = Number(flags.previewQuality);
-  if (!Number.isInteger(quality) || quality < 1 || quality > 100) {
+  if (!isPreviewQuality(quality)) {
     problems.push(
-      `--preview-quality ${flags.previewQuality}: a whole number from 1 to 100`,
+      `--preview-quality ${flags.previewQuality}: a whole number from ${PREVIEW_QUALITY.min} to ${PREVIEW_QUALITY.max}`,
     );
   }
   const threads =

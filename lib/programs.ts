@@ -1,5 +1,7 @@
 /**
- * Finds the system's PostgreSQL and Redis programs. Debian keeps the server
+ * Finds the system's PostgreSQL and Redis programs. Both the embedded stack
+ * and anything that runs pg_dump or pg_restore against any server need them,
+ * so they belong to neither lib/stack nor lib/db. Debian keeps the server
  * programs of PostgreSQL in /usr/lib/postgresql/<major>/bin, off PATH, so we
  * look on PATH first and then there (newest major first). All server programs
  * come from one directory, so initdb and pg_ctl always match.
@@ -13,7 +15,7 @@ import {
 } from "node:fs";
 import { delimiter, dirname, join } from "node:path";
 
-import { MissingDependencyError } from "../errors.js";
+import { MissingDependencyError } from "./errors.js";
 
 function onPath(program: string): string | undefined {
   for (const dir of (process.env.PATH ?? "").split(delimiter)) {
