@@ -8,7 +8,7 @@
  * peak of the workers' connections, per worker, and files/s.
  *
  * Usage: node --import tsx bench/worker-connections.ts --before OLD/dist/cli/main.js
- *          [--files 400] [--workers 2] [--concurrency 2] [--rounds 2]
+ *          [--files 400] [--workers 2] [--concurrency 2] [--rounds 2] [--data-scale full|small|tiny]
  */
 import { execFile, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -39,6 +39,7 @@ const files = Number(option("--files", "400"));
 const workers = Number(option("--workers", "2"));
 const concurrency = Number(option("--concurrency", "2"));
 const rounds = Number(option("--rounds", "2"));
+const dataScale = option("--data-scale", "full") as "tiny" | "small" | "full";
 const contenders = [
   { name: "before", cli: before },
   { name: "after", cli: join(packageRoot(), "dist", "cli", "main.js") },
@@ -53,7 +54,7 @@ try {
   const archive = join(work, "archive");
   await writeSyntheticArchive(archive, {
     files,
-    dataScale: "small",
+    dataScale,
     layout: "by-night",
   });
   const results = new Map<
