@@ -32,6 +32,7 @@ import { runCli } from "../helpers/cli.js";
 import { testDatabase, testEnv } from "../helpers/db.js";
 import { uniqueQueueName } from "../helpers/queue.js";
 import { testS3 } from "../helpers/s3.js";
+import { tempDir } from "../helpers/tmp.js";
 
 const logger = createLogger({ level: "error" });
 /** Small pictures keep the tests quick; the size flag is tested on its own. */
@@ -137,6 +138,27 @@ describe("previews", () => {
       "SELECT count(*) AS n FROM previewqueue",
     );
     assert.equal(queued!.n, "0");
+  });
+
+  it("a preview that cannot be stored goes to the preview queue with its reason; the file is still ingested", async (t) => {
+    // The previews location is a plain file: every write under it fails.
+    const blocked = join(tempDir(t, "ff-blocked-"), "previews");
+    writeFileSync(blocked, "not a folder");
+    const { archive, db, run } = await ingest(t, {
+      makePreviews: true,
+      previews: blocked,
+    });
+    const summary = await run("p1", true);
+    assert.equal(summary.outcomes.new, archive.good.length);
+    const queued = await rows<{ filename: string; error: string | null }>(
+      db.url,
+      "SELECT filename, error FROM previewqueue ORDER BY filename",
+    );
+    const pictures = archive.good.filter((f) => hasPicture(f.name));
+    assert.equal(queued.length, pictures.length);
+    for (const row of queued) {
+      assert.match(row.error ?? "", /previews/, row.filename);
+    }
   });
 
   it("keeps an existing preview in a rebuild, and renders again for a new version of the file", async (t) => {

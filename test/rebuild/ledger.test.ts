@@ -1,0 +1,122 @@
+/**
+ * What the ledger records and what a later enqueue makes of it: a file
+ * changed between its enqueue and its ingest is queued again once, not by
+ * every later enqueue; an enqueue interrupted between its ledger commit and
+ * its queue jobs is repaired by the next one.
+ */
+import assert from "node:assert/strict";
+import { statSync, utimesSync } from "node:fs";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+
+import { withClient } from "../../lib/db/connect.js";
+import { createLogger } from "../../lib/logger.js";
+import { enqueue, type EnqueueOptions } from "../../lib/rebuild/enqueue.js";
+import { withIngestQueue } from "../../lib/rebuild/queue.js";
+import { openStorage } from "../../lib/storage/index.js";
+import { runIngestWorker } from "../../worker/ingest.js";
+import { testArchive } from "../helpers/archive.js";
+import { testDatabase, testEnv } from "../helpers/db.js";
+import { uniqueQueueName } from "../helpers/queue.js";
+
+const logger = createLogger({ level: "error" });
+
+describe("ledger", () => {
+  it("records what was ingested: a file touched after its enqueue is not queued again by every later enqueue", async (t) => {
+    const archive = testArchive(t, { dumpsPerInstrument: 1 });
+    const db = await testDatabase(t);
+    const queue = uniqueQueueName("ledger");
+    const storage = openStorage(archive.root);
+    t.after(() => storage.close());
+    const options: EnqueueOptions = {
+      databaseUrl: db.url,
+      redisUrl: testEnv().redisUrl,
+      queue,
+      storage,
+      storageLocation: archive.root,
+    };
+    const first = await enqueue(options);
+    assert.ok(first.queued > 0);
+    // Touched after the listing, before the ingest reads it.
+    const file = archive.good[0]!;
+    const path = join(archive.root, file.path, file.name);
+    const later = new Date(statSync(path).mtimeMs + 120_000);
+    utimesSync(path, later, later);
+    const work = (name: string) =>
+      runIngestWorker({
+        name,
+        databaseUrl: db.url,
+        redisUrl: testEnv().redisUrl,
+        queue,
+        concurrency: 1,
+        empty: true,
+        fastRebuild: false,
+        makePreviews: false,
+        logger,
+      });
+    await work("w1");
+    const recorded = await withClient(
+      db.url,
+      async (c) =>
+        (
+          await c.query<{ lastmod: Date }>(
+            "SELECT lastmod FROM fitsfleet.ingest_ledger WHERE filename = $1",
+            [file.name],
+          )
+        ).rows[0]!.lastmod,
+    );
+    assert.equal(recorded.getTime(), later.getTime(), "the ingested mtime");
+    // Only the failed (damaged) files are queued again, as enqueue always does.
+    const again = await enqueue(options);
+    assert.equal(again.requeued, archive.corrupt.length);
+    assert.equal(again.queued, 0);
+    const state = await withClient(
+      db.url,
+      async (c) =>
+        (
+          await c.query<{ state: string }>(
+            "SELECT state FROM fitsfleet.ingest_ledger WHERE filename = $1",
+            [file.name],
+          )
+        ).rows[0]!.state,
+    );
+    assert.equal(state, "done", "the touched file is not queued again");
+  });
+
+  it("an enqueue that committed its ledger rows but never queued their work is repaired by the next enqueue", async (t) => {
+    const archive = testArchive(t, { dumpsPerInstrument: 1 });
+    const db = await testDatabase(t);
+    const queue = uniqueQueueName("ledger");
+    const storage = openStorage(archive.root);
+    t.after(() => storage.close());
+    const options: EnqueueOptions = {
+      databaseUrl: db.url,
+      redisUrl: testEnv().redisUrl,
+      queue,
+      storage,
+      storageLocation: archive.root,
+    };
+    await enqueue(options);
+    const total = archive.good.length + archive.corrupt.length;
+    // As if the first enqueue was killed after its commit: its jobs are gone.
+    await withIngestQueue(testEnv().redisUrl, queue, (q) =>
+      q.obliterate({ force: true }),
+    );
+    const repaired = await enqueue(options);
+    assert.equal(repaired.orphans, total);
+    assert.equal(repaired.queued, 0);
+    const summary = await runIngestWorker({
+      name: "w",
+      databaseUrl: db.url,
+      redisUrl: testEnv().redisUrl,
+      queue,
+      concurrency: 2,
+      empty: true,
+      fastRebuild: true,
+      makePreviews: false,
+      logger,
+    });
+    assert.equal(summary.outcomes.new, archive.good.length);
+    assert.equal(summary.outcomes.failed, archive.corrupt.length);
+  });
+});
