@@ -119,4 +119,55 @@ describe("test harness", () => {
     assert.match(output, /left 2 process\(es\) running, killed: .*sleep 300/);
     assert.equal(existsSync(left.tmpdir), false, "the file's folder is gone");
   });
+
+  it("a test file cancelled at its time limit leaves no s3rver and no folder behind", async (t) => {
+    const dir = tempDir(t);
+    const record = join(dir, "started.json");
+    const file = join(dir, "hangs.test.ts");
+    const helper = join(packageRoot(), "test", "helpers", "s3.ts");
+    writeFileSync(
+      file,
+      `import { writeFileSync } from "node:fs";
+       import { tmpdir } from "node:os";
+       import { it } from "node:test";
+       import { testS3 } from ${JSON.stringify(helper)};
+       it("starts an s3rver, then never ends", async (t) => {
+         const s3 = await testS3(t);
+         writeFileSync(${JSON.stringify(record)}, JSON.stringify({
+           pid: s3.pid,
+           tmpdir: tmpdir(),
+         }));
+         await new Promise(() => undefined);
+       });
+      `,
+    );
+    const runner = spawn(
+      process.execPath,
+      ["--import", "tsx", join("scripts", "run-tests.ts"), file],
+      {
+        cwd: packageRoot(),
+        stdio: ["ignore", "pipe", "pipe"],
+        // 30 s instead of 180: room for the server to start on a busy machine.
+        env: { ...process.env, FFTEST_TIME_SCALE: String(30 / 180) },
+      },
+    );
+    t.after(() => runner.kill("SIGKILL"));
+    let output = "";
+    runner.stdout.on("data", (d: Buffer) => (output += d.toString()));
+    runner.stderr.on("data", (d: Buffer) => (output += d.toString()));
+    const [code] = (await once(runner, "exit")) as [number | null];
+    assert.equal(code, 1, output);
+    assert.match(output, /timed out after 30000ms/);
+    assert.ok(existsSync(record), output);
+    const started = JSON.parse(readFileSync(record, "utf8")) as {
+      pid: number;
+      tmpdir: string;
+    };
+    assert.deepEqual(await gone([started.pid]), [], "the s3rver died");
+    assert.equal(
+      existsSync(started.tmpdir),
+      false,
+      "the file's folder is gone",
+    );
+  });
 });
