@@ -17,12 +17,24 @@
  * (another date): every name is ingested from its own bytes, but the disk
  * holds only the distinct ones and the page cache keeps them all. Every
  * contender reads from a warm page cache.
+ * And one corpus of real files:
+ * - gemini: the eight Gemini .fits.bz2 fixtures (shared/fixtures/fits/gemini,
+ *   real GMOS-N, GMOS-S and F2 headers over bad-pixel masks), 3 to 14 MB of
+ *   FITS each from 11 to 27 KB stored: about 500:1, so decompression output,
+ *   not input, and the per-file costs dominate. Hard-linked under
+ *   --gemini-names archive names of the file's site, on successive nights
+ *   (names drive the sort keys and so the order of ingest).
+ *
+ * --rounds N runs the three contenders N times on each corpus, taking turns
+ * (floor, fitsfleet, baseline, then again), and reports each one's median:
+ * on a shared machine the load changes over minutes, and turns spread it.
  *
  * Database round trips per file are counted with pg_stat_statements (every
  * statement, BEGIN and COMMIT included, over the files ingested).
  *
  * Usage: node --import tsx bench/rebuild-ingest.ts
- *   [--files 5000] [--distinct 100] [--corpus small,fits,bz2]
+ *   [--files 5000] [--distinct 100] [--corpus small,mixed,fits,bz2,gemini]
+ *   [--gemini-names 720] [--rounds 1]
  *   [--baseline-files N] (the baseline on the first N names; default all)
  *   [--corpus-dir DIR] (kept and reused between runs; default under /tmp)
  *   [--plain] (also run the workers without --fast-rebuild)
@@ -32,6 +44,7 @@
  */
 import { execFileSync, spawn } from "node:child_process";
 import {
+  copyFileSync,
   existsSync,
   linkSync,
   mkdirSync,
@@ -42,7 +55,7 @@ import {
   statSync,
   writeFileSync,
 } from "node:fs";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 
@@ -56,7 +69,7 @@ import { stackDown, stackUp, stackUrls } from "../lib/stack/index.js";
 import { openStorage } from "../lib/storage/index.js";
 import { writeSyntheticArchive } from "../lib/synthetic/archive.js";
 
-type CorpusName = "small" | "mixed" | "fits" | "bz2";
+type CorpusName = "small" | "mixed" | "fits" | "bz2" | "gemini";
 
 const { values } = parseArgs({
   options: {
@@ -64,6 +77,8 @@ const { values } = parseArgs({
     distinct: { type: "string", default: "100" },
     corpus: { type: "string", default: "small,mixed,fits,bz2" },
     "baseline-files": { type: "string" },
+    "gemini-names": { type: "string", default: "720" },
+    rounds: { type: "string", default: "1" },
     "corpus-dir": {
       type: "string",
       default: join(tmpdir(), "fitsfleet-bench-ingest-corpora"),
@@ -74,6 +89,8 @@ const { values } = parseArgs({
   },
 });
 const files = Number(values.files);
+const geminiNames = Number(values["gemini-names"]);
+const rounds = Number(values.rounds);
 const distinct = Number(values.distinct);
 const corpora = values.corpus.split(",") as CorpusName[];
 const baselineFiles =
@@ -91,9 +108,54 @@ interface Corpus {
   storedBytes: number;
 }
 
-/** Full-size corpora are hard links to a few distinct files. */
+/** Full-size and real corpora are hard links to a few distinct files. */
 function linkedCorpus(name: CorpusName): boolean {
-  return name === "fits" || name === "bz2";
+  return name === "fits" || name === "bz2" || name === "gemini";
+}
+
+const GEMINI_FIXTURES = join(
+  packageRoot(),
+  "..",
+  "shared",
+  "fixtures",
+  "fits",
+  "gemini",
+);
+
+/** The site letter of a fixture's archive names: GMOS-N is at Gemini North, the rest at Gemini South. */
+function geminiSite(fixture: string): "N" | "S" {
+  return fixture.startsWith("gmos-n") ? "N" : "S";
+}
+
+/**
+ * `count` archive names for the fixtures, in turns (each fixture once a
+ * night), as a night at each site numbers its frames: N20240601S0101, …
+ */
+function geminiCorpusNames(
+  fixtures: string[],
+  count: number,
+): [fixture: string, name: string][] {
+  const names: [string, string][] = [];
+  const first = Date.UTC(2024, 5, 1);
+  for (let night = 0; names.length < count; night++) {
+    const date = new Date(first - night * 86_400_000)
+      .toISOString()
+      .slice(0, 10)
+      .replaceAll("-", "");
+    const frames = { N: 100, S: 100 };
+    for (const fixture of fixtures) {
+      if (names.length === count) {
+        break;
+      }
+      const site = geminiSite(fixture);
+      const frame = ++frames[site];
+      names.push([
+        fixture,
+        `${site}${date}S${String(frame).padStart(4, "0")}.fits.bz2`,
+      ]);
+    }
+  }
+  return names;
 }
 
 /** The same file name on a night `k` days earlier. */
@@ -119,13 +181,35 @@ async function makeCorpus(name: CorpusName): Promise<Corpus> {
   const linked = linkedCorpus(name);
   const dir = join(
     values["corpus-dir"],
-    linked ? `${name}-${files}-${distinct}` : `${name}-${files}`,
+    name === "gemini"
+      ? `${name}-${geminiNames}`
+      : linked
+        ? `${name}-${files}-${distinct}`
+        : `${name}-${files}`,
   );
   const done = join(dir, ".complete");
   if (!existsSync(done)) {
     rmSync(dir, { recursive: true, force: true });
     const t = performance.now();
-    if (!linked) {
+    if (name === "gemini") {
+      // Copies first: links to the shared folder would cross file systems.
+      const originals = `${dir}.originals`;
+      rmSync(originals, { recursive: true, force: true });
+      mkdirSync(originals, { recursive: true });
+      const fixtures = readdirSync(GEMINI_FIXTURES)
+        .filter((f) => f.endsWith(".fits.bz2"))
+        .sort();
+      for (const f of fixtures) {
+        copyFileSync(join(GEMINI_FIXTURES, f), join(originals, f));
+      }
+      mkdirSync(dir, { recursive: true });
+      for (const [fixture, archiveName] of geminiCorpusNames(
+        fixtures,
+        geminiNames,
+      )) {
+        linkSync(join(originals, fixture), join(dir, archiveName));
+      }
+    } else if (!linked) {
       await writeSyntheticArchive(dir, {
         files,
         dataScale: "small",
@@ -271,10 +355,12 @@ async function fitsfleet(
   corpus: Corpus,
   urls: { adminUrl: string; redisUrl: string },
   fastRebuild: boolean,
+  round = 0,
 ): Promise<Measured> {
   const db = `ingest_${corpus.name}_${fastRebuild ? "fast" : "plain"}`;
   const databaseUrl = await freshDatabase(urls.adminUrl, db);
-  const queue = `bench-${db}`;
+  // A queue of its own each round: the last round's jobs have the same ids.
+  const queue = `bench-${db}-${round}`;
   const storage = openStorage(corpus.dir);
   await enqueue({
     databaseUrl,
@@ -346,6 +432,15 @@ async function baseline(
 }
 
 const mib = (bytes: number) => bytes / 1024 / 1024;
+const median = (xs: number[]) => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1
+    ? sorted[mid]!
+    : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+/** The 1-minute load average. */
+const load = () => loadavg()[0]!.toFixed(1);
 const rate = (m: Measured) => m.files / m.seconds;
 const fmt = (n: number, digits = 0) =>
   n.toLocaleString("en-US", {
@@ -392,44 +487,75 @@ try {
   );
   for (const name of corpora) {
     const corpus = await makeCorpus(name);
-    const distinctNote = linkedCorpus(name)
-      ? ` (${distinct} distinct, hard-linked)`
-      : "";
+    const distinctNote =
+      name === "gemini"
+        ? " (the 8 Gemini fixtures, hard-linked)"
+        : linkedCorpus(name)
+          ? ` (${distinct} distinct, hard-linked)`
+          : "";
     console.log(
       `\n== ${name}: ${fmt(corpus.names.length)} files${distinctNote}, ${fmt(mib(corpus.storedBytes))} MiB stored`,
     );
     warm(corpus);
-    // Each figure is printed as soon as it is known: a full-size corpus takes
-    // most of an hour.
-    const floorSeconds = await floor(corpus);
-    const floorRate = corpus.names.length / floorSeconds;
-    console.log(
-      `   floor ${floorSeconds.toFixed(1)} s = ${fmt(floorRate)} files/s`,
-    );
-    const ours = await fitsfleet(corpus, urls, true);
-    console.log(`   data ${fmt(mib(ours.dataBytes!))} MiB decompressed`);
-    console.log(
-      `   fitsfleet: ${ours.seconds.toFixed(1)} s, ${fmt(rate(ours))} files/s, ${fmt(mib(ours.dataBytes!) / ours.seconds)} MiB/s of data, ${(ours.roundTrips / ours.files).toFixed(2)} round trips/file`,
-    );
-    const plain = values.plain
-      ? await fitsfleet(corpus, urls, false)
-      : undefined;
-    if (plain !== undefined) {
+    const floors: number[] = [];
+    const ourRuns: Measured[] = [];
+    const baseRuns: Measured[] = [];
+    for (let round = 0; round < rounds; round++) {
+      if (rounds > 1) {
+        console.log(`   -- round ${round + 1} of ${rounds}`);
+      }
+      // Each figure is printed as soon as it is known: a full-size corpus
+      // takes most of an hour. The load average before each says how busy
+      // the machine was.
+      const floorLoad = load();
+      const floorSeconds = await floor(corpus);
+      floors.push(floorSeconds);
       console.log(
-        `   fitsfleet without --fast-rebuild: ${plain.seconds.toFixed(1)} s, ${fmt(rate(plain))} files/s, ${(plain.roundTrips / plain.files).toFixed(2)} round trips/file`,
+        `   floor ${floorSeconds.toFixed(1)} s = ${fmt(corpus.names.length / floorSeconds)} files/s (load ${floorLoad})`,
       );
+      const ourLoad = load();
+      const ours = await fitsfleet(corpus, urls, true, round);
+      ourRuns.push(ours);
+      if (round === 0) {
+        console.log(`   data ${fmt(mib(ours.dataBytes!))} MiB decompressed`);
+      }
+      console.log(
+        `   fitsfleet: ${ours.seconds.toFixed(1)} s, ${fmt(rate(ours))} files/s, ${fmt(mib(ours.dataBytes!) / ours.seconds)} MiB/s of data, ${(ours.roundTrips / ours.files).toFixed(2)} round trips/file (load ${ourLoad})`,
+      );
+      const plain =
+        values.plain && round === 0
+          ? await fitsfleet(corpus, urls, false)
+          : undefined;
+      if (plain !== undefined) {
+        console.log(
+          `   fitsfleet without --fast-rebuild: ${plain.seconds.toFixed(1)} s, ${fmt(rate(plain))} files/s, ${(plain.roundTrips / plain.files).toFixed(2)} round trips/file`,
+        );
+      }
+      const baseLoad = load();
+      const base = await baseline(corpus, urls.adminUrl, staging);
+      baseRuns.push(base);
+      console.log(
+        `   baseline (${fmt(base.files)} files): ${base.seconds.toFixed(1)} s, ${fmt(rate(base), 1)} files/s, ${(base.roundTrips / base.files).toFixed(2)} round trips/file (load ${baseLoad})`,
+      );
+      if (rounds > 1) {
+        console.log(
+          `   this round: ${(rate(ours) / rate(base)).toFixed(2)}x the baseline, ${(ours.seconds / floorSeconds).toFixed(2)}x the floor's time`,
+        );
+      }
     }
-    const base = await baseline(corpus, urls.adminUrl, staging);
+    const floorSeconds = median(floors);
+    const floorRate = corpus.names.length / floorSeconds;
+    const oursRate = median(ourRuns.map(rate));
+    const baseRate = median(baseRuns.map(rate));
+    const oursSeconds = median(ourRuns.map((m) => m.seconds));
+    const medianNote = rounds > 1 ? ` (medians of ${rounds} rounds)` : "";
     console.log(
-      `   baseline (${fmt(base.files)} files): ${base.seconds.toFixed(1)} s, ${fmt(rate(base), 1)} files/s, ${(base.roundTrips / base.files).toFixed(2)} round trips/file`,
-    );
-    console.log(
-      `   ratio: ${(rate(ours) / rate(base)).toFixed(2)}x the baseline; ${(ours.seconds / floorSeconds).toFixed(2)}x the floor's time`,
+      `   ratio${medianNote}: ${(oursRate / baseRate).toFixed(2)}x the baseline; ${(oursSeconds / floorSeconds).toFixed(2)}x the floor's time`,
     );
     // The most any two-core ingest can reach against the one-process
     // baseline on this machine: the floor's own rate against it.
     console.log(
-      `   ceiling: the floor is ${(floorRate / rate(base)).toFixed(2)}x the baseline`,
+      `   ceiling: the floor is ${(floorRate / baseRate).toFixed(2)}x the baseline`,
     );
   }
 } finally {

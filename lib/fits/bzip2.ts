@@ -5,9 +5,18 @@
  * which costs Node one wake-up each (docs/BENCHMARKS.md). One thread per file,
  * because ingest already decompresses several files at once. `bzip2` is the
  * fallback. A truncated or corrupt stream is a FitsFormatError naming the file.
+ *
+ * Two ways to take the output. `bunzip2` yields chunks the caller may keep
+ * (a copy being written to disk holds them a while). `bunzip2Each` hands each
+ * piece to a synchronous callback and reads the next one into the same
+ * memory: a file decompressing to 10 MB otherwise costs 10 MB of fresh 64 KB
+ * buffers, whose first touch is a page fault each, and that was most of the
+ * system time of checksumming a highly compressed file (docs/BENCHMARKS.md).
  */
-import { spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { accessSync, constants } from "node:fs";
+import { connect, createServer, type Socket } from "node:net";
+import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 
 import { Semaphore } from "../concurrency.js";
@@ -54,9 +63,11 @@ function onPath(program: string): boolean {
  */
 const running = new Semaphore(1);
 
-/** Decompresses `input`, yielding the decompressed bytes as they come. */
+type Input = AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
+
+/** Decompresses `input`, yielding the decompressed bytes as they come; the caller owns each chunk. */
 export async function* bunzip2(
-  input: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  input: Input,
   file: string | undefined,
   use: Decompressor = decompressor(),
 ): AsyncGenerator<Uint8Array> {
@@ -68,15 +79,44 @@ export async function* bunzip2(
   }
 }
 
-async function* decompress(
-  input: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+/**
+ * Decompresses `input`, calling `each` with every piece of the output in
+ * order. A piece is valid only during its call: the next read reuses its
+ * memory. Resolves once the decompressor has exited cleanly; a corrupt stream
+ * rejects even when all its pieces were handed over first. If `each` throws,
+ * the decompressor is stopped and the error is the rejection.
+ */
+export async function bunzip2Each(
+  input: Input,
   file: string | undefined,
+  each: (piece: Uint8Array) => void,
+  use: Decompressor = decompressor(),
+): Promise<void> {
+  const release = await running.acquire();
+  try {
+    await decompressEach(input, file, each, use);
+  } finally {
+    release();
+  }
+}
+
+interface Running {
+  child: ChildProcess;
+  exited: Promise<{ code: number | null; error?: Error }>;
+  feeding: Promise<void>;
+  stderr: () => string;
+}
+
+function start(
+  input: Input,
   use: Decompressor,
-): AsyncGenerator<Uint8Array> {
-  const { program } = use;
-  const child = spawn(program, use.args, { stdio: ["pipe", "pipe", "pipe"] });
+  stdout: "pipe" | Socket,
+): Running {
+  const child = spawn(use.program, use.args, {
+    stdio: ["pipe", stdout, "pipe"],
+  });
   let stderr = "";
-  child.stderr.setEncoding("utf8").on("data", (text: string) => {
+  child.stderr!.setEncoding("utf8").on("data", (text: string) => {
     stderr += text;
   });
   const exited = new Promise<{ code: number | null; error?: Error }>(
@@ -85,20 +125,21 @@ async function* decompress(
       child.once("close", (code) => resolve({ code }));
     },
   );
+  const stdin = child.stdin!;
   // A consumer that stops early, or a child that dies, must not leave the writer hanging.
-  child.stdin.on("error", () => undefined);
+  stdin.on("error", () => undefined);
   const feeding = (async () => {
     try {
       for await (const chunk of input) {
-        if (!child.stdin.write(chunk)) {
+        if (!stdin.write(chunk)) {
           // Both listeners go once either fires: a large file waits thousands of times.
           await new Promise<void>((resolve) => {
             const done = () => {
-              child.stdin.off("drain", done);
+              stdin.off("drain", done);
               child.off("close", done);
               resolve();
             };
-            child.stdin.once("drain", done);
+            stdin.once("drain", done);
             child.once("close", done);
           });
         }
@@ -107,33 +148,148 @@ async function* decompress(
         }
       }
     } finally {
-      child.stdin.end();
+      stdin.end();
     }
   })();
-  let finished = false;
-  try {
-    for await (const chunk of child.stdout) {
-      yield chunk as Buffer;
-    }
-    finished = true;
-  } finally {
-    if (!finished) {
-      child.kill("SIGKILL");
-    }
-    await feeding.catch(() => undefined);
-  }
+  return { child, exited, feeding, stderr: () => stderr };
+}
+
+async function finish(
+  { exited, feeding, stderr }: Running,
+  use: Decompressor,
+  file: string | undefined,
+): Promise<void> {
+  await feeding.catch(() => undefined);
   const { code, error } = await exited;
   if (error !== undefined) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") {
       throw new MissingDependencyError(
-        program,
-        program === "lbzip2" ? "lbzip2" : "bzip2",
+        use.program,
+        use.program === "lbzip2" ? "lbzip2" : "bzip2",
       );
     }
     throw error;
   }
   if (code !== 0) {
-    throw bzip2Error(stderr, file);
+    throw bzip2Error(stderr(), file);
+  }
+}
+
+async function* decompress(
+  input: Input,
+  file: string | undefined,
+  use: Decompressor,
+): AsyncGenerator<Uint8Array> {
+  const run = start(input, use, "pipe");
+  let finished = false;
+  try {
+    for await (const chunk of run.child.stdout!) {
+      yield chunk as Buffer;
+    }
+    finished = true;
+  } finally {
+    if (!finished) {
+      run.child.kill("SIGKILL");
+    }
+    await run.feeding.catch(() => undefined);
+  }
+  await finish(run, use, file);
+}
+
+/**
+ * Reads of the child's output go into one buffer this large. A socket holds
+ * about 200 KB, so reads come in up to that; Node's own stream reads 64 KB.
+ */
+const READ_BUFFER = 1024 * 1024;
+
+async function decompressEach(
+  input: Input,
+  file: string | undefined,
+  each: (piece: Uint8Array) => void,
+  use: Decompressor,
+): Promise<void> {
+  let failure: { error: unknown } | undefined;
+  let run: Running | undefined;
+  const buffer = Buffer.allocUnsafe(READ_BUFFER);
+  const { reader, writer } = await socketPair({
+    buffer,
+    callback: (n, into) => {
+      if (failure !== undefined) {
+        return false;
+      }
+      try {
+        each(into.subarray(0, n));
+        return true;
+      } catch (error) {
+        failure = { error };
+        run?.child.kill("SIGKILL");
+        reader.destroy();
+        return false;
+      }
+    },
+  });
+  const drained = new Promise<Error | undefined>((resolve) => {
+    let readError: Error | undefined;
+    reader.on("error", (error) => (readError = error));
+    reader.once("close", () => resolve(readError));
+  });
+  try {
+    run = start(input, use, writer);
+  } catch (error) {
+    reader.destroy();
+    throw error;
+  } finally {
+    // The child has its own copy of the writing end; ours must close, or the
+    // reader never sees the end of the output.
+    writer.destroy();
+  }
+  const readError = await drained;
+  if (failure !== undefined) {
+    await run.feeding.catch(() => undefined);
+    await run.exited;
+    throw failure.error;
+  }
+  await finish(run, use, file);
+  if (readError !== undefined) {
+    throw readError;
+  }
+}
+
+let pairs = 0;
+
+/**
+ * A connected pair of local stream sockets: `reader` reads into the given
+ * memory (net's `onread`), `writer` is for a child process's stdout. Node
+ * creates no pipe whose reads we control, so each pair gets a listener of its
+ * own for one connection: nothing to match up, gone once connected.
+ */
+async function socketPair(onread: {
+  buffer: Uint8Array;
+  callback: (n: number, buffer: Uint8Array) => boolean;
+}): Promise<{ reader: Socket; writer: Socket }> {
+  const name = `fitsfleet-bzip2-${process.pid}-${pairs++}`;
+  // Linux's abstract namespace leaves no file behind, whatever happens.
+  const path =
+    process.platform === "linux" ? `\0${name}` : join(tmpdir(), `${name}.sock`);
+  const server = createServer({ pauseOnConnect: true });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(path, resolve);
+    });
+    const accepted = new Promise<Socket>((resolve, reject) => {
+      server.once("connection", resolve);
+      server.once("error", reject);
+    });
+    const reader = connect({ path, onread });
+    const connected = new Promise<void>((resolve, reject) => {
+      reader.once("connect", resolve);
+      reader.once("error", reject);
+    });
+    const [writer] = await Promise.all([accepted, connected]);
+    return { reader, writer };
+  } finally {
+    server.close();
   }
 }
 

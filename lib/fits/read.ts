@@ -17,7 +17,7 @@ import {
 } from "node:fs";
 import { basename } from "node:path";
 
-import { bunzip2 } from "./bzip2.js";
+import { bunzip2, bunzip2Each } from "./bzip2.js";
 import { FitsScanner, type FitsStructure } from "./scanner.js";
 
 const CHUNK = 64 * 1024;
@@ -115,7 +115,7 @@ export async function readFitsStream(
   // bzip2 checks a block's CRC only at the block's end, so garbage may reach the
   // scanner first. On a FITS error keep draining: a bzip2 error is the real cause.
   let fitsError: unknown;
-  for await (const chunk of through(bunzip2(stored(), file))) {
+  const take = (chunk: Uint8Array) => {
     dataHash.update(chunk);
     dataSize += chunk.length;
     if (fitsError === undefined) {
@@ -124,6 +124,15 @@ export async function readFitsStream(
       } catch (error) {
         fitsError = error;
       }
+    }
+  };
+  if (options.throughData === undefined) {
+    // Nothing keeps the decompressed bytes, so they can come through one
+    // reused buffer (bzip2.ts says why that matters).
+    await bunzip2Each(stored(), file, take);
+  } else {
+    for await (const chunk of options.throughData(bunzip2(stored(), file))) {
+      take(chunk);
     }
   }
   if (fitsError !== undefined) {

@@ -3,6 +3,13 @@
  * port, with a fresh bucket and folder, stopped when the test ends. Its paged
  * listings need the legacy OpenSSL provider (md5 of XML bodies), hence the
  * flag on that process only.
+ *
+ * A test that is cancelled (a timeout) or a test process that is killed never
+ * runs its `after` hooks, and an s3rver left behind keeps running for good.
+ * So the server carries a watchdog (`WATCHDOG`, preloaded): it exits when its
+ * stdin, a pipe from the process that started it, reaches its end, which the
+ * kernel brings about when that process dies however it dies; and, should
+ * the pipe be shared by mistake, when it is handed to a new parent.
  */
 import { spawn } from "node:child_process";
 import { createRequire } from "node:module";
@@ -16,6 +23,8 @@ import { tempDir } from "./tmp.js";
 
 export interface TestS3 {
   endpoint: string;
+  /** The server's process id. */
+  pid: number;
   bucket: string;
   client: S3Client;
   /** Environment for a fitsfleet subprocess or in-process AWS SDK clients. */
@@ -24,8 +33,16 @@ export interface TestS3 {
 
 const CREDENTIALS = { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" };
 
+/** Preloaded into the server (see the top of this file). */
+const WATCHDOG = `
+const parent = process.ppid;
+const stop = () => process.exit(0);
+process.stdin.on("end", stop).on("error", stop).resume();
+setInterval(() => process.ppid !== parent && stop(), 1000).unref();
+`;
+
 export async function testS3(
-  t: TestContext,
+  t: Pick<TestContext, "after">,
   bucket = "archive",
 ): Promise<TestS3> {
   const require = createRequire(import.meta.url);
@@ -39,6 +56,8 @@ export async function testS3(
     process.execPath,
     [
       "--openssl-legacy-provider",
+      "--import",
+      `data:text/javascript,${encodeURIComponent(WATCHDOG)}`,
       bin,
       "-d",
       tempDir(t, "ff-s3-"),
@@ -49,11 +68,15 @@ export async function testS3(
       "--configure-bucket",
       bucket,
     ],
-    { stdio: ["ignore", "pipe", "pipe"] },
+    { stdio: ["pipe", "pipe", "pipe"] },
   );
   t.after(() => {
     child.kill("SIGTERM");
   });
+  if (child.pid === undefined) {
+    throw new Error("s3rver did not start: no process");
+  }
+  const pid = child.pid;
   await new Promise<void>((resolve, reject) => {
     let output = "";
     const timer = setTimeout(
@@ -86,6 +109,7 @@ export async function testS3(
   process.env.AWS_SECRET_ACCESS_KEY ??= CREDENTIALS.secretAccessKey;
   return {
     endpoint,
+    pid,
     bucket,
     client,
     env: {

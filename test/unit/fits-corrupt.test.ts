@@ -5,13 +5,17 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 
-import { bunzip2 } from "../../lib/fits/bzip2.js";
+import { bunzip2, bunzip2Each } from "../../lib/fits/bzip2.js";
 import { FitsFormatError, type FitsProblem } from "../../lib/fits/errors.js";
-import { readFitsFile, readHeaders } from "../../lib/fits/read.js";
+import {
+  readFitsFile,
+  readFitsStream,
+  readHeaders,
+} from "../../lib/fits/read.js";
 import { dataPadding, headerBytes } from "../../lib/fits/write.js";
 import { sharedPath } from "../helpers/shared.js";
 import { tempDir } from "../helpers/tmp.js";
@@ -243,6 +247,25 @@ describe("both decompressors", () => {
     return { size, md5: hash.digest("hex") };
   }
 
+  /** The same through bunzip2Each, whose pieces share one buffer. */
+  async function drainEach(
+    use: { program: string; args: string[] },
+    input: Buffer,
+  ): Promise<{ size: number; md5: string }> {
+    const hash = createHash("md5");
+    let size = 0;
+    await bunzip2Each(
+      [input],
+      "x.fits.bz2",
+      (piece) => {
+        hash.update(piece);
+        size += piece.length;
+      },
+      use,
+    );
+    return { size, md5: hash.digest("hex") };
+  }
+
   for (const use of [
     { program: "lbzip2", args: ["-n", "1", "-d", "-c"] },
     { program: "bzip2", args: ["-d", "-c"] },
@@ -254,6 +277,7 @@ describe("both decompressors", () => {
         { encoding: "utf8" },
       ).split(" ")[0];
       assert.equal((await drain(use, bytes)).md5, expected);
+      assert.equal((await drainEach(use, bytes)).md5, expected);
       for (const [input, reason] of [
         [
           bytes.subarray(0, 5000),
@@ -268,14 +292,78 @@ describe("both decompressors", () => {
           /x\.fits\.bz2: cannot decompress: it is not bzip2-compressed data/,
         ],
       ] as const) {
-        await assert.rejects(
-          drain(use, input),
-          (e: unknown) =>
-            e instanceof FitsFormatError &&
-            e.problem === "bzip2" &&
-            reason.test(e.message),
-        );
+        for (const how of [drain, drainEach]) {
+          await assert.rejects(
+            how(use, input),
+            (e: unknown) =>
+              e instanceof FitsFormatError &&
+              e.problem === "bzip2" &&
+              reason.test(e.message),
+            how.name,
+          );
+        }
       }
     });
   }
+
+  it("a callback that throws stops the decompressor and is the error", async () => {
+    let pieces = 0;
+    await assert.rejects(
+      bunzip2Each([bytes], "x.fits.bz2", () => {
+        pieces++;
+        throw new Error("enough");
+      }),
+      /^Error: enough$/,
+    );
+    assert.equal(pieces, 1, "no piece after the one that threw");
+    assert.deepEqual(childrenNamed(/bzip2/), [], "no decompressor left");
+  });
+
+  it("a copy taken on the way (throughData) sees the same bytes and gives the same checksums", async () => {
+    const direct = await readFitsFile(original);
+    const copy: Buffer[] = [];
+    const through = await readFitsStream(
+      "x.fits.bz2",
+      (async function* () {
+        yield bytes;
+      })(),
+      {
+        throughData: async function* (data) {
+          for await (const chunk of data) {
+            copy.push(Buffer.from(chunk));
+            yield chunk;
+          }
+        },
+      },
+    );
+    assert.equal(through.dataMd5, direct.dataMd5);
+    assert.equal(through.dataSize, direct.dataSize);
+    assert.equal(through.fileMd5, direct.fileMd5);
+    assert.equal(through.structure.hdus.length, direct.structure.hdus.length);
+    assert.equal(
+      createHash("md5").update(Buffer.concat(copy)).digest("hex"),
+      direct.dataMd5,
+    );
+  });
 });
+
+/** Command names of this process's live children matching `name` (Linux /proc). */
+function childrenNamed(name: RegExp): string[] {
+  const found: string[] = [];
+  for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    } catch {
+      continue; // gone meanwhile
+    }
+    // "pid (comm) state ppid …"; comm may hold spaces and parentheses.
+    const close = stat.lastIndexOf(")");
+    const comm = stat.slice(stat.indexOf("(") + 1, close);
+    const [state, ppid] = stat.slice(close + 2).split(" ");
+    if (Number(ppid) === process.pid && state !== "Z" && name.test(comm)) {
+      found.push(comm);
+    }
+  }
+  return found;
+}
