@@ -46,7 +46,7 @@ const CONCURRENCY = 2;
  * keep a limit that still stops a hang early.
  */
 const TIME_LIMITS: [RegExp, number][] = [
-  [/^test\/(cli|preview|rebuild|stack|storage|upgrade)\//, 900],
+  [/^test\/(aws|cli|drills|preview|rebuild|stack|storage|upgrade)\//, 900],
   [/^test\/unit\/test-harness\.test\.ts$/, 900],
   [/./, 180],
 ];
@@ -143,6 +143,10 @@ interface FileResult {
   seconds: number;
   timedOut: boolean;
   left: Leftover[];
+  /** Tests passed, failed (or cancelled) and skipped, from the file's runner. */
+  passed: number;
+  failedTests: number;
+  skipped: number;
 }
 
 /** Running files' process groups, for a signal to the runner to reach. */
@@ -243,7 +247,20 @@ async function runFile(
       : []),
   ];
   console.log(`${ok && !timedOut ? "✔" : "✖"} ${file} (${notes.join(", ")})`);
-  return { file, ok: ok && !timedOut, seconds, timedOut, left };
+  // The runner's own closing lines of this file, for the total over all files.
+  const text = Buffer.concat(output).toString();
+  const count = (label: string) =>
+    Number(new RegExp(`^ℹ ${label} (\\d+)$`, "m").exec(text)?.[1] ?? 0);
+  return {
+    file,
+    ok: ok && !timedOut,
+    seconds,
+    timedOut,
+    left,
+    passed: count("pass"),
+    failedTests: count("fail") + count("cancelled"),
+    skipped: count("skipped"),
+  };
 }
 
 async function runAll(
@@ -328,12 +345,20 @@ try {
     `\n${results.length} of ${files.length} test files run in ${((performance.now() - started) / 1000).toFixed(0)} s, ${failed.length} failed${failed.length > 0 ? `: ${failed.map((r) => r.file).join(", ")}` : ""}`,
   );
   console.log(`slowest: ${slowest.join(", ")}`);
+  const sum = (key: "passed" | "failedTests" | "skipped") =>
+    results.reduce((n, r) => n + r[key], 0);
+  // One closing line over every file, in the form CI reads; a file that
+  // died before its runner summed up counts as a failed test.
+  const died = results.filter((r) => !r.ok && r.failedTests === 0).length;
   const leaky = results.filter((r) => r.left.length > 0);
   if (leaky.length > 0) {
     console.log(
       `left processes behind (killed): ${leaky.map((r) => r.file).join(", ")}`,
     );
   }
+  console.log(
+    `tests: ${sum("passed")} passed, ${sum("failedTests") + died} failed, ${sum("skipped")} skipped`,
+  );
   code = interrupted
     ? 130
     : failed.length === 0 && results.length === files.length
