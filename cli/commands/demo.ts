@@ -47,9 +47,7 @@ import {
   describeStatus,
 } from "./db/status.js";
 import { describeStack, type StackReport, stackReport } from "./stack/up.js";
-import {
-  describeMigration,
-} from "./upgrade/migrate-tables.js";
+import { describeMigration } from "./upgrade/migrate-tables.js";
 
 export interface DemoRebuild {
   archive: string;
