@@ -486,7 +486,12 @@ export interface Failure {
   storage: string;
   path: string;
   filename: string;
+  /** `path/filename`, the file as the ingest names it. */
+  file: string;
+  /** The error as the worker recorded it. */
   error: string;
+  /** The error without the file's name, for a list that already shows the file. */
+  reason: string;
   attempts: number;
   finishedAt: string | null;
 }
@@ -513,15 +518,28 @@ export async function listFailures(
   );
   return {
     total: Number(rows[0]?.total ?? 0),
-    failures: rows.map((r) => ({
-      id: Number(r.id),
-      storage: r.storage,
-      path: r.path,
-      filename: r.filename,
-      error: r.error ?? "",
-      attempts: r.attempts,
-      finishedAt: r.finished_at?.toISOString() ?? null,
-    })),
+    failures: rows.map((r) => {
+      const file = r.path === "" ? r.filename : `${r.path}/${r.filename}`;
+      const error = r.error ?? "";
+      // A FITS error starts with the file's place (`file: …`, or `file, HDU
+      // 1, byte 2880: …` when it knows where in the file); other errors name
+      // the file inside (`cannot access file in …`).
+      const reason =
+        error.startsWith(`${file}: `) || error.startsWith(`${file}, `)
+          ? error.slice(file.length + 2)
+          : error.replaceAll(file, "the file");
+      return {
+        id: Number(r.id),
+        storage: r.storage,
+        path: r.path,
+        filename: r.filename,
+        file,
+        error,
+        reason,
+        attempts: r.attempts,
+        finishedAt: r.finished_at?.toISOString() ?? null,
+      };
+    }),
   };
 }
 

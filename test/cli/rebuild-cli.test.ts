@@ -11,7 +11,7 @@ import { it } from "node:test";
 import { sleep } from "../../lib/exec.js";
 import { packageRoot } from "../../lib/paths.js";
 import type { EnqueueReport } from "../../lib/rebuild/enqueue.js";
-import type { RebuildStatus } from "../../lib/rebuild/ledger.js";
+import type { Failure, RebuildStatus } from "../../lib/rebuild/ledger.js";
 import { testArchive } from "../helpers/archive.js";
 import { runCli } from "../helpers/cli.js";
 import { testDatabase, testEnv } from "../helpers/db.js";
@@ -136,15 +136,30 @@ it("rebuild enqueue, worker ingest --empty, status, failures, and the worker loc
   );
   assert.match(after.stdout, /north-1/);
 
+  // Each failed file once, on one line with its reason; --json keeps the error whole.
   const failures = await runCli(["rebuild", "failures"], env);
   assert.equal(failures.code, 0);
+  const lines = failures.stdout.split("\n");
   for (const bad of archive.corrupt) {
-    assert.match(
-      failures.stdout,
-      new RegExp(
-        `broken/${bad.name.replace(/\./g, "\\.")}\\n  .*${bad.name.replace(/\./g, "\\.")}`,
-      ),
-    );
+    const mine = lines.filter((l) => l.includes(bad.name));
+    assert.equal(mine.length, 1, failures.stdout);
+    assert.ok(mine[0]!.startsWith(`broken/${bad.name}  `), mine[0]);
+    assert.equal(mine[0]!.split(bad.name).length, 2, mine[0]);
+    assert.match(mine[0]!, bad.why);
+  }
+  const failuresJson = await runCli(["--json", "rebuild", "failures"], env);
+  const listed = JSON.parse(failuresJson.stdout) as {
+    total: number;
+    failures: Failure[];
+  };
+  assert.equal(listed.total, archive.corrupt.length);
+  for (const bad of archive.corrupt) {
+    const f = listed.failures.find((x) => x.filename === bad.name);
+    assert.ok(f, bad.name);
+    assert.equal(f.file, `broken/${bad.name}`);
+    assert.ok(f.error.startsWith(f.file), f.error);
+    assert.ok(f.error.endsWith(f.reason), `${f.error} / ${f.reason}`);
+    assert.match(f.reason, bad.why);
   }
   const retried = await runCli(
     ["rebuild", "retry-failed", "--queue", queue],

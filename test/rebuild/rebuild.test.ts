@@ -143,6 +143,10 @@ describe("rebuild", () => {
       assert.ok(f, `${bad.name} is listed as failed`);
       assert.match(f.error, bad.why, `${bad.name}: ${f.error}`);
       assert.match(f.error, new RegExp(bad.name.replace(/\./g, "\\.")));
+      // The reason is the error without the file's name, which a list shows beside it.
+      assert.equal(f.file, `${bad.path}/${bad.name}`);
+      assert.match(f.reason, bad.why);
+      assert.ok(!f.reason.includes(bad.name), f.reason);
     }
 
     await withClient(db.url, async (c) => {
@@ -457,6 +461,10 @@ describe("rebuild", () => {
           failure.error,
           /cannot access .* no such file/,
           `fastRebuild ${fastRebuild}`,
+        );
+        assert.match(
+          failure.reason,
+          /^cannot access the file in .*: no such file$/,
         );
       }
     }
