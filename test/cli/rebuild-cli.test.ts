@@ -170,3 +170,88 @@ it("rebuild enqueue, worker ingest --empty, status, failures, and the worker loc
     new RegExp(`queued ${archive.corrupt.length} failed file\\(s\\) again`),
   );
 });
+
+/**
+ * Runs `fitsfleet ARGS` until it has written `blocks` refreshes (split by
+ * `separator`), then stops it: what `| tee` would have kept, and stderr.
+ * Refreshes are counted on either stream, so that ones on the wrong stream
+ * fail the test instead of hanging it.
+ */
+async function watchUntil(
+  args: readonly string[],
+  env: Record<string, string>,
+  separator: string,
+  blocks: number,
+): Promise<{ stdout: string; stderr: string }> {
+  const child = spawn(
+    process.execPath,
+    [join(packageRoot(), "dist", "cli", "main.js"), ...args],
+    {
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
+  let stdout = "";
+  let stderr = "";
+  const exited = new Promise<void>((resolve) =>
+    child.once("exit", () => resolve()),
+  );
+  await new Promise<void>((resolve, reject) => {
+    const seen = () => {
+      if (
+        stdout.split(separator).length > blocks ||
+        stderr.split(separator).length > blocks
+      ) {
+        resolve();
+      }
+    };
+    child.stdout.on("data", (d: Buffer) => {
+      stdout += d.toString();
+      seen();
+    });
+    child.stderr.on("data", (d: Buffer) => {
+      stderr += d.toString();
+      seen();
+    });
+    child.once("exit", (code) =>
+      reject(new Error(`exited ${code} early: ${stderr}`)),
+    );
+  });
+  child.kill("SIGTERM");
+  await exited;
+  return { stdout, stderr };
+}
+
+it("rebuild status --watch writes each refresh to stdout: a block with its time, or a JSON document a line", async (t) => {
+  const db = await testDatabase(t);
+  const env = { FITSFLEET_DATABASE_URL: db.url };
+  const json = await watchUntil(
+    ["--json", "rebuild", "status", "--watch", "1"],
+    env,
+    "\n",
+    2,
+  );
+  const docs = json.stdout
+    .split("\n")
+    .slice(0, 2)
+    .map((line) => JSON.parse(line) as RebuildStatus & { at: string });
+  for (const doc of docs) {
+    assert.ok(!Number.isNaN(Date.parse(doc.at)), doc.at);
+    assert.equal(doc.total, 0);
+    assert.equal(doc.counts.queued, 0);
+  }
+  assert.ok(docs[1]!.at > docs[0]!.at);
+  assert.doesNotMatch(json.stderr, /counts|progress/);
+
+  const text = await watchUntil(
+    ["rebuild", "status", "--watch", "1"],
+    env,
+    "\n\n",
+    2,
+  );
+  const blocks = text.stdout.split("\n\n").slice(0, 2);
+  for (const block of blocks) {
+    assert.match(block, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\nfiles: 0 /);
+  }
+  assert.doesNotMatch(text.stderr, /files:/);
+});

@@ -44,7 +44,10 @@ export function statusCommand(): Command {
     .description(
       "files queued, active, done, failed and skipped; files/s over the last minutes; ETA; active workers by name (read from the ledger)",
     )
-    .option("--watch [seconds]", "repeat every few seconds until interrupted")
+    .option(
+      "--watch [seconds]",
+      "repeat every few seconds (default 2) until interrupted, each time on stdout with the time",
+    )
     .option("--window <minutes>", "minutes the rate is measured over", "5")
     .action(
       async (
@@ -67,10 +70,7 @@ export function statusCommand(): Command {
               output.result(status, describeRebuildStatus);
               return;
             }
-            output.progress(
-              { ...status },
-              `${new Date().toISOString()}\n${describeRebuildStatus(status)}\n`,
-            );
+            output.snapshot(status, describeRebuildStatus);
             await sleep(every * 1000);
           }
         });
