@@ -169,6 +169,28 @@ it("rebuild enqueue, worker ingest --empty, status, failures, and the worker loc
     retried.stdout,
     new RegExp(`queued ${archive.corrupt.length} failed file\\(s\\) again`),
   );
+  // Files retried on purpose were taken over from no one: not interruptions.
+  const again = await second();
+  assert.equal(again.code, 0, again.stderr);
+  const retriedStatus = JSON.parse(
+    (await runCli(["--json", "rebuild", "status"], env)).stdout,
+  ) as RebuildStatus;
+  assert.equal(retriedStatus.counts.failed, archive.corrupt.length);
+  assert.equal(retriedStatus.interruptions, 0);
+  const attempts = (
+    JSON.parse(
+      (await runCli(["--json", "rebuild", "failures"], env)).stdout,
+    ) as { failures: Failure[] }
+  ).failures.map((f) => f.attempts);
+  assert.deepEqual(
+    attempts,
+    archive.corrupt.map(() => 2),
+    "each failed file was delivered again",
+  );
+  assert.match(
+    (await runCli(["rebuild", "status"], env)).stdout,
+    /; 0 interruption\(s\)/,
+  );
 });
 
 /**
