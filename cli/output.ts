@@ -1,7 +1,8 @@
 /**
  * The only module that writes to stdout/stderr directly. Results go to stdout
- * (human text, or one JSON document with `--json`); errors go to stderr. Every
- * string passes the redactor first.
+ * (human text, or one JSON document with `--json`; a watched result, one
+ * document a refresh); progress, notes and errors go to stderr. Every string
+ * passes the redactor first.
  */
 import type { FitsfleetError } from "../lib/errors.js";
 import { redactText, redactValue } from "../lib/redact.js";
@@ -36,6 +37,27 @@ export class Output {
       if (text !== "") {
         this.streams.stdout(`${redactText(text)}\n`);
       }
+    }
+  }
+
+  /**
+   * One refresh of a watched result (`--watch`). It goes to stdout, since it
+   * is what the command was run for and `| tee` must keep it: a block headed
+   * by its time, or with --json one JSON document a line (`at` its time).
+   */
+  snapshot<T extends object>(
+    data: T,
+    human: (data: T) => string,
+    at: Date = new Date(),
+  ): void {
+    if (this.json) {
+      this.streams.stdout(
+        `${JSON.stringify(redactValue({ at: at.toISOString(), ...data }), jsonReplacer)}\n`,
+      );
+    } else {
+      this.streams.stdout(
+        `${redactText(`${at.toISOString()}\n${human(data)}`)}\n\n`,
+      );
     }
   }
 

@@ -54,6 +54,13 @@ export function formatDuration(seconds: number | null): string {
   return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
 }
 
+/** A rate: one decimal, or two significant digits below 1, where one decimal would read as a stop (0.0). */
+export function formatRate(perSecond: number): string {
+  return perSecond > 0 && perSecond < 1
+    ? perSecond.toPrecision(2)
+    : perSecond.toFixed(1);
+}
+
 export function formatCount(n: number): string {
   return Math.round(n).toLocaleString("en-US");
 }

@@ -393,6 +393,14 @@ export interface RebuildStatus {
   /** Finished files (done, failed, skipped) per second over the window. */
   filesPerSecond: number;
   windowMinutes: number;
+  /**
+   * Where the window ends: now while work remains (or nothing has finished),
+   * else at the last finish, so that a finished run keeps the rate it had
+   * instead of one that decays towards 0 while nothing runs.
+   */
+  windowEnd: "now" | "lastFinish";
+  /** Finished files per second over the whole run: from the first start to the last finish. */
+  runFilesPerSecond: number;
   /** Seconds until queued and active files are done at that rate; null when unknown. */
   etaSeconds: number | null;
   /** Of the done files: new, new version, unchanged. */
@@ -418,27 +426,47 @@ export async function rebuildStatus(
     counts[r.state] = Number(r.n);
   }
   const remaining = counts.queued + counts.active;
-  // The window ends now while work remains, else at the last finish: a
-  // finished run keeps the rate it had, instead of one that decays.
-  const { rows: recent } = await client.query<{
+  // Only rows in a final state count as finished: a row queued again keeps
+  // the finished_at of its last run until it finishes anew. A row failed
+  // without ever being claimed (its batch ran out of retries) has no start.
+  const { rows: rates } = await client.query<{
+    upto: string;
+    run_n: string;
+    run_seconds: number | null;
     n: string;
-    seconds: number | null;
+    seconds: number;
     interruptions: string;
   }>(
-    `WITH bounds AS (
-       SELECT CASE WHEN $2 THEN now() ELSE coalesce(max(finished_at), now()) END AS upto
-         FROM fitsfleet.ingest_ledger)
-     SELECT count(*) FILTER (WHERE finished_at > upto - make_interval(mins => $1)) AS n,
-            extract(epoch FROM upto - greatest(
-                upto - make_interval(mins => $1),
-                min(coalesce(started_at, finished_at)) FILTER (WHERE finished_at > upto - make_interval(mins => $1))))::float8 AS seconds,
-            coalesce(sum(interruptions), 0) AS interruptions
-       FROM fitsfleet.ingest_ledger, bounds GROUP BY upto`,
+    `WITH finished AS (
+       SELECT coalesce(started_at, finished_at) AS started_at, finished_at
+         FROM fitsfleet.ingest_ledger
+        WHERE state IN ('done', 'failed', 'skipped') AND finished_at IS NOT NULL),
+     bounds AS (
+       SELECT CASE WHEN $2 THEN now() ELSE coalesce(max(finished_at), now()) END AS upto,
+              count(*) AS run_n,
+              extract(epoch FROM max(finished_at) - min(started_at))::float8 AS run_seconds
+         FROM finished),
+     recent AS (
+       SELECT f.* FROM finished f, bounds b
+        WHERE f.finished_at > b.upto - make_interval(mins => $1))
+     -- upto as text: a Date would drop its microseconds.
+     SELECT b.upto::text, b.run_n, b.run_seconds,
+            (SELECT count(*) FROM recent) AS n,
+            -- A run shorter than the window is measured from its first start.
+            extract(epoch FROM b.upto - greatest(b.upto - make_interval(mins => $1),
+                                                 (SELECT min(started_at) FROM recent)))::float8 AS seconds,
+            (SELECT coalesce(sum(interruptions), 0) FROM fitsfleet.ingest_ledger) AS interruptions
+       FROM bounds b`,
     [windowMinutes, remaining > 0],
   );
-  const finished = Number(recent[0]?.n ?? 0);
-  const seconds = Math.max(1, recent[0]?.seconds ?? windowMinutes * 60);
-  const filesPerSecond = finished / seconds;
+  const rate = rates[0]!;
+  const runFinished = Number(rate.run_n);
+  // At least a second, so that a file or two finished within a moment of
+  // starting do not make an absurd rate; the same floor for both rates, so
+  // that a run shorter than the window has one rate, not two.
+  const filesPerSecond = Number(rate.n) / Math.max(1, rate.seconds);
+  const runFilesPerSecond =
+    runFinished === 0 ? 0 : runFinished / Math.max(1, rate.run_seconds ?? 0);
   const { rows: outcomes } = await client.query<{ outcome: string; n: string }>(
     `SELECT outcome, count(*) AS n FROM fitsfleet.ingest_ledger
       WHERE state = 'done' GROUP BY outcome`,
@@ -451,19 +479,24 @@ export async function rebuildStatus(
   }>(
     `SELECT worker,
             count(*) FILTER (WHERE state = 'active') AS active,
-            count(*) FILTER (WHERE finished_at > now() - make_interval(mins => $1)) AS recent,
-            max(finished_at) AS last
+            count(*) FILTER (WHERE state IN ('done', 'failed', 'skipped')
+                               AND finished_at > $2::timestamptz - make_interval(mins => $1)) AS recent,
+            max(finished_at) FILTER (WHERE state IN ('done', 'failed', 'skipped')) AS last
        FROM fitsfleet.ingest_ledger
       WHERE worker IS NOT NULL
-        AND (state = 'active' OR finished_at > now() - make_interval(mins => $1))
+        AND (state = 'active'
+             OR (state IN ('done', 'failed', 'skipped')
+                 AND finished_at > $2::timestamptz - make_interval(mins => $1)))
       GROUP BY worker ORDER BY worker`,
-    [windowMinutes],
+    [windowMinutes, rate.upto],
   );
   return {
     counts,
     total: Object.values(counts).reduce((a, b) => a + b, 0),
     filesPerSecond,
     windowMinutes,
+    windowEnd: remaining > 0 || runFinished === 0 ? "now" : "lastFinish",
+    runFilesPerSecond,
     etaSeconds:
       remaining === 0
         ? 0
@@ -471,7 +504,7 @@ export async function rebuildStatus(
           ? remaining / filesPerSecond
           : null,
     outcomes: Object.fromEntries(outcomes.map((r) => [r.outcome, Number(r.n)])),
-    interruptions: Number(recent[0]?.interruptions ?? 0),
+    interruptions: Number(rate.interruptions),
     workers: workers.map((w) => ({
       worker: w.worker,
       active: Number(w.active),
@@ -486,7 +519,12 @@ export interface Failure {
   storage: string;
   path: string;
   filename: string;
+  /** `path/filename`, the file as the ingest names it. */
+  file: string;
+  /** The error as the worker recorded it. */
   error: string;
+  /** The error without the file's name, for a list that already shows the file. */
+  reason: string;
   attempts: number;
   finishedAt: string | null;
 }
@@ -513,15 +551,28 @@ export async function listFailures(
   );
   return {
     total: Number(rows[0]?.total ?? 0),
-    failures: rows.map((r) => ({
-      id: Number(r.id),
-      storage: r.storage,
-      path: r.path,
-      filename: r.filename,
-      error: r.error ?? "",
-      attempts: r.attempts,
-      finishedAt: r.finished_at?.toISOString() ?? null,
-    })),
+    failures: rows.map((r) => {
+      const file = r.path === "" ? r.filename : `${r.path}/${r.filename}`;
+      const error = r.error ?? "";
+      // A FITS error starts with the file's place (`file: …`, or `file, HDU
+      // 1, byte 2880: …` when it knows where in the file); other errors name
+      // the file inside (`cannot access file in …`).
+      const reason =
+        error.startsWith(`${file}: `) || error.startsWith(`${file}, `)
+          ? error.slice(file.length + 2)
+          : error.replaceAll(file, "the file");
+      return {
+        id: Number(r.id),
+        storage: r.storage,
+        path: r.path,
+        filename: r.filename,
+        file,
+        error,
+        reason,
+        attempts: r.attempts,
+        finishedAt: r.finished_at?.toISOString() ?? null,
+      };
+    }),
   };
 }
 

@@ -11,7 +11,7 @@ import { it } from "node:test";
 import { sleep } from "../../lib/exec.js";
 import { packageRoot } from "../../lib/paths.js";
 import type { EnqueueReport } from "../../lib/rebuild/enqueue.js";
-import type { RebuildStatus } from "../../lib/rebuild/ledger.js";
+import type { Failure, RebuildStatus } from "../../lib/rebuild/ledger.js";
 import { testArchive } from "../helpers/archive.js";
 import { runCli } from "../helpers/cli.js";
 import { testDatabase, testEnv } from "../helpers/db.js";
@@ -136,15 +136,30 @@ it("rebuild enqueue, worker ingest --empty, status, failures, and the worker loc
   );
   assert.match(after.stdout, /north-1/);
 
+  // Each failed file once, on one line with its reason; --json keeps the error whole.
   const failures = await runCli(["rebuild", "failures"], env);
   assert.equal(failures.code, 0);
+  const lines = failures.stdout.split("\n");
   for (const bad of archive.corrupt) {
-    assert.match(
-      failures.stdout,
-      new RegExp(
-        `broken/${bad.name.replace(/\./g, "\\.")}\\n  .*${bad.name.replace(/\./g, "\\.")}`,
-      ),
-    );
+    const mine = lines.filter((l) => l.includes(bad.name));
+    assert.equal(mine.length, 1, failures.stdout);
+    assert.ok(mine[0]!.startsWith(`broken/${bad.name}  `), mine[0]);
+    assert.equal(mine[0]!.split(bad.name).length, 2, mine[0]);
+    assert.match(mine[0]!, bad.why);
+  }
+  const failuresJson = await runCli(["--json", "rebuild", "failures"], env);
+  const listed = JSON.parse(failuresJson.stdout) as {
+    total: number;
+    failures: Failure[];
+  };
+  assert.equal(listed.total, archive.corrupt.length);
+  for (const bad of archive.corrupt) {
+    const f = listed.failures.find((x) => x.filename === bad.name);
+    assert.ok(f, bad.name);
+    assert.equal(f.file, `broken/${bad.name}`);
+    assert.ok(f.error.startsWith(f.file), f.error);
+    assert.ok(f.error.endsWith(f.reason), `${f.error} / ${f.reason}`);
+    assert.match(f.reason, bad.why);
   }
   const retried = await runCli(
     ["rebuild", "retry-failed", "--queue", queue],
@@ -154,4 +169,111 @@ it("rebuild enqueue, worker ingest --empty, status, failures, and the worker loc
     retried.stdout,
     new RegExp(`queued ${archive.corrupt.length} failed file\\(s\\) again`),
   );
+  // Files retried on purpose were taken over from no one: not interruptions.
+  const again = await second();
+  assert.equal(again.code, 0, again.stderr);
+  const retriedStatus = JSON.parse(
+    (await runCli(["--json", "rebuild", "status"], env)).stdout,
+  ) as RebuildStatus;
+  assert.equal(retriedStatus.counts.failed, archive.corrupt.length);
+  assert.equal(retriedStatus.interruptions, 0);
+  const attempts = (
+    JSON.parse(
+      (await runCli(["--json", "rebuild", "failures"], env)).stdout,
+    ) as { failures: Failure[] }
+  ).failures.map((f) => f.attempts);
+  assert.deepEqual(
+    attempts,
+    archive.corrupt.map(() => 2),
+    "each failed file was delivered again",
+  );
+  assert.match(
+    (await runCli(["rebuild", "status"], env)).stdout,
+    /; 0 interruption\(s\)/,
+  );
+});
+
+/**
+ * Runs `fitsfleet ARGS` until it has written `blocks` refreshes (split by
+ * `separator`), then stops it: what `| tee` would have kept, and stderr.
+ * Refreshes are counted on either stream, so that ones on the wrong stream
+ * fail the test instead of hanging it.
+ */
+async function watchUntil(
+  args: readonly string[],
+  env: Record<string, string>,
+  separator: string,
+  blocks: number,
+): Promise<{ stdout: string; stderr: string }> {
+  const child = spawn(
+    process.execPath,
+    [join(packageRoot(), "dist", "cli", "main.js"), ...args],
+    {
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
+  let stdout = "";
+  let stderr = "";
+  const exited = new Promise<void>((resolve) =>
+    child.once("exit", () => resolve()),
+  );
+  await new Promise<void>((resolve, reject) => {
+    const seen = () => {
+      if (
+        stdout.split(separator).length > blocks ||
+        stderr.split(separator).length > blocks
+      ) {
+        resolve();
+      }
+    };
+    child.stdout.on("data", (d: Buffer) => {
+      stdout += d.toString();
+      seen();
+    });
+    child.stderr.on("data", (d: Buffer) => {
+      stderr += d.toString();
+      seen();
+    });
+    child.once("exit", (code) =>
+      reject(new Error(`exited ${code} early: ${stderr}`)),
+    );
+  });
+  child.kill("SIGTERM");
+  await exited;
+  return { stdout, stderr };
+}
+
+it("rebuild status --watch writes each refresh to stdout: a block with its time, or a JSON document a line", async (t) => {
+  const db = await testDatabase(t);
+  const env = { FITSFLEET_DATABASE_URL: db.url };
+  const json = await watchUntil(
+    ["--json", "rebuild", "status", "--watch", "1"],
+    env,
+    "\n",
+    2,
+  );
+  const docs = json.stdout
+    .split("\n")
+    .slice(0, 2)
+    .map((line) => JSON.parse(line) as RebuildStatus & { at: string });
+  for (const doc of docs) {
+    assert.ok(!Number.isNaN(Date.parse(doc.at)), doc.at);
+    assert.equal(doc.total, 0);
+    assert.equal(doc.counts.queued, 0);
+  }
+  assert.ok(docs[1]!.at > docs[0]!.at);
+  assert.doesNotMatch(json.stderr, /counts|progress/);
+
+  const text = await watchUntil(
+    ["rebuild", "status", "--watch", "1"],
+    env,
+    "\n\n",
+    2,
+  );
+  const blocks = text.stdout.split("\n\n").slice(0, 2);
+  for (const block of blocks) {
+    assert.match(block, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\nfiles: 0 /);
+  }
+  assert.doesNotMatch(text.stderr, /files:/);
 });

@@ -1,6 +1,6 @@
 /**
- * Start-up: `--version` and the root `--help` must not import the heavy
- * modules (cli/program.ts, start-up). Not timed: the test looks at which
+ * Start-up: `--version`, the root `--help` and the help of the db, stack and
+ * fits commands must not import the heavy modules (cli/program.ts, start-up). Not timed: the test looks at which
  * modules a real run of the built CLI loads.
  */
 import assert from "node:assert/strict";
@@ -57,6 +57,30 @@ describe("start-up", () => {
       assert.ok(
         urls.some((u) => u.endsWith("/dist/cli/main.js")),
         "the recorder saw nothing",
+      );
+      assert.deepEqual(heavyIn(urls), []);
+    });
+  }
+
+  // A group's commands import their implementation in their actions, so a
+  // help reads the command tree and nothing behind it.
+  for (const args of [
+    ["db", "--help"],
+    ["db", "init", "--help"],
+    ["db", "status", "--help"],
+    ["db", "diff", "--help"],
+    ["stack", "--help"],
+    ["stack", "up", "--help"],
+    ["stack", "status", "--help"],
+    ["stack", "down", "--help"],
+    ["fits", "--help"],
+    ["fits", "inspect", "--help"],
+  ]) {
+    it(`\`fitsfleet ${args.join(" ")}\` loads none of the heavy modules`, async (t) => {
+      const urls = await loadedBy(t, args);
+      assert.ok(
+        urls.some((u) => u.endsWith(`/dist/cli/commands/${args[0]}/index.js`)),
+        "the recorder did not see the command group",
       );
       assert.deepEqual(heavyIn(urls), []);
     });

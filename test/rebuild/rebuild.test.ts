@@ -10,6 +10,7 @@ import { readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it, type TestContext } from "node:test";
 
+import { describeRebuildStatus } from "../../cli/commands/rebuild/status.js";
 import { withClient } from "../../lib/db/connect.js";
 import { Db } from "../../lib/db/pool.js";
 import { readFitsFile } from "../../lib/fits/read.js";
@@ -143,6 +144,10 @@ describe("rebuild", () => {
       assert.ok(f, `${bad.name} is listed as failed`);
       assert.match(f.error, bad.why, `${bad.name}: ${f.error}`);
       assert.match(f.error, new RegExp(bad.name.replace(/\./g, "\\.")));
+      // The reason is the error without the file's name, which a list shows beside it.
+      assert.equal(f.file, `${bad.path}/${bad.name}`);
+      assert.match(f.reason, bad.why);
+      assert.ok(!f.reason.includes(bad.name), f.reason);
     }
 
     await withClient(db.url, async (c) => {
@@ -204,6 +209,84 @@ describe("rebuild", () => {
         archive.good.length,
       );
     });
+  });
+
+  it("the rate: over the run's last minutes of work once nothing remains, however long ago; over the last minutes while work remains; and over the whole run", async (t) => {
+    const { db, enqueueOptions, work } = await setup(t, {
+      dumpsPerInstrument: 1,
+    });
+    const status = (windowMinutes = 5) =>
+      withClient(db.url, (c) => rebuildStatus(c, windowMinutes));
+    const empty = await status();
+    assert.equal(empty.windowEnd, "now");
+    assert.equal(empty.filesPerSecond, 0);
+    assert.equal(empty.runFilesPerSecond, 0);
+    await enqueue(enqueueOptions());
+    await work("w1");
+    // A timeline set by hand: the k-th file (by id) finished k × 40 s before
+    // `ago` seconds ago, after a minute's work. In a 5-minute window ending
+    // at the last finish: k = 0…7, their work spanning more than the window;
+    // no finish is within 20 s of the window's start.
+    const timeline = (ago: number) =>
+      withClient(db.url, (c) =>
+        c.query(
+          `UPDATE fitsfleet.ingest_ledger AS l
+              SET finished_at = now() - make_interval(secs => $1 + 40 * o.k),
+                  started_at = now() - make_interval(secs => $1 + 40 * o.k + 60)
+             FROM (SELECT id, row_number() OVER (ORDER BY id) - 1 AS k
+                     FROM fitsfleet.ingest_ledger) AS o
+            WHERE l.id = o.id`,
+          [ago],
+        ),
+      );
+    const n = await count(
+      db.url,
+      "SELECT count(*) AS n FROM fitsfleet.ingest_ledger",
+    );
+    assert.ok(n >= 11, `${n} files`);
+    const close = (actual: number, expected: number, what: string) =>
+      assert.ok(
+        Math.abs(actual - expected) < 1e-9,
+        `${what}: ${actual}, expected ${expected}`,
+      );
+
+    // Finished three days ago: the rate the run had, not one decayed to 0.
+    await timeline(3 * 86_400);
+    const finished = await status();
+    assert.equal(finished.windowEnd, "lastFinish");
+    close(finished.filesPerSecond, 8 / 300, "window");
+    close(finished.runFilesPerSecond, n / (40 * (n - 1) + 60), "run");
+    assert.equal(finished.etaSeconds, 0);
+    assert.deepEqual(
+      finished.workers.map((w) => [w.worker, w.active, w.recent]),
+      [["w1", 0, 8]],
+    );
+    const text = describeRebuildStatus(finished);
+    assert.match(
+      text,
+      /rate: 0\.027 files\/s over the run's last 5 min of work, 0\.0\d\d files\/s over the whole run;/,
+    );
+    close((await status(1)).filesPerSecond, 2 / 60, "a 1-minute window");
+
+    // In progress: the window ends now. The newest file is queued again; the
+    // finish of its earlier run is not one of this run's.
+    await timeline(0);
+    await withClient(db.url, (c) =>
+      c.query(
+        `UPDATE fitsfleet.ingest_ledger SET state = 'queued'
+          WHERE id = (SELECT min(id) FROM fitsfleet.ingest_ledger)`,
+      ),
+    );
+    const running = await status();
+    assert.equal(running.windowEnd, "now");
+    close(running.filesPerSecond, 7 / 300, "window");
+    close(running.runFilesPerSecond, (n - 1) / (40 * (n - 2) + 60), "run");
+    close(running.etaSeconds ?? 0, 1 / (7 / 300), "ETA");
+    assert.equal(running.workers[0]?.recent, 7);
+    assert.match(
+      describeRebuildStatus(running),
+      /rate: 0\.023 files\/s over the last 5 min, 0\.0\d\d files\/s over the whole run;/,
+    );
   });
 
   it("enqueues from S3 and ingests from there; the stored md5 metadata makes a re-ingest a no-op without reading", async (t) => {
@@ -457,6 +540,10 @@ describe("rebuild", () => {
           failure.error,
           /cannot access .* no such file/,
           `fastRebuild ${fastRebuild}`,
+        );
+        assert.match(
+          failure.reason,
+          /^cannot access the file in .*: no such file$/,
         );
       }
     }

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 
-import { Command } from "commander";
+import type { Command } from "commander";
 
 import { presetTables } from "../../../lib/archive-tables.js";
 import { withClient } from "../../../lib/db/connect.js";
@@ -93,60 +93,40 @@ export function describeDiff(result: DiffResult): string {
   return lines.join("\n");
 }
 
-export function diffCommand(): Command {
-  return new Command("diff")
-    .description(
-      "compare the archive schema with a reference DDL file or another database (exit 1 if they differ)",
-    )
-    .option(
-      "--reference <file>",
-      "DDL file to compare with (loaded into a scratch database; needs CREATEDB)",
-    )
-    .option("--against <url>", "another database to compare with")
-    .option("--tables <names>", "comma-separated tables to compare")
-    .option(
-      "--preset <names>",
-      "table sets to compare: ingest, archive, summit (comma-separated)",
-    )
-    .action(
-      async (
-        options: {
-          reference?: string;
-          against?: string;
-          tables?: string;
-          preset?: string;
-        },
-        command: Command,
-      ) => {
-        const { config, logger, output } = commandContext(command);
-        const listed =
-          options.tables
-            ?.split(",")
-            .map((t) => t.trim())
-            .filter((t) => t !== "") ?? [];
-        const preset =
-          options.preset === undefined ? [] : presetTables(options.preset);
-        const tables =
-          listed.length + preset.length > 0
-            ? [...new Set([...preset, ...listed])]
-            : undefined;
-        const result = await diffDatabase(databaseUrl(config, logger), {
-          ...(options.reference === undefined
-            ? {}
-            : { reference: options.reference }),
-          ...(options.against === undefined
-            ? {}
-            : { against: options.against }),
-          ...(tables === undefined ? {} : { tables }),
-        });
-        output.result(result, describeDiff);
-        if (result.differences.length > 0) {
-          throw new FitsfleetError(
-            "schema-differs",
-            EXIT.failed,
-            `the schemas differ in ${result.differences.length} place(s)`,
-          );
-        }
-      },
+export interface DiffFlags {
+  reference?: string;
+  against?: string;
+  tables?: string;
+  preset?: string;
+}
+
+/** `db diff`'s action (cli/commands/db/index.ts loads this module for it). */
+export async function diffAction(
+  flags: DiffFlags,
+  command: Command,
+): Promise<void> {
+  const { config, logger, output } = commandContext(command);
+  const listed =
+    flags.tables
+      ?.split(",")
+      .map((t) => t.trim())
+      .filter((t) => t !== "") ?? [];
+  const preset = flags.preset === undefined ? [] : presetTables(flags.preset);
+  const tables =
+    listed.length + preset.length > 0
+      ? [...new Set([...preset, ...listed])]
+      : undefined;
+  const result = await diffDatabase(databaseUrl(config, logger), {
+    ...(flags.reference === undefined ? {} : { reference: flags.reference }),
+    ...(flags.against === undefined ? {} : { against: flags.against }),
+    ...(tables === undefined ? {} : { tables }),
+  });
+  output.result(result, describeDiff);
+  if (result.differences.length > 0) {
+    throw new FitsfleetError(
+      "schema-differs",
+      EXIT.failed,
+      `the schemas differ in ${result.differences.length} place(s)`,
     );
+  }
 }

@@ -1,4 +1,4 @@
-import { Command } from "commander";
+import type { Command } from "commander";
 
 import { withClient } from "../../../lib/db/connect.js";
 import { loadMigrations, runMigrations } from "../../../lib/db/migrate.js";
@@ -89,18 +89,19 @@ export function describeInit(result: InitDatabaseResult): string {
   return lines.join("\n");
 }
 
-export function initCommand(): Command {
-  return new Command("init")
-    .description(
-      "create or update the archive schema (idempotent; one transaction)",
-    )
-    .option("--dry-run", "print the SQL that would be applied, change nothing")
-    .action(async (options: { dryRun?: boolean }, command: Command) => {
-      const { config, logger, output } = commandContext(command);
-      const result = await initDatabase(databaseUrl(config, logger), {
-        dryRun: options.dryRun,
-        logger,
-      });
-      output.result(result, describeInit);
-    });
+export interface InitFlags {
+  dryRun?: boolean;
+}
+
+/** `db init`'s action (cli/commands/db/index.ts loads this module for it). */
+export async function initAction(
+  flags: InitFlags,
+  command: Command,
+): Promise<void> {
+  const { config, logger, output } = commandContext(command);
+  const result = await initDatabase(databaseUrl(config, logger), {
+    dryRun: flags.dryRun,
+    logger,
+  });
+  output.result(result, describeInit);
 }

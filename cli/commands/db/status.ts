@@ -1,4 +1,4 @@
-import { Command } from "commander";
+import type { Command } from "commander";
 
 import { withClient } from "../../../lib/db/connect.js";
 import { migrationStatus, type StatusReport } from "../../../lib/db/migrate.js";
@@ -36,20 +36,21 @@ export function describeStatus(status: DatabaseStatus): string {
   ].join("\n");
 }
 
-export function statusCommand(): Command {
-  return new Command("status")
-    .description(
-      "show applied and pending migrations (exit 3 with --check when any is pending)",
-    )
-    .option("--check", "exit with code 3 when migrations are pending")
-    .action(async (options: { check?: boolean }, command: Command) => {
-      const { config, logger, output } = commandContext(command);
-      const status = await databaseStatus(databaseUrl(config, logger));
-      output.result(status, describeStatus);
-      if (options.check === true && status.pending > 0) {
-        throw new PreconditionError(`${status.pending} migration(s) pending`, {
-          suggestion: "run `fitsfleet db init`",
-        });
-      }
+export interface StatusFlags {
+  check?: boolean;
+}
+
+/** `db status`'s action (cli/commands/db/index.ts loads this module for it). */
+export async function statusAction(
+  flags: StatusFlags,
+  command: Command,
+): Promise<void> {
+  const { config, logger, output } = commandContext(command);
+  const status = await databaseStatus(databaseUrl(config, logger));
+  output.result(status, describeStatus);
+  if (flags.check === true && status.pending > 0) {
+    throw new PreconditionError(`${status.pending} migration(s) pending`, {
+      suggestion: "run `fitsfleet db init`",
     });
+  }
 }

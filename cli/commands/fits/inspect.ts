@@ -1,7 +1,7 @@
 import { readdirSync, statSync } from "node:fs";
 import { basename, join } from "node:path";
 
-import { Command } from "commander";
+import type { Command } from "commander";
 
 import { coerceError, EXIT, FitsfleetError } from "../../../lib/errors.js";
 import type { Card } from "../../../lib/fits/card.js";
@@ -364,61 +364,43 @@ export function describeFile(
   return lines.join("\n");
 }
 
-export function inspectCommand(): Command {
-  return new Command("inspect")
-    .description(
-      "show a FITS file's HDUs, cards and checksums (plain or .bz2; exit 1 if any file is damaged)",
-    )
-    .argument(
-      "<files...>",
-      "FITS files (.fits or .fits.bz2), or directories: the .fits and .fits.bz2 files under them, at any depth",
-    )
-    .option("--cards", "print every header card")
-    .option(
-      "--descriptors",
-      "also print the descriptor values the rows are made from",
-    )
-    .option(
-      "--headers-only",
-      "skip data units instead of reading them (no checksums; uncompressed files)",
-    )
-    .action(
-      async (
-        files: string[],
-        options: {
-          cards?: boolean;
-          descriptors?: boolean;
-          headersOnly?: boolean;
-        },
-        command: Command,
-      ) => {
-        const { output } = commandContext(command);
-        const reports: FileReport[] = [];
-        for (const { file, empty } of files.flatMap(expand)) {
-          reports.push(
-            empty === true
-              ? emptyDirectory(file)
-              : await inspectFile(file, { headersOnly: options.headersOnly }),
-          );
-        }
-        output.result(reports, (all) =>
-          all
-            .map((r) =>
-              describeFile(r, {
-                cards: options.cards,
-                descriptors: options.descriptors,
-              }),
-            )
-            .join("\n\n"),
-        );
-        const damaged = reports.filter((r) => !r.ok);
-        if (damaged.length > 0) {
-          throw new FitsfleetError(
-            "fits-damaged",
-            EXIT.failed,
-            `${damaged.length} of ${reports.length} file(s) could not be read`,
-          );
-        }
-      },
+export interface InspectFlags {
+  cards?: boolean;
+  descriptors?: boolean;
+  headersOnly?: boolean;
+}
+
+/** `fits inspect`'s action (cli/commands/fits/index.ts loads this module for it). */
+export async function inspectAction(
+  files: string[],
+  flags: InspectFlags,
+  command: Command,
+): Promise<void> {
+  const { output } = commandContext(command);
+  const reports: FileReport[] = [];
+  for (const { file, empty } of files.flatMap(expand)) {
+    reports.push(
+      empty === true
+        ? emptyDirectory(file)
+        : await inspectFile(file, { headersOnly: flags.headersOnly }),
     );
+  }
+  output.result(reports, (all) =>
+    all
+      .map((r) =>
+        describeFile(r, {
+          cards: flags.cards,
+          descriptors: flags.descriptors,
+        }),
+      )
+      .join("\n\n"),
+  );
+  const damaged = reports.filter((r) => !r.ok);
+  if (damaged.length > 0) {
+    throw new FitsfleetError(
+      "fits-damaged",
+      EXIT.failed,
+      `${damaged.length} of ${reports.length} file(s) could not be read`,
+    );
+  }
 }

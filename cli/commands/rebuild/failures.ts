@@ -2,8 +2,31 @@ import { Command } from "commander";
 
 import { withClient } from "../../../lib/db/connect.js";
 import { databaseUrl } from "../../../lib/endpoints.js";
-import { listFailures } from "../../../lib/rebuild/ledger.js";
+import { type Failure, listFailures } from "../../../lib/rebuild/ledger.js";
 import { commandContext } from "../../context.js";
+
+/**
+ * One failure a line: the file, then the reason without the file's name
+ * again (the error as recorded starts with it; `--json` keeps it whole).
+ */
+export function describeFailures(r: {
+  total: number;
+  failures: readonly Failure[];
+}): string {
+  if (r.total === 0) {
+    return "no failed files";
+  }
+  const width = Math.max(...r.failures.map((f) => f.file.length));
+  const indent = `\n${" ".repeat(width + 2)}`;
+  return [
+    `${r.total} failed file(s)${r.total > r.failures.length ? `, the first ${r.failures.length}` : ""}:`,
+    ...r.failures.map(
+      (f) => `${f.file.padEnd(width)}  ${f.reason.replaceAll("\n", indent)}`,
+    ),
+    "",
+    "fix or replace them, then `fitsfleet rebuild retry-failed`",
+  ].join("\n");
+}
 
 export function failuresCommand(): Command {
   return new Command("failures")
@@ -16,18 +39,6 @@ export function failuresCommand(): Command {
       const result = await withClient(databaseUrl(config, logger), (c) =>
         listFailures(c, Math.max(1, Number(flags.limit) || 100)),
       );
-      output.result(result, (r) =>
-        r.total === 0
-          ? "no failed files"
-          : [
-              `${r.total} failed file(s)${r.total > r.failures.length ? `, the first ${r.failures.length}` : ""}:`,
-              ...r.failures.map(
-                (f) =>
-                  `${f.path === "" ? "" : `${f.path}/`}${f.filename}\n  ${f.error.replaceAll("\n", "\n  ")}`,
-              ),
-              "",
-              "fix or replace them, then `fitsfleet rebuild retry-failed`",
-            ].join("\n"),
-      );
+      output.result(result, describeFailures);
     });
 }

@@ -3,7 +3,11 @@ import { Command } from "commander";
 import { withClient } from "../../../lib/db/connect.js";
 import { databaseUrl } from "../../../lib/endpoints.js";
 import { sleep } from "../../../lib/exec.js";
-import { formatCount, formatDuration } from "../../../lib/progress.js";
+import {
+  formatCount,
+  formatDuration,
+  formatRate,
+} from "../../../lib/progress.js";
 import {
   type RebuildStatus,
   rebuildStatus,
@@ -18,7 +22,7 @@ export function describeRebuildStatus(s: RebuildStatus): string {
     .join(", ");
   const lines = [
     `files: ${formatCount(s.total)} — queued ${formatCount(c.queued)}, active ${formatCount(c.active)}, done ${formatCount(c.done)}${outcomes === "" ? "" : ` (${outcomes})`}, failed ${formatCount(c.failed)}, skipped ${formatCount(c.skipped)}`,
-    `rate: ${s.filesPerSecond.toFixed(1)} files/s over the last ${s.windowMinutes} min; ETA ${formatDuration(s.etaSeconds)}; ${formatCount(s.interruptions)} interruption(s) (taken over from a stopped or lost worker; not failures)`,
+    `rate: ${formatRate(s.filesPerSecond)} files/s over ${s.windowEnd === "now" ? "the last" : "the run's last"} ${s.windowMinutes} min${s.windowEnd === "now" ? "" : " of work"}, ${formatRate(s.runFilesPerSecond)} files/s over the whole run; ETA ${formatDuration(s.etaSeconds)}; ${formatCount(s.interruptions)} interruption(s) (taken over from a stopped or lost worker; not failures)`,
   ];
   if (s.workers.length > 0) {
     lines.push(
@@ -42,9 +46,12 @@ export function describeRebuildStatus(s: RebuildStatus): string {
 export function statusCommand(): Command {
   return new Command("status")
     .description(
-      "files queued, active, done, failed and skipped; files/s over the last minutes; ETA; active workers by name (read from the ledger)",
+      "files queued, active, done, failed and skipped; files/s over the last minutes (of work, once none remains) and over the whole run; ETA; active workers by name (read from the ledger)",
     )
-    .option("--watch [seconds]", "repeat every few seconds until interrupted")
+    .option(
+      "--watch [seconds]",
+      "repeat every few seconds (default 2) until interrupted, each time on stdout with the time",
+    )
     .option("--window <minutes>", "minutes the rate is measured over", "5")
     .action(
       async (
@@ -67,10 +74,7 @@ export function statusCommand(): Command {
               output.result(status, describeRebuildStatus);
               return;
             }
-            output.progress(
-              { ...status },
-              `${new Date().toISOString()}\n${describeRebuildStatus(status)}\n`,
-            );
+            output.snapshot(status, describeRebuildStatus);
             await sleep(every * 1000);
           }
         });

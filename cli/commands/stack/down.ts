@@ -1,4 +1,4 @@
-import { Command } from "commander";
+import type { Command } from "commander";
 
 import { stackDown } from "../../../lib/stack/index.js";
 import { commandContext } from "../../context.js";
@@ -24,14 +24,15 @@ function describeDown(result: StackDownResult): string {
   return `${stopped}${result.purged ? `; deleted ${result.dir}` : `; data kept in ${result.dir}`}`;
 }
 
-export function downCommand(): Command {
-  return new Command("down")
-    .description(
-      "stop the embedded stack (idempotent); --purge also deletes its data",
-    )
-    .option("--purge", "delete the state folder and all data after stopping")
-    .action(async (options: { purge?: boolean }, command: Command) => {
-      const { config, output } = commandContext(command);
-      output.result(await downStack(config.stackDir, options), describeDown);
-    });
+export interface DownFlags {
+  purge?: boolean;
+}
+
+/** `stack down`'s action (cli/commands/stack/index.ts loads this module for it). */
+export async function downAction(
+  flags: DownFlags,
+  command: Command,
+): Promise<void> {
+  const { config, output } = commandContext(command);
+  output.result(await downStack(config.stackDir, flags), describeDown);
 }

@@ -1,4 +1,4 @@
-import { Command } from "commander";
+import type { Command } from "commander";
 
 import type { Logger } from "../../../lib/logger.js";
 import { redactUrl } from "../../../lib/redact.js";
@@ -87,23 +87,18 @@ export async function upStack(
   return stackReport(dir, { created, started });
 }
 
-export function upCommand(): Command {
-  return new Command("up")
-    .description(
-      "start a throwaway PostgreSQL and Redis on free loopback ports (idempotent)",
-    )
-    .option(
-      "--unsafe-fast",
-      "turn off fsync for speed; data may be lost on a crash (tests, benchmarks)",
-    )
-    .action(async (options: { unsafeFast?: boolean }, command: Command) => {
-      const { config, logger, output } = commandContext(command);
-      output.result(
-        await upStack(config.stackDir, {
-          unsafeFast: options.unsafeFast,
-          logger,
-        }),
-        describeStack,
-      );
-    });
+export interface UpFlags {
+  unsafeFast?: boolean;
+}
+
+/** `stack up`'s action (cli/commands/stack/index.ts loads this module for it). */
+export async function upAction(
+  flags: UpFlags,
+  command: Command,
+): Promise<void> {
+  const { config, logger, output } = commandContext(command);
+  output.result(
+    await upStack(config.stackDir, { unsafeFast: flags.unsafeFast, logger }),
+    describeStack,
+  );
 }
