@@ -16,6 +16,7 @@ import {
   type GeminiFile,
 } from "./gemini-file.js";
 import { phuScalar } from "./model.js";
+import { maskFileNote } from "./null-reasons.js";
 import { genericFilterName } from "./optics.js";
 
 const DETECTORS: Record<string, string> = {
@@ -67,7 +68,9 @@ function detectorName(f: GeminiFile): string | null {
 /** The science extensions; descriptors that read them fail when there are none (e.g. a mask definition file). */
 function science(f: GeminiFile): GeminiFile["sci"] {
   if (f.sci.length === 0) {
-    throw new DescriptorError("the file has no science extensions");
+    throw new DescriptorError(
+      `the file has no science extensions${maskFileNote(f)}`,
+    );
   }
   return f.sci;
 }

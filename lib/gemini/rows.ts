@@ -7,7 +7,10 @@
  * post-process them for the columns (normalised names, enum membership, range
  * guards). Every value that cannot be derived or stored becomes NULL with a
  * warning naming the column; only a file that is not FITS is ever rejected,
- * and that happens before this module.
+ * and that happens before this module. Every NULL also gets a reason in
+ * `reasons` (the README promises one in `fits inspect`): a failure, a rule's
+ * own reason, or else what the keywords the column declares hold
+ * (null-reasons.ts).
  *
  * To support another instrument: give it a descriptor table (descriptors.ts)
  * and an entry in INSTRUMENT_TABLES below.
@@ -37,6 +40,15 @@ import {
   headerTelescope,
   isSiteMonitoring,
 } from "./normalise.js";
+import {
+  descriptorSources,
+  keywordValues,
+  maskFileNote,
+  orList,
+  shownValue,
+  type Sources,
+  sourcesReason,
+} from "./null-reasons.js";
 import { genericFilterName } from "./optics.js";
 import { headerProgramFlags } from "./program.js";
 import {
@@ -75,12 +87,20 @@ export interface ArchiveRows {
   header: Row;
   /** Zero or one row today (GHOST, one per arm, is not supported yet). */
   instrument: InstrumentRow[];
+  /** Something wrong with the file (a value that failed or could not be stored). */
   warnings: RowWarning[];
+  /** Why each NULL column is NULL, keyed like warnings ("header.gcal_lamp"); every NULL has one. */
+  reasons: Record<string, string>;
 }
 
 /** What a rule sees: the file and its descriptors, each computed once. */
 export class RowContext {
   readonly warnings: RowWarning[] = [];
+  /** Filled as the rows are built, so a later column can say it is NULL because an earlier one is. */
+  readonly reasons: Record<string, string> = {};
+  private readonly notes = new Map<string, string>();
+  /** By computation key: a cached failure leaves later columns NULL with no warning of their own. */
+  private readonly failures = new Map<string, string>();
   private readonly values = new Map<string, DescriptorValue>();
   private readonly table: Record<string, Descriptor>;
 
@@ -100,7 +120,7 @@ export class RowContext {
     return this.run(`descriptor:${name}`, column, () => {
       const descriptor = this.table[name];
       if (descriptor === undefined) {
-        throw new Error(`no ${name} descriptor for this instrument`);
+        throw new Error(this.noDescriptor(name));
       }
       return descriptor(this.file);
     });
@@ -119,6 +139,7 @@ export class RowContext {
       } catch (error) {
         value = null;
         this.warn(column, (error as Error).message);
+        this.failures.set(key, (error as Error).message);
       }
       this.values.set(key, value);
     }
@@ -128,9 +149,50 @@ export class RowContext {
   warn(column: string, message: string): void {
     this.warnings.push({ column, message });
   }
+
+  /**
+   * Null for `column`, for a rule that leaves it NULL although nothing is wrong
+   * with the file (so not a warning): the reason goes to `reasons`.
+   */
+  nullBecause(column: string, reason: string): null {
+    if (!this.notes.has(column)) {
+      this.notes.set(column, reason);
+    }
+    return null;
+  }
+
+  noted(column: string): string | undefined {
+    return this.notes.get(column);
+  }
+
+  /** Why a descriptor failed, if it did, whichever column asked first. */
+  descriptorFailure(name: string): string | undefined {
+    return this.failures.get(`descriptor:${name}`);
+  }
+
+  private noDescriptor(name: string): string {
+    const cls = this.file.instrumentClass;
+    if (cls === undefined) {
+      return `not Gemini data (neither INSTRUME nor OBSERVAT or TELESCOP names a Gemini instrument or telescope), so there is no ${name} descriptor`;
+    }
+    const instrument = this.file.phu.get("INSTRUME");
+    return cls === "GEMINI"
+      ? `INSTRUME = ${instrument === undefined ? "(absent)" : shownValue(instrument)} has no descriptors of its own, and the generic Gemini ones have no ${name}`
+      : `the ${cls} descriptors have no ${name}`;
+  }
 }
 
-interface Column {
+interface NullReason {
+  /**
+   * Where the value comes from: a descriptor's name (its keywords are in
+   * null-reasons.ts) or keywords. Absent: the descriptor named like the column.
+   */
+  from?: string | Sources;
+  /** A NULL's reason where the keywords alone would mislead; undefined falls back to them. */
+  whyNull?: (c: RowContext, column: string) => string | undefined;
+}
+
+interface Column extends NullReason {
   name: string;
   type: SqlType;
   derive: (c: RowContext, column: string) => unknown;
@@ -140,7 +202,8 @@ const col = (
   name: string,
   type: SqlType,
   derive: Column["derive"],
-): Column => ({ name, type, derive });
+  reason: NullReason = {},
+): Column => ({ name, type, derive, ...reason });
 
 const d =
   (descriptor: string): Column["derive"] =>
@@ -157,6 +220,26 @@ const upper = (value: DescriptorValue): string | null =>
 
 const numberOrNull = (value: DescriptorValue): number | null =>
   typeof value === "number" ? value : null;
+
+const quoted = (value: unknown): string =>
+  typeof value === "string" ? `'${value}'` : String(value);
+
+/** Null because `value` is not one of an enum's labels, saying which keywords it came from. */
+function notALabel(
+  c: RowContext,
+  column: string,
+  enumName: keyof typeof ENUMS,
+  value: unknown,
+  descriptor = column.slice(column.indexOf(".") + 1),
+): null {
+  const sources = descriptorSources(c.file.instrumentClass, descriptor);
+  const held =
+    sources === undefined ? undefined : keywordValues(c.file, sources);
+  return c.nullBecause(
+    column,
+    `${quoted(value)} is not one of the ${enumName} values (${ENUMS[enumName].join(", ")})${held === undefined ? "" : `; from ${held}`}`,
+  );
+}
 
 // --- header rules that are more than one descriptor ---------------------------------
 
@@ -206,7 +289,10 @@ function skyAngle(c: RowContext, kind: "ra" | "dec", column: string) {
   }
   const limit = kind === "ra" ? [0, 360] : [-90, 90];
   if (degrees !== null && (degrees < limit[0]! || degrees > limit[1]!)) {
-    c.warn(column, `${degrees} is outside ${limit[0]}..${limit[1]} degrees`);
+    c.warn(
+      column,
+      `${kind === "ra" ? "RA" : "Dec"} ${degrees} (from the WCS or the ${kind.toUpperCase()} keyword) is outside ${limit[0]}..${limit[1]} degrees`,
+    );
     return null;
   }
   return degrees;
@@ -379,6 +465,51 @@ function programFlags(c: RowContext) {
 const siteMonitoring = (c: RowContext): boolean =>
   isSiteMonitoring(c.file.phu.get("INSTRUME"));
 
+// --- reasons for NULL that the keywords alone do not give ---------------------------
+
+const DATE_KEYWORDS = ["DATE-OBS", "DATE", "UTDATE"];
+const TIME_KEYWORDS = ["UT", "TIME-OBS", "STARTUT", "UTSTART"];
+
+/** ut_datetime's fallback chain found nothing (a failure has its own warning). */
+function noUtDatetime(c: RowContext): string {
+  const present = [...DATE_KEYWORDS, ...TIME_KEYWORDS, "MJD-OBS", "OBSSTART"]
+    .filter((k) => c.file.phu.has(k))
+    .map((k) => `${k} = ${shownValue(c.file.phu.get(k) ?? null)}`);
+  return `no date and time: no date in ${orList(DATE_KEYWORDS)} with a time in ${orList(TIME_KEYWORDS)}, no MJD-OBS above 1, no OBSSTART, and no date in FRMNAME or the file name${present.length === 0 ? "" : ` (the header has ${present.join(", ")})`}${maskFileNote(c.file)}`;
+}
+
+/** §5.9: the band is the imaging filter's or the spectrum's central wavelength's. */
+function noWavelengthBand(c: RowContext): string | undefined {
+  const f = c.file;
+  if (f.tags.has("IMAGE")) {
+    const filter = c.descriptor("filter_name", "header.filter_name");
+    if (typeof filter !== "string") {
+      return `no filter name (${c.reasons["header.filter_name"] ?? "none"}) to take the band from`;
+    }
+    return `no effective wavelength is known for the filter '${filter}', so no band`;
+  }
+  if (f.tags.has("SPECT")) {
+    const sources = descriptorSources(f.instrumentClass, "central_wavelength");
+    const why = sources === undefined ? undefined : sourcesReason(f, sources);
+    return `no central wavelength (${why ?? "none"}) to take the band from`;
+  }
+  return `neither imaging nor a spectrum (no IMAGE or SPECT tag, as for a dark, bias or mask definition): no filter or wavelength gives a band${maskFileNote(f)}`;
+}
+
+const WFS_KEYWORDS = ["AOWFS_ST", "OIWFS_ST", "PWFS1_ST", "PWFS2_ST"];
+
+function noWavefrontSensor(c: RowContext): string {
+  const phu = c.file.phu;
+  const present = WFS_KEYWORDS.filter((k) => phu.has(k)).map(
+    (k) => `${k} = ${shownValue(phu.get(k) ?? null)}`,
+  );
+  const states =
+    present.length === 0
+      ? `no ${orList(WFS_KEYWORDS)} in the primary header`
+      : `none of ${orList(WFS_KEYWORDS)} is 'guiding' (${present.join(", ")})`;
+  return `no wavefront sensor was guiding: ${states}, and no GWFS1CFG (GeMS)${maskFileNote(c.file)}`;
+}
+
 const HEADER_COLUMNS: Column[] = [
   col("program_id", text, (c, k) => upper(c.descriptor("program_id", k))),
   col("engineering", boolean, (c) => programFlags(c).engineering),
@@ -391,24 +522,46 @@ const HEADER_COLUMNS: Column[] = [
     "calibration_program",
     boolean,
     (c) => programFlags(c).calibrationProgram,
+    {
+      whyNull: (c) =>
+        `no program id (${c.reasons["header.program_id"] ?? "none"}): the archive tells a calibration program only from its id`,
+    },
   ),
   col("processing", enumType("procmode"), processing),
-  col("processing_tag", text, phu("PROCTAG")),
+  col("processing_tag", text, phu("PROCTAG"), { from: { phu: ["PROCTAG"] } }),
   col("observation_id", text, (c, k) =>
     upper(c.descriptor("observation_id", k)),
   ),
   col("data_label", text, (c, k) => upper(c.descriptor("data_label", k)) ?? ""),
-  col("telescope", enumType("telescope"), (c, k) =>
-    headerTelescope(c.descriptor("telescope", k), c.file.fileName),
+  col(
+    "telescope",
+    enumType("telescope"),
+    (c, k) => headerTelescope(c.descriptor("telescope", k), c.file.fileName),
+    {
+      whyNull: (c) => {
+        const telescop = descriptorSources(c.file.instrumentClass, "telescope");
+        const why =
+          telescop === undefined ? undefined : sourcesReason(c.file, telescop);
+        return `${why ?? "no telescope"}, and the file name ${quoted(c.file.fileName)} does not start with N20 or S20`;
+      },
+    },
   ),
   col("instrument", text, (c, k) =>
     geminiInstrument(stringOrNull(c.descriptor("instrument", k)), true),
   ),
-  col("ut_datetime", timestamp, d("ut_datetime")),
-  col("ut_datetime_secs", bigint, (c, k) => {
-    const ut = c.descriptor("ut_datetime", k);
-    return typeof ut === "string" ? utDatetimeSecs(ut) : null;
-  }),
+  col("ut_datetime", timestamp, d("ut_datetime"), { whyNull: noUtDatetime }),
+  col(
+    "ut_datetime_secs",
+    bigint,
+    (c, k) => {
+      const ut = c.descriptor("ut_datetime", k);
+      return typeof ut === "string" ? utDatetimeSecs(ut) : null;
+    },
+    {
+      whyNull: (c) =>
+        `ut_datetime is NULL (${c.reasons["header.ut_datetime"] ?? "no reason"})`,
+    },
+  ),
   col("local_time", time, d("local_time")),
   col("observation_type", enumType("obstype"), observationType),
   col("observation_class", enumType("obsclass"), (c, k) =>
@@ -432,10 +585,30 @@ const HEADER_COLUMNS: Column[] = [
       ? value
       : value.replaceAll("%", "").replaceAll(" ", "_");
   }),
-  col("exposure_time", numeric(12, 6), (c, k) => {
-    const t = numberOrNull(c.descriptor("exposure_time", k));
-    return t !== null && t >= 0 && t < 10_000 ? t : null;
-  }),
+  col(
+    "exposure_time",
+    numeric(12, 6),
+    (c, k) => {
+      const t = numberOrNull(c.descriptor("exposure_time", k));
+      if (t !== null && (t < 0 || t >= 10_000)) {
+        return c.nullBecause(
+          k,
+          `the exposure time ${t} s (EXPTIME${c.tags.has("PREPARED") ? "" : " × COADDS"}) is not below 10000 s, the archive's limit`,
+        );
+      }
+      return t;
+    },
+    {
+      whyNull: (c) => {
+        const exptime = c.file.phu.get("EXPTIME");
+        return c.file.instrumentClass === "GMOS" &&
+          typeof exptime === "number" &&
+          exptime > 10_000
+          ? `EXPTIME = ${exptime} is above 10000 s, which the GMOS descriptor does not trust`
+          : undefined;
+      },
+    },
+  ),
   col(
     "disperser",
     text,
@@ -443,41 +616,83 @@ const HEADER_COLUMNS: Column[] = [
       stringOrNull(c.descriptor("disperser", k))?.replaceAll("/", "_") ?? null,
   ),
   col("camera", text, d("camera")),
-  col("central_wavelength", numeric(8, 6), (c, k) =>
-    c.tags.has("SPECT") && !c.tags.has("GPI")
-      ? numberOrNull(c.descriptor("central_wavelength", k))
-      : null,
-  ),
-  col("wavelength_band", text, d("wavelength_band")),
+  col("central_wavelength", numeric(8, 6), (c, k) => {
+    if (!c.tags.has("SPECT")) {
+      return c.nullBecause(
+        k,
+        "not a spectrum (no SPECT tag): the archive stores a central wavelength for spectra only",
+      );
+    }
+    if (c.tags.has("GPI")) {
+      return c.nullBecause(
+        k,
+        "a GPI spectrum: the archive stores no central wavelength for GPI",
+      );
+    }
+    return numberOrNull(c.descriptor("central_wavelength", k));
+  }),
+  col("wavelength_band", text, d("wavelength_band"), {
+    whyNull: noWavelengthBand,
+  }),
   col("focal_plane_mask", text, d("focal_plane_mask")),
   col("pupil_mask", text, d("pupil_mask")),
-  col("detector_binning", text, binning),
+  col("detector_binning", text, binning, { from: "detector_x_bin" }),
   col("detector_roi_setting", text, d("detector_roi_setting")),
-  col("detector_gain_setting", enumType("detector_gain_setting"), (c, k) =>
-    stringOrNull(c.descriptor("gain_setting", k)),
+  col(
+    "detector_gain_setting",
+    enumType("detector_gain_setting"),
+    (c, k) => stringOrNull(c.descriptor("gain_setting", k)),
+    { from: "gain_setting" },
   ),
   col(
     "detector_readspeed_setting",
     enumType("detector_readspeed_setting"),
     (c, k) => {
       const value = c.descriptor("read_speed_setting", k);
-      return isEnumLabel("detector_readspeed_setting", value) ? value : null;
+      return isEnumLabel("detector_readspeed_setting", value)
+        ? value
+        : value === null
+          ? null
+          : notALabel(
+              c,
+              k,
+              "detector_readspeed_setting",
+              value,
+              "read_speed_setting",
+            );
     },
+    { from: "read_speed_setting" },
   ),
   col(
     "detector_welldepth_setting",
     enumType("detector_welldepth_setting"),
     (c, k) => {
       const value = c.descriptor("well_depth_setting", k);
-      return isEnumLabel("detector_welldepth_setting", value) ? value : null;
+      return isEnumLabel("detector_welldepth_setting", value)
+        ? value
+        : value === null
+          ? null
+          : notALabel(
+              c,
+              k,
+              "detector_welldepth_setting",
+              value,
+              "well_depth_setting",
+            );
     },
+    { from: "well_depth_setting" },
   ),
-  col("detector_readmode_setting", text, (c, k) => {
-    if (c.file.instrumentClass === "GMOS") {
-      return c.tags.has("NODANDSHUFFLE") ? "NodAndShuffle" : "Classic";
-    }
-    return stringOrNull(c.descriptor("read_mode", k))?.replaceAll(" ", "_");
-  }),
+  col(
+    "detector_readmode_setting",
+    text,
+    (c, k) => {
+      if (c.file.instrumentClass === "GMOS") {
+        return c.tags.has("NODANDSHUFFLE") ? "NodAndShuffle" : "Classic";
+      }
+      return stringOrNull(c.descriptor("read_mode", k))?.replaceAll(" ", "_");
+    },
+    { from: "read_mode" },
+  ),
   col("coadds", integer, d("coadds")),
   col("spectroscopy", boolean, (c) =>
     c.tags.has("GHOST") && c.tags.has("BUNDLE") ? true : c.tags.has("SPECT"),
@@ -485,8 +700,12 @@ const HEADER_COLUMNS: Column[] = [
   col("mode", enumType("mode"), (c) => mode(c.tags)),
   col("adaptive_optics", boolean, (c) => adaptiveOptics(c.file)),
   col("laser_guide_star", boolean, (c) => laserGuideStar(c.file)),
-  col("wavefront_sensor", text, (c) => wavefrontSensor(c.file)),
-  col("gcal_lamp", text, (c) => gcalLamp(c.file)),
+  col("wavefront_sensor", text, (c) => wavefrontSensor(c.file), {
+    whyNull: noWavefrontSensor,
+  }),
+  col("gcal_lamp", text, (c) => gcalLamp(c.file), {
+    from: { phu: ["GCALLAMP", "GCALSHUT"] },
+  }),
   col("raw_iq", integer, d("raw_iq")),
   col("raw_cc", integer, d("raw_cc")),
   col("raw_wv", integer, d("raw_wv")),
@@ -496,12 +715,16 @@ const HEADER_COLUMNS: Column[] = [
   col("requested_wv", integer, d("requested_wv")),
   col("requested_bg", integer, d("requested_bg")),
   col("qa_state", enumType("qa_state"), qa),
-  col("release", date, release),
+  col("release", date, release, {
+    from: { phu: ["RELEASE"], expects: "a date" },
+  }),
   col("reduction", enumType("reduction_state"), (c) => reduction(c.tags)),
   col("site_monitoring", boolean, siteMonitoring),
   col("types", text, (c) => typesText(c.tags)),
-  // Set later, from the photometric-standard footprint match at ingest.
-  col("phot_standard", boolean, () => null),
+  col("phot_standard", boolean, () => null, {
+    whyNull: () =>
+      "the archive's rule: the header row leaves phot_standard NULL; only a later step of the reference's ingest (do_std_obs) sets it, to true, for imaging whose footprint holds a photometric standard",
+  }),
   col(
     "proprietary_coordinates",
     boolean,
@@ -529,10 +752,14 @@ const plain =
     c.run(`plain:${column}`, column, () => compute(c.file));
 
 const inEnum =
-  (name: Parameters<typeof isEnumLabel>[0], derive: Column["derive"]) =>
+  (name: keyof typeof ENUMS, derive: Column["derive"]) =>
   (c: RowContext, column: string) => {
     const value = derive(c, column);
-    return isEnumLabel(name, value) ? value : null;
+    return isEnumLabel(name, value)
+      ? value
+      : value === null
+        ? null
+        : notALabel(c, column, name, value);
   };
 
 /** `'+'.join(list)`, which fails (null) when any element is missing. */
@@ -586,6 +813,21 @@ const gmosBlockColumn =
   (c) =>
     gmosBlock(c)[index] ?? null;
 
+/** A column after the block's first failure is NULL because of it. */
+function gmosBlockStopped(c: RowContext, column: string): string | undefined {
+  const index = GMOS_BLOCK.findIndex((n) => column === `gmos.${n}`);
+  for (const name of GMOS_BLOCK.slice(0, Math.max(0, index))) {
+    const failure = c.warnings.find((w) => w.column === `gmos.${name}`);
+    if (failure !== undefined) {
+      return `the archive fills ${GMOS_BLOCK.join(", ")} in one step, which stopped at ${name}: ${failure.message}`;
+    }
+  }
+  return undefined;
+}
+
+const NOT_NOD_AND_SHUFFLE =
+  "not a nod-and-shuffle observation (no NODANDSHUFFLE tag)";
+
 const INSTRUMENT_TABLES: Record<string, InstrumentTable> = {
   gmos: {
     table: "gmos",
@@ -601,33 +843,45 @@ const INSTRUMENT_TABLES: Record<string, InstrumentTable> = {
         plain((f) => genericFilterName(f, false)),
       ),
       ...GMOS_BLOCK.slice(0, 4).map((name, i) =>
-        col(name, name.endsWith("bin") ? integer : text, gmosBlockColumn(i)),
+        col(name, name.endsWith("bin") ? integer : text, gmosBlockColumn(i), {
+          whyNull: gmosBlockStopped,
+        }),
       ),
       col(
         "read_speed_setting",
         enumType("gmos_read_speed_setting"),
         inEnum("gmos_read_speed_setting", d("read_speed_setting")),
       ),
-      col("gain_setting", enumType("gmos_gain_setting"), gmosBlockColumn(4)),
+      col("gain_setting", enumType("gmos_gain_setting"), gmosBlockColumn(4), {
+        whyNull: gmosBlockStopped,
+      }),
       col("focal_plane_mask", text, d("focal_plane_mask")),
       col("nodandshuffle", boolean, (c) => c.tags.has("NODANDSHUFFLE")),
       col("nod_count", integer, (c, k) => {
         if (!c.tags.has("NODANDSHUFFLE")) {
-          return null;
+          return c.nullBecause(k, NOT_NOD_AND_SHUFFLE);
         }
         const counts = c.descriptor("nod_count", k);
         return Array.isArray(counts) ? (counts[0] ?? null) : null;
       }),
-      col("nod_pixels", integer, (c, k) =>
-        c.tags.has("NODANDSHUFFLE") ? c.descriptor("shuffle_pixels", k) : null,
+      col(
+        "nod_pixels",
+        integer,
+        (c, k) =>
+          c.tags.has("NODANDSHUFFLE")
+            ? c.descriptor("shuffle_pixels", k)
+            : c.nullBecause(k, NOT_NOD_AND_SHUFFLE),
+        { from: "shuffle_pixels" },
       ),
       col("prepared", boolean, (c) => c.tags.has("PREPARED")),
       col("overscan_subtracted", boolean, (c) =>
         c.tags.has("OVERSCAN_SUBTRACTED"),
       ),
       col("overscan_trimmed", boolean, (c) => c.tags.has("OVERSCAN_TRIMMED")),
-      // The descriptor does not exist in the reference's metadata library.
-      col("grating_order", integer, () => null),
+      col("grating_order", integer, () => null, {
+        whyNull: () =>
+          "the archive's rule: the reference's metadata library has no grating_order descriptor, so every GMOS row stores NULL",
+      }),
     ],
   },
   niri: {
@@ -666,13 +920,15 @@ const INSTRUMENT_TABLES: Record<string, InstrumentTable> = {
         enumType("niri_camera"),
         inEnum("niri_camera", phu("CAMERA")),
       ),
-      col("focal_plane_mask", text, phu("FPMASK")),
+      col("focal_plane_mask", text, phu("FPMASK"), {
+        from: { phu: ["FPMASK"] },
+      }),
     ],
   },
   f2: {
     table: "f2",
     columns: [
-      col("disperser", text, phu("GRISM")),
+      col("disperser", text, phu("GRISM"), { from: { phu: ["GRISM"] } }),
       col(
         "filter_name",
         text,
@@ -706,7 +962,7 @@ const INSTRUMENT_TABLES: Record<string, InstrumentTable> = {
         enumType("gnirs_well_depth_setting"),
         inEnum("gnirs_well_depth_setting", d("well_depth_setting")),
       ),
-      col("camera", text, phu("CAMERA")),
+      col("camera", text, phu("CAMERA"), { from: { phu: ["CAMERA"] } }),
       col(
         "focal_plane_mask",
         text,
@@ -730,6 +986,37 @@ const TABLE_BY_INSTRUMENT: Record<string, InstrumentTableName> = {
   GNIRS: "gnirs",
 };
 
+/**
+ * Why a column is NULL: the failures recorded for it, else the rule's own
+ * reason, else what its keywords hold.
+ */
+function nullReason(
+  c: RowContext,
+  column: Column,
+  name: string,
+): string | undefined {
+  const failures = c.warnings
+    .filter((w) => w.column === name)
+    .map((w) => w.message);
+  if (failures.length > 0) {
+    return [...new Set(failures)].join("; ");
+  }
+  const specific =
+    c.noted(name) ??
+    column.whyNull?.(c, name) ??
+    (typeof column.from === "object"
+      ? undefined
+      : c.descriptorFailure(column.from ?? column.name));
+  if (specific !== undefined) {
+    return specific;
+  }
+  const from =
+    typeof column.from === "object"
+      ? column.from
+      : descriptorSources(c.file.instrumentClass, column.from ?? column.name);
+  return from === undefined ? undefined : sourcesReason(c.file, from);
+}
+
 function buildRow(c: RowContext, prefix: string, columns: Column[]): Row {
   const row: Row = {};
   for (const column of columns) {
@@ -747,6 +1034,12 @@ function buildRow(c: RowContext, prefix: string, columns: Column[]): Row {
       row[column.name] = null;
     } else {
       row[column.name] = fitted.value;
+    }
+    if (row[column.name] === null) {
+      const reason = nullReason(c, column, name);
+      if (reason !== undefined) {
+        c.reasons[name] = reason;
+      }
     }
   }
   return row;
@@ -778,7 +1071,7 @@ export function archiveRows(
             values: buildRow(c, table.table, table.columns),
           },
         ];
-  return { header, instrument, warnings: c.warnings };
+  return { header, instrument, warnings: c.warnings, reasons: c.reasons };
 }
 
 /** Column names in table order, for inserts and COPY. */

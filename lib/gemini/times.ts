@@ -152,7 +152,7 @@ export function utDatetime(f: GeminiFile): string | null {
   if (date === undefined) {
     if (f.sci.length === 0) {
       throw new DescriptorError(
-        "no date keywords and no science extensions to take FRMNAME from",
+        "no date in DATE-OBS, DATE or UTDATE, no MJD-OBS above 1 or OBSSTART, and no science extensions to take a date from FRMNAME",
       );
     }
     // FRMNAME of each science extension, then the file name; the last that looks like a date wins.

@@ -168,3 +168,29 @@ it("fits inspect gives the reason for a NULL ra, dec and airmass (an AZ/EL targe
     /^ {2}airmass +NULL \(AIRMASS = -9999 is below 1, not a plausible airmass\)$/m,
   );
 });
+
+it("fits inspect gives a reason for every NULL of the GMOS mask definition file", async (t) => {
+  const dump = loadHeaderDumps().find(
+    (d) => d.name === "GN2001BQ013-04.fits.header",
+  );
+  assert.ok(dump);
+  const path = join(tempDir(t), dump.fitsName);
+  writeDumpAsFits(dump, path);
+  const { code, stdout, stderr } = await runCli(["fits", "inspect", path]);
+  assert.equal(code, 0, stderr);
+  assert.match(
+    stdout,
+    /^ {2}requested_iq +NULL \(no REQIQ in the primary header \(a mask definition file, OBSTYPE = 'MASK'/m,
+  );
+  assert.match(
+    stdout,
+    /^ {2}gcal_lamp +NULL \(no GCALLAMP or GCALSHUT in the primary header/m,
+  );
+  assert.match(stdout, /^ {2}phot_standard +NULL \(the archive's rule: /m);
+  assert.match(
+    stdout,
+    /^ {2}array_name +NULL \(the archive fills detector_x_bin, .* which stopped at detector_x_bin: the file has no science extensions/m,
+  );
+  const bare = stdout.split("\n").filter((l) => /^ {2}\S+ +NULL$/.test(l));
+  assert.deepEqual(bare, [], "every NULL has a reason");
+});

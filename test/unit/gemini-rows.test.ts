@@ -13,6 +13,8 @@ import { describe as suite, it } from "node:test";
 import { withClient } from "../../lib/db/connect.js";
 import { quoteIdent } from "../../lib/db/sql.js";
 import { readFitsFile, readHeaders } from "../../lib/fits/read.js";
+import { descriptorTable } from "../../lib/gemini/descriptors.js";
+import { descriptorSources } from "../../lib/gemini/null-reasons.js";
 import {
   type ArchiveRows,
   archiveRows,
@@ -339,6 +341,128 @@ suite("header and instrument rows", () => {
     ] as const) {
       assert.match(reasons.get(key) ?? "(none)", reason, key);
     }
+  });
+
+  it("every NULL column of every dump and fixture has a reason that names a keyword or a rule", async (t) => {
+    const dir = tempDir(t);
+    const all: [string, ArchiveRows][] = [];
+    for (const dump of dumps) {
+      const path = join(dir, dump.fitsName);
+      writeDumpAsFits(dump, path);
+      all.push([
+        dump.name,
+        archiveRows(readHeaders(path), `${dump.fitsName}.bz2`),
+      ]);
+    }
+    for (const folder of ["gemini", "astropy"]) {
+      const root = sharedPath("fixtures", "fits", folder);
+      for (const name of readdirSync(root).sort()) {
+        const result = await readFitsFile(join(root, name));
+        all.push([name, archiveRows(result.structure, name)]);
+      }
+    }
+    const bare: string[] = [];
+    let nulls = 0;
+    for (const [name, rows] of all) {
+      const tables: [string, Record<string, unknown>][] = [
+        ["header", rows.header],
+        ...rows.instrument.map((r): [string, Record<string, unknown>] => [
+          r.table,
+          r.values,
+        ]),
+      ];
+      for (const [table, values] of tables) {
+        for (const [column, value] of Object.entries(values)) {
+          if (value !== null) {
+            continue;
+          }
+          nulls++;
+          const reason = rows.reasons[`${table}.${column}`] ?? "";
+          if (reason.trim() === "") {
+            bare.push(`${name} ${table}.${column}`);
+          }
+        }
+      }
+    }
+    assert.deepEqual(bare, []);
+    // The fixtures hold NULLs of every kind, so this is not vacuous.
+    assert.ok(nulls > 2000, `only ${nulls} NULLs`);
+  });
+
+  it("a NULL's reason says which keyword is missing, or which rule of the archive leaves it NULL", (t) => {
+    const reasons = (name: string) => {
+      const dump = dumps.find((d) => d.name === name);
+      assert.ok(dump, name);
+      const path = join(tempDir(t), dump.fitsName);
+      writeDumpAsFits(dump, path);
+      return archiveRows(readHeaders(path), `${dump.fitsName}.bz2`).reasons;
+    };
+    const mask = reasons("GN2001BQ013-04.fits.header");
+    for (const [column, reason] of [
+      [
+        "header.requested_iq",
+        /^no REQIQ in the primary header \(a mask definition file, OBSTYPE = 'MASK'/,
+      ],
+      ["header.gcal_lamp", /^no GCALLAMP or GCALSHUT in the primary header/],
+      ["header.phot_standard", /^the archive's rule: .*do_std_obs/],
+      ["header.wavelength_band", /^neither imaging nor a spectrum/],
+      [
+        "header.telescope",
+        /^no TELESCOP in the primary header.*does not start with N20 or S20$/,
+      ],
+      [
+        "gmos.detector_x_bin",
+        /^the file has no science extensions \(a mask definition file/,
+      ],
+      [
+        "gmos.gain_setting",
+        /which stopped at detector_x_bin: the file has no science extensions/,
+      ],
+      [
+        "gmos.nod_count",
+        /^not a nod-and-shuffle observation \(no NODANDSHUFFLE tag\)$/,
+      ],
+      [
+        "gmos.grating_order",
+        /^the archive's rule: .*no grating_order descriptor/,
+      ],
+    ] as const) {
+      assert.match(mask[column] ?? "(none)", reason, column);
+    }
+    // NIRI's cached descriptor failure reaches the niri row too, not only the header.
+    const niri = reasons("N20070818S0031.fits.header");
+    assert.match(
+      niri["niri.well_depth_setting"] ?? "(none)",
+      /A_VDDUC and A_VDET/,
+    );
+    const f2 = reasons("S20141130S0001.fits.header");
+    assert.match(
+      f2["header.detector_gain_setting"] ?? "(none)",
+      /^F2 has no gain setting/,
+    );
+    assert.match(
+      f2["header.central_wavelength"] ?? "(none)",
+      /^not a spectrum \(no SPECT tag\)|^WAVELENG/,
+    );
+  });
+
+  it("every descriptor of every instrument class says which keywords it reads", () => {
+    const missing: string[] = [];
+    for (const cls of [
+      undefined,
+      "GEMINI",
+      "GMOS",
+      "NIRI",
+      "F2",
+      "GNIRS",
+    ] as const) {
+      for (const name of Object.keys(descriptorTable(cls))) {
+        if (descriptorSources(cls, name) === undefined) {
+          missing.push(`${cls ?? "non-Gemini"} ${name}`);
+        }
+      }
+    }
+    assert.deepEqual(missing, []);
   });
 
   it("ut_datetime_secs counts whole seconds from 2000-01-01, truncated toward zero", () => {

@@ -263,7 +263,9 @@ function rowLines(rows: ArchiveRows): string[] {
     table(
       [`${name} column`, "value"],
       Object.entries(values).map(([column, value]) => {
-        const reason = why.get(`${name}.${column}`);
+        const key = `${name}.${column}`;
+        const reason =
+          value === null ? (rows.reasons[key] ?? why.get(key)) : why.get(key);
         return [
           column,
           reason === undefined ? shown(value) : `${shown(value)} (${reason})`,
