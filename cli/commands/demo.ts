@@ -10,7 +10,7 @@ import { UsageError } from "../../lib/errors.js";
 import type { Logger } from "../../lib/logger.js";
 import { packageRoot } from "../../lib/paths.js";
 import { previewLocation } from "../../lib/preview/store.js";
-import { formatCount, formatDuration } from "../../lib/progress.js";
+import { formatCount, formatDuration, formatRate } from "../../lib/progress.js";
 import { enqueue, type EnqueueReport } from "../../lib/rebuild/enqueue.js";
 import { REBUILT_TABLES } from "../../lib/rebuild/ingest.js";
 import {
@@ -206,10 +206,10 @@ async function demoRebuild(
           phase: "ingest",
           ...s.counts,
           total: s.total,
-          filesPerSecond: s.filesPerSecond,
+          filesPerSecond: s.runFilesPerSecond,
           etaSeconds: s.etaSeconds,
         },
-        `ingest: ${formatCount(finished)} of ${formatCount(s.total)} files (${formatCount(s.counts.failed)} failed), ${s.filesPerSecond.toFixed(1)} files/s, ETA ${formatDuration(s.etaSeconds)}`,
+        `ingest: ${formatCount(finished)} of ${formatCount(s.total)} files (${formatCount(s.counts.failed)} failed), ${formatRate(s.runFilesPerSecond)} files/s, ETA ${formatDuration(s.etaSeconds)}`,
       );
     },
   });
@@ -243,7 +243,9 @@ async function demoRebuild(
     failed: run.status.counts.failed,
     failures: failures.failures,
     seconds,
-    filesPerSecond: files.length / run.seconds,
+    // The ledger's rate over the run, the same figure the progress line and
+    // `rebuild status` give.
+    filesPerSecond: run.status.runFilesPerSecond,
   };
 }
 
@@ -251,7 +253,7 @@ function describeRebuild(r: DemoRebuild): string {
   return [
     `synthetic archive ${r.archive}: ${formatCount(r.files)} files (${r.compressed} .bz2, ${r.corrupt} deliberately broken)`,
     `enqueued ${formatCount(r.enqueue.queued)} in ${r.enqueue.jobs} job(s); ${r.workers} local worker processes (--fast-rebuild --make-previews)`,
-    `ingested ${formatCount(r.done)}, failed ${formatCount(r.failed)} in ${r.seconds.toFixed(1)} s (${r.filesPerSecond.toFixed(1)} files/s while the workers ran)`,
+    `ingested ${formatCount(r.done)}, failed ${formatCount(r.failed)} in ${r.seconds.toFixed(1)} s (${formatRate(r.filesPerSecond)} files/s from the first file started to the last finished)`,
     `rows: ${Object.entries(r.rows)
       .map(([t, n]) => `${t} ${formatCount(n)}`)
       .join(", ")}`,

@@ -15,14 +15,13 @@ import { Redis, type RedisOptions } from "ioredis";
 
 import { ExternalServiceError, InterruptedError } from "../errors.js";
 import { redactText, redactUrl } from "../redact.js";
+import { DEFAULT_BATCH_SIZE } from "./defaults.js";
 
-export const DEFAULT_INGEST_QUEUE = "fitsfleet-ingest";
-
-/** Files per job: large enough that Redis holds little per file, small enough that a lost batch is cheap to redo. */
-export const DEFAULT_BATCH_SIZE = 200;
-
-/** How long a batch is retried after its first transient failure (--max-retry-time). */
-export const DEFAULT_MAX_RETRY_MS = 15 * 60_000;
+export {
+  DEFAULT_BATCH_SIZE,
+  DEFAULT_INGEST_QUEUE,
+  DEFAULT_MAX_RETRY_MS,
+} from "./defaults.js";
 
 /** How long a command waits for Redis before it gives up (exit 4). */
 export const REDIS_CONNECT_TIMEOUT_MS = 30_000;

@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { promisify } from "node:util";
@@ -37,11 +38,18 @@ async function loadedBy(
   args: readonly string[],
 ): Promise<string[]> {
   const log = join(tempDir(t, "ff-imports-"), "imports.txt");
+  // A command that fails (no database configured) has still loaded what it runs on.
   await promisify(execFile)(
     process.execPath,
     ["--import", RECORDER, CLI, ...args],
-    { env: { ...process.env, FF_IMPORT_LOG: log } },
-  );
+    {
+      env: {
+        ...process.env,
+        FF_IMPORT_LOG: log,
+        FITSFLEET_STACK_DIR: join(tmpdir(), "ff-no-stack-here"),
+      },
+    },
+  ).catch(() => undefined);
   return readFileSync(log, "utf8").split("\n").filter(Boolean);
 }
 
@@ -75,6 +83,13 @@ describe("start-up", () => {
     ["stack", "down", "--help"],
     ["fits", "--help"],
     ["fits", "inspect", "--help"],
+    ["rebuild", "--help"],
+    ["rebuild", "enqueue", "--help"],
+    ["rebuild", "status", "--help"],
+    ["rebuild", "reconcile", "--help"],
+    ["worker", "--help"],
+    ["worker", "ingest", "--help"],
+    ["worker", "preview", "--help"],
   ]) {
     it(`\`fitsfleet ${args.join(" ")}\` loads none of the heavy modules`, async (t) => {
       const urls = await loadedBy(t, args);
@@ -87,7 +102,8 @@ describe("start-up", () => {
   }
 
   it("a command's modules are loaded when it runs (the recorder sees them)", async (t) => {
-    const urls = await loadedBy(t, ["rebuild", "enqueue", "--help"]);
+    // It fails for want of a database, after loading what it runs on.
+    const urls = await loadedBy(t, ["rebuild", "status"]);
     assert.ok(heavyIn(urls).includes("BullMQ"), heavyIn(urls).join(", "));
   });
 

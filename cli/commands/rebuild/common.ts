@@ -3,7 +3,7 @@ import { resolve } from "node:path";
 
 import type { Config } from "../../../lib/config.js";
 import { ConfigError } from "../../../lib/errors.js";
-import { DEFAULT_INGEST_QUEUE } from "../../../lib/rebuild/queue.js";
+import { DEFAULT_INGEST_QUEUE } from "../../../lib/rebuild/defaults.js";
 
 export const QUEUE_OPTION = [
   "--queue <name>",

@@ -1,11 +1,9 @@
 import { Command } from "commander";
 
-import { databaseUrl, redisUrl } from "../../../lib/endpoints.js";
 import { UsageError } from "../../../lib/errors.js";
 import { formatCount } from "../../../lib/progress.js";
-import { enqueue, type EnqueueReport } from "../../../lib/rebuild/enqueue.js";
-import { openStorage } from "../../../lib/storage/index.js";
-import { commandContext } from "../../context.js";
+import type { EnqueueReport } from "../../../lib/rebuild/enqueue.js";
+import { runContext } from "../../run.js";
 import { QUEUE_OPTION, storageLocation } from "./common.js";
 
 interface EnqueueFlags {
@@ -71,7 +69,8 @@ export function enqueueCommand(): Command {
     .option("--dry-run", "count what would be queued without writing anything")
     .option("--batch-size <files>", "files per queued job", "200")
     .action(async (flags: EnqueueFlags, command: Command) => {
-      const { config, logger, output } = commandContext(command);
+      const { config, output, databaseUrl, redisUrl } =
+        await runContext(command);
       if (
         [flags.filename, flags.listfile].filter((x) => x !== undefined).length >
         1
@@ -86,11 +85,16 @@ export function enqueueCommand(): Command {
         );
       }
       const location = storageLocation(config);
+      // Loaded here, not at the top: `--help` need not load the drivers.
+      const [{ enqueue }, { openStorage }] = await Promise.all([
+        import("../../../lib/rebuild/enqueue.js"),
+        import("../../../lib/storage/index.js"),
+      ]);
       const storage = openStorage(location, { s3Endpoint: config.s3Endpoint });
       try {
         const report = await enqueue({
-          databaseUrl: databaseUrl(config, logger),
-          redisUrl: redisUrl(config, logger),
+          databaseUrl: databaseUrl(),
+          redisUrl: redisUrl(),
           queue: flags.queue,
           storage,
           storageLocation: location,

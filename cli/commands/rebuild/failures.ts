@@ -1,9 +1,8 @@
 import { Command } from "commander";
 
-import { withClient } from "../../../lib/db/connect.js";
-import { databaseUrl } from "../../../lib/endpoints.js";
-import { type Failure, listFailures } from "../../../lib/rebuild/ledger.js";
-import { commandContext } from "../../context.js";
+import type { Failure } from "../../../lib/rebuild/ledger.js";
+import { runContext } from "../../run.js";
+import { rebuildLibraries } from "./load.js";
 
 /**
  * One failure a line: the file, then the reason without the file's name
@@ -35,8 +34,9 @@ export function failuresCommand(): Command {
     )
     .option("--limit <n>", "at most this many", "100")
     .action(async (flags: { limit: string }, command: Command) => {
-      const { config, logger, output } = commandContext(command);
-      const result = await withClient(databaseUrl(config, logger), (c) =>
+      const { output, databaseUrl } = await runContext(command);
+      const { withClient, listFailures } = await rebuildLibraries();
+      const result = await withClient(databaseUrl(), (c) =>
         listFailures(c, Math.max(1, Number(flags.limit) || 100)),
       );
       output.result(result, describeFailures);

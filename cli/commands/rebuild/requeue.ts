@@ -1,21 +1,20 @@
 import { Command } from "commander";
 
-import { withClient } from "../../../lib/db/connect.js";
-import { databaseUrl, redisUrl } from "../../../lib/endpoints.js";
-import { reconcile, retryFailed } from "../../../lib/rebuild/ledger.js";
-import { withIngestQueue } from "../../../lib/rebuild/queue.js";
-import { commandContext } from "../../context.js";
+import { runContext } from "../../run.js";
 import { QUEUE_OPTION } from "./common.js";
+import { rebuildLibraries } from "./load.js";
 
 export function retryFailedCommand(): Command {
   return new Command("retry-failed")
     .description("queue the failed files again (a success clears their error)")
     .option(...QUEUE_OPTION)
     .action(async (flags: { queue: string }, command: Command) => {
-      const { config, logger, output } = commandContext(command);
-      const redis = redisUrl(config, logger);
+      const { output, databaseUrl, redisUrl } = await runContext(command);
+      const { withClient, retryFailed, withIngestQueue } =
+        await rebuildLibraries();
+      const redis = redisUrl();
       const result = await withIngestQueue(redis, flags.queue, (queue) =>
-        withClient(databaseUrl(config, logger), (c) => retryFailed(c, queue)),
+        withClient(databaseUrl(), (c) => retryFailed(c, queue)),
       );
       output.result(
         result,
@@ -31,10 +30,12 @@ export function reconcileCommand(): Command {
     )
     .option(...QUEUE_OPTION)
     .action(async (flags: { queue: string }, command: Command) => {
-      const { config, logger, output } = commandContext(command);
-      const redis = redisUrl(config, logger);
+      const { output, databaseUrl, redisUrl } = await runContext(command);
+      const { withClient, reconcile, withIngestQueue } =
+        await rebuildLibraries();
+      const redis = redisUrl();
       const result = await withIngestQueue(redis, flags.queue, (queue) =>
-        withClient(databaseUrl(config, logger), (c) => reconcile(c, queue)),
+        withClient(databaseUrl(), (c) => reconcile(c, queue)),
       );
       output.result(
         result,

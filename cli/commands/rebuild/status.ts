@@ -1,19 +1,15 @@
 import { Command } from "commander";
 
-import { withClient } from "../../../lib/db/connect.js";
-import { databaseUrl } from "../../../lib/endpoints.js";
 import { sleep } from "../../../lib/exec.js";
 import {
   formatCount,
   formatDuration,
   formatRate,
 } from "../../../lib/progress.js";
-import {
-  type RebuildStatus,
-  rebuildStatus,
-} from "../../../lib/rebuild/ledger.js";
-import { commandContext } from "../../context.js";
+import type { RebuildStatus } from "../../../lib/rebuild/ledger.js";
 import { table } from "../../output.js";
+import { runContext } from "../../run.js";
+import { rebuildLibraries } from "./load.js";
 
 export function describeRebuildStatus(s: RebuildStatus): string {
   const c = s.counts;
@@ -58,8 +54,9 @@ export function statusCommand(): Command {
         flags: { watch?: boolean | string; window: string },
         command: Command,
       ) => {
-        const { config, logger, output } = commandContext(command);
-        const url = databaseUrl(config, logger);
+        const { output, databaseUrl } = await runContext(command);
+        const { withClient, rebuildStatus } = await rebuildLibraries();
+        const url = databaseUrl();
         const window = Math.max(1, Number(flags.window) || 5);
         const every =
           flags.watch === undefined

@@ -1,13 +1,9 @@
 import { Command } from "commander";
 
-import { databaseUrl, redisUrl } from "../../../lib/endpoints.js";
 import { formatCount } from "../../../lib/progress.js";
-import {
-  type IngestWorkerSummary,
-  runIngestWorker,
-} from "../../../worker/ingest.js";
-import { commandContext } from "../../context.js";
+import type { IngestWorkerSummary } from "../../../worker/ingest.js";
 import { duration, wholeNumber } from "../../parse.js";
+import { runContext } from "../../run.js";
 import { QUEUE_OPTION } from "../rebuild/common.js";
 import {
   addCommonWorkerOptions,
@@ -70,7 +66,8 @@ export function ingestCommand(): Command {
     );
   return addPreviewOptions(command).action(
     async (flags: WorkerFlags, cmd: Command) => {
-      const { config, logger, output } = commandContext(cmd);
+      const { config, logger, output, databaseUrl, redisUrl } =
+        await runContext(cmd);
       const render =
         flags.makePreviews === true ? previewPoolOptions(flags) : undefined;
       const concurrency = wholeNumber(
@@ -80,11 +77,13 @@ export function ingestCommand(): Command {
       );
       const stallMs = duration("--stall-timeout", flags.stallTimeout);
       const common = commonWorkerSettings(flags);
+      // Loaded here, not at the top: `--help` need not load BullMQ or sharp.
+      const { runIngestWorker } = await import("../../../worker/ingest.js");
       const summary = await withWorkerSignals((stop, abandon) =>
         runIngestWorker({
           name: flags.name,
-          databaseUrl: databaseUrl(config, logger),
-          redisUrl: redisUrl(config, logger),
+          databaseUrl: databaseUrl(),
+          redisUrl: redisUrl(),
           queue: flags.queue,
           concurrency,
           empty: flags.empty === true,

@@ -1,13 +1,9 @@
 import { Command } from "commander";
 
-import { databaseUrl } from "../../../lib/endpoints.js";
 import { formatCount } from "../../../lib/progress.js";
-import {
-  type PreviewWorkerSummary,
-  runPreviewWorker,
-} from "../../../worker/preview.js";
-import { commandContext } from "../../context.js";
+import type { PreviewWorkerSummary } from "../../../worker/preview.js";
 import { wholeNumber } from "../../parse.js";
+import { runContext } from "../../run.js";
 import {
   addCommonWorkerOptions,
   type CommonWorkerFlags,
@@ -45,7 +41,7 @@ export function previewCommand(): Command {
     );
   return addPreviewOptions(command).action(
     async (flags: Flags, cmd: Command) => {
-      const { config, logger, output } = commandContext(cmd);
+      const { config, logger, output, databaseUrl } = await runContext(cmd);
       const render = previewPoolOptions(flags);
       const concurrency = wholeNumber("--concurrency", flags.concurrency, {
         max: 64,
@@ -54,10 +50,12 @@ export function previewCommand(): Command {
         max: 1000,
       });
       const common = commonWorkerSettings(flags);
+      // Loaded here, not at the top: `--help` need not load BullMQ or sharp.
+      const { runPreviewWorker } = await import("../../../worker/preview.js");
       const summary = await withWorkerSignals((stop, abandon) =>
         runPreviewWorker({
           name: flags.name,
-          databaseUrl: databaseUrl(config, logger),
+          databaseUrl: databaseUrl(),
           storage: config.storage,
           previews: config.previews,
           concurrency,
