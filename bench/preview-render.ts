@@ -48,10 +48,10 @@ import { parseArgs } from "node:util";
 import sharp from "sharp";
 import ts from "typescript";
 
+import { WORKER_ENVIRONMENT } from "../infra/local.js";
 import { readHeaders } from "../lib/fits/read.js";
 import { formatCard, headerBytes } from "../lib/fits/write.js";
 import { packageRoot } from "../lib/paths.js";
-import { WORKER_ENVIRONMENT } from "../infra/local.js";
 import { writeSyntheticArchive } from "../lib/synthetic/archive.js";
 
 type CaseName = "gmos" | "float";

@@ -59,12 +59,12 @@ import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 
+import { runLocalWorkers } from "../infra/local.js";
 import { clientProgramConnection } from "../lib/db/client-programs.js";
 import { withClient } from "../lib/db/connect.js";
 import { runMigrations } from "../lib/db/migrate.js";
 import { packageRoot } from "../lib/paths.js";
 import { enqueue } from "../lib/rebuild/enqueue.js";
-import { runLocalWorkers } from "../infra/local.js";
 import { stackDown, stackUp, stackUrls } from "../lib/stack/index.js";
 import { openStorage } from "../lib/storage/index.js";
 import { writeSyntheticArchive } from "../lib/synthetic/archive.js";
