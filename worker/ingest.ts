@@ -281,6 +281,11 @@ export async function runIngestWorker(
       });
     });
     worker.on("error", (error) => queueProblem(error.message));
+    logger.info("taking work", {
+      worker: options.name,
+      queue: options.queue,
+      concurrency: options.concurrency,
+    });
     await new Promise<void>((resolve) => {
       let closing = false;
       const close = () => {
