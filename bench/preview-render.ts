@@ -5,7 +5,7 @@
  * the same percentile clip, saved as JPEG), in the same run, on two frames:
  *
  * - gmos: a full-size unbinned 12-amplifier GMOS-N frame (Hamamatsu, 12
- *   int16 extensions of 544 x 4224, 55 MB) from lib/synthetic;
+ *   int16 extensions of 544 x 4224, 55 MB) from fixtures/synthetic;
  * - float: a 4096 x 4096 BITPIX -32 frame (67 MB): sky, noise and stars.
  *
  * Every measurement is a fresh process rendering one preview (its peak RSS,
@@ -48,11 +48,11 @@ import { parseArgs } from "node:util";
 import sharp from "sharp";
 import ts from "typescript";
 
+import { writeSyntheticArchive } from "../fixtures/synthetic/archive.js";
 import { WORKER_ENVIRONMENT } from "../infra/local.js";
 import { readHeaders } from "../lib/fits/read.js";
 import { formatCard, headerBytes } from "../lib/fits/write.js";
 import { packageRoot } from "../lib/paths.js";
-import { writeSyntheticArchive } from "../lib/synthetic/archive.js";
 
 type CaseName = "gmos" | "float";
 

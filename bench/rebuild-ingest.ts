@@ -6,7 +6,7 @@
  * two at a time on both cores), in the same run, on the same files, on one
  * throwaway stack with PostgreSQL's default durability (fsync on).
  *
- * Three corpora of synthetic Gemini files (lib/synthetic):
+ * Three corpora of synthetic Gemini files (fixtures/synthetic):
  * - small: full headers, data units of tens of KB, uncompressed: header work
  *   and database round trips dominate;
  * - mixed: the same with 30% .fits.bz2, where bzip2 decoding weighs in;
@@ -59,6 +59,7 @@ import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 
+import { writeSyntheticArchive } from "../fixtures/synthetic/archive.js";
 import { runLocalWorkers } from "../infra/local.js";
 import { clientProgramConnection } from "../lib/db/client-programs.js";
 import { withClient } from "../lib/db/connect.js";
@@ -67,7 +68,6 @@ import { packageRoot } from "../lib/paths.js";
 import { enqueue } from "../lib/rebuild/enqueue.js";
 import { stackDown, stackUp, stackUrls } from "../lib/stack/index.js";
 import { openStorage } from "../lib/storage/index.js";
-import { writeSyntheticArchive } from "../lib/synthetic/archive.js";
 
 type CorpusName = "small" | "mixed" | "fits" | "bz2" | "gemini";
 

@@ -20,6 +20,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
+import {
+  createPreviousVersionDatabase,
+  dumpDatabase,
+} from "../fixtures/previous-version.js";
 import { TABLE_PRESETS } from "../lib/archive-tables.js";
 import { passwordlessUrl } from "../lib/db/client-programs.js";
 import { withClient } from "../lib/db/connect.js";
@@ -27,10 +31,6 @@ import { runMigrations } from "../lib/db/migrate.js";
 import { packageRoot } from "../lib/paths.js";
 import { postgresProgram } from "../lib/programs.js";
 import { stackDown, stackUp, stackUrls } from "../lib/stack/index.js";
-import {
-  createPreviousVersionDatabase,
-  dumpDatabase,
-} from "../lib/upgrade/previous-version.js";
 
 const args = process.argv.slice(2);
 const rows = Number(args.find((a) => /^\d+$/.test(a)) ?? 2_000_000);

@@ -16,10 +16,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 
+import { writeSyntheticArchive } from "../fixtures/synthetic/archive.js";
 import { withClient } from "../lib/db/connect.js";
 import { packageRoot } from "../lib/paths.js";
 import { stackDown, stackUp, stackUrls } from "../lib/stack/index.js";
-import { writeSyntheticArchive } from "../lib/synthetic/archive.js";
 
 const run = promisify(execFile);
 

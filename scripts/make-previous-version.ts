@@ -1,6 +1,6 @@
 /**
  * Fills an empty database with the previous-version (v2) fixture of
- * lib/upgrade/previous-version.ts and optionally dumps it, for benchmarks and
+ * fixtures/previous-version.ts and optionally dumps it, for benchmarks and
  * demos of `upgrade migrate-tables`.
  *
  * Usage:
@@ -13,14 +13,14 @@
  */
 import { parseArgs } from "node:util";
 
-import { withClient } from "../lib/db/connect.js";
-import { quoteIdent } from "../lib/db/sql.js";
-import { redactUrl } from "../lib/redact.js";
 import {
   createPreviousVersionDatabase,
   dumpDatabase,
   type DumpFormat,
-} from "../lib/upgrade/previous-version.js";
+} from "../fixtures/previous-version.js";
+import { withClient } from "../lib/db/connect.js";
+import { quoteIdent } from "../lib/db/sql.js";
+import { redactUrl } from "../lib/redact.js";
 
 const { values } = parseArgs({
   options: {

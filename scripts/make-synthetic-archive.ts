@@ -1,5 +1,5 @@
 /**
- * Writes a synthetic Gemini archive (lib/synthetic/archive.ts) for the demo,
+ * Writes a synthetic Gemini archive (fixtures/synthetic/archive.ts) for the demo,
  * tests and the ingest benchmarks, and prints what it wrote.
  *
  * Usage:
@@ -16,7 +16,7 @@ import {
   type SyntheticFile,
   type SyntheticOptions,
   writeSyntheticArchive,
-} from "../lib/synthetic/archive.js";
+} from "../fixtures/synthetic/archive.js";
 
 const USAGE =
   "usage: make-synthetic-archive.ts --dir D [--files N] [--scale tiny|small|full] [--seed S] [--layout flat|by-night] [--nights N] [--compressed FRACTION] [--corrupt N]";

@@ -3,6 +3,14 @@ import { join } from "node:path";
 
 import { Command } from "commander";
 
+import {
+  createPreviousVersionDatabase,
+  dumpDatabase,
+} from "../../fixtures/previous-version.js";
+import {
+  type SyntheticFile,
+  writeSyntheticArchive,
+} from "../../fixtures/synthetic/archive.js";
 import { runLocalWorkers } from "../../infra/local.js";
 import { truncateRebuiltTables } from "../../lib/archive-writer.js";
 import { withClient } from "../../lib/db/connect.js";
@@ -21,15 +29,7 @@ import {
 import { batchSizeFor, withIngestQueue } from "../../lib/rebuild/queue.js";
 import { stackUp, stackUrls } from "../../lib/stack/index.js";
 import { openStorage } from "../../lib/storage/index.js";
-import {
-  type SyntheticFile,
-  writeSyntheticArchive,
-} from "../../lib/synthetic/archive.js";
 import { writeManifest } from "../../lib/upgrade/manifest.js";
-import {
-  createPreviousVersionDatabase,
-  dumpDatabase,
-} from "../../lib/upgrade/previous-version.js";
 import {
   type MigrateTablesResult,
   runMigrateTables,

@@ -1,5 +1,5 @@
 /**
- * The synthetic Gemini archive (lib/synthetic/archive.ts): every good file
+ * The synthetic Gemini archive (fixtures/synthetic/archive.ts): every good file
  * reads, and gives the rows a real raw frame of its instrument gives; every
  * broken file fails with the specific error of its damage; the same seed
  * gives the same bytes.
@@ -11,15 +11,15 @@ import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
 
-import { FitsFormatError } from "../../lib/fits/errors.js";
-import { type FitsReadResult, readFitsFile } from "../../lib/fits/read.js";
-import { type ArchiveRows, archiveRows } from "../../lib/gemini/rows.js";
 import {
   CORRUPTION_KINDS,
   CORRUPTION_PROBLEMS,
   type SyntheticFile,
   writeSyntheticArchive,
-} from "../../lib/synthetic/archive.js";
+} from "../../fixtures/synthetic/archive.js";
+import { FitsFormatError } from "../../lib/fits/errors.js";
+import { type FitsReadResult, readFitsFile } from "../../lib/fits/read.js";
+import { type ArchiveRows, archiveRows } from "../../lib/gemini/rows.js";
 import { tempDir } from "../helpers/tmp.js";
 
 const TABLES: Record<string, string> = {

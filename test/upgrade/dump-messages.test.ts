@@ -9,16 +9,16 @@ import { closeSync, openSync, readFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it, type TestContext } from "node:test";
 
+import {
+  createPreviousVersionDatabase,
+  dumpDatabase,
+  PREVIOUS_VERSION_TABLES,
+} from "../../fixtures/previous-version.js";
 import { passwordlessUrl } from "../../lib/db/client-programs.js";
 import { withClient } from "../../lib/db/connect.js";
 import { run } from "../../lib/exec.js";
 import { packageRoot } from "../../lib/paths.js";
 import { postgresProgram } from "../../lib/programs.js";
-import {
-  createPreviousVersionDatabase,
-  dumpDatabase,
-  PREVIOUS_VERSION_TABLES,
-} from "../../lib/upgrade/previous-version.js";
 import { runCli } from "../helpers/cli.js";
 import { testDatabase } from "../helpers/db.js";
 import { tempDir } from "../helpers/tmp.js";

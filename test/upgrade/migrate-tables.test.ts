@@ -21,6 +21,12 @@ import { describe, it, type TestContext } from "node:test";
 
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 
+import {
+  createPreviousVersionDatabase,
+  dumpDatabase,
+  EDGE_TEXTS,
+  type PreviousVersionSummary,
+} from "../../fixtures/previous-version.js";
 import { TABLE_PRESETS } from "../../lib/archive-tables.js";
 import { passwordlessUrl } from "../../lib/db/client-programs.js";
 import { connect, withClient } from "../../lib/db/connect.js";
@@ -30,12 +36,6 @@ import { createLogger } from "../../lib/logger.js";
 import { packageRoot } from "../../lib/paths.js";
 import { postgresProgram } from "../../lib/programs.js";
 import { writeManifest } from "../../lib/upgrade/manifest.js";
-import {
-  createPreviousVersionDatabase,
-  dumpDatabase,
-  EDGE_TEXTS,
-  type PreviousVersionSummary,
-} from "../../lib/upgrade/previous-version.js";
 import {
   runMigrateTables,
   upgradePlan,

@@ -10,12 +10,12 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 
-import { withClient } from "../../lib/db/connect.js";
-import { packageRoot } from "../../lib/paths.js";
 import {
   createPreviousVersionDatabase,
   dumpDatabase,
-} from "../../lib/upgrade/previous-version.js";
+} from "../../fixtures/previous-version.js";
+import { withClient } from "../../lib/db/connect.js";
+import { packageRoot } from "../../lib/paths.js";
 import type { UpgradePlanReport } from "../../lib/upgrade/steps.js";
 import { runCli } from "../helpers/cli.js";
 import { testDatabase } from "../helpers/db.js";

@@ -5,11 +5,6 @@ import { describe, it, type TestContext } from "node:test";
 
 import type { ClientBase, QueryResultRow } from "pg";
 
-import { passwordlessUrl } from "../../lib/db/client-programs.js";
-import { withClient } from "../../lib/db/connect.js";
-import { FitsfleetError, PreconditionError } from "../../lib/errors.js";
-import { run } from "../../lib/exec.js";
-import { postgresProgram } from "../../lib/programs.js";
 import {
   createPreviousVersionDatabase,
   dumpDatabase,
@@ -22,7 +17,12 @@ import {
   summarisePreviousVersion,
   tableFingerprint,
   UNOWNED_SEQUENCE,
-} from "../../lib/upgrade/previous-version.js";
+} from "../../fixtures/previous-version.js";
+import { passwordlessUrl } from "../../lib/db/client-programs.js";
+import { withClient } from "../../lib/db/connect.js";
+import { FitsfleetError, PreconditionError } from "../../lib/errors.js";
+import { run } from "../../lib/exec.js";
+import { postgresProgram } from "../../lib/programs.js";
 import { testDatabase } from "../helpers/db.js";
 import { tempDir } from "../helpers/tmp.js";
 

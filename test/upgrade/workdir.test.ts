@@ -12,13 +12,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 
-import { connect, withClient } from "../../lib/db/connect.js";
-import { sleep } from "../../lib/exec.js";
-import { packageRoot } from "../../lib/paths.js";
 import {
   createPreviousVersionDatabase,
   dumpDatabase,
-} from "../../lib/upgrade/previous-version.js";
+} from "../../fixtures/previous-version.js";
+import { connect, withClient } from "../../lib/db/connect.js";
+import { sleep } from "../../lib/exec.js";
+import { packageRoot } from "../../lib/paths.js";
 import { OWNER_FILE, STALE_AFTER_MS } from "../../lib/upgrade/workdir.js";
 import { CLI, runCli } from "../helpers/cli.js";
 import { testDatabase } from "../helpers/db.js";
