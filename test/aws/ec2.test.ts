@@ -26,7 +26,13 @@ import {
   TerminateInstancesCommand,
 } from "@aws-sdk/client-ec2";
 
-import { alive, IDLE, SECURE_LAUNCH, testEndpoint } from "./fixtures.js";
+import {
+  alive,
+  IDLE,
+  SECURE_LAUNCH,
+  testEndpoint,
+  untilGone,
+} from "./fixtures.js";
 
 describe("loopback EC2", () => {
   it("records a launch template as asked and returns it through DescribeLaunchTemplateVersions", async (t) => {
@@ -267,14 +273,8 @@ describe("loopback EC2", () => {
         .filter((i) => run1Ids.includes(i.id))
         .every((i) => i.state === "terminated"),
     );
-    for (const i of aws.instances().filter((i) => run1Ids.includes(i.id))) {
-      assert.equal(alive(i.pid ?? 0), false, `${i.id}'s process is gone`);
-      assert.equal(
-        alive(-(i.pid ?? 0)),
-        false,
-        `${i.id}'s process group is gone`,
-      );
-    }
+    const ended = aws.instances().filter((i) => run1Ids.includes(i.id));
+    assert.deepEqual(await untilGone(ended.map((i) => i.pid ?? 0)), []);
     const after = await ec2.send(
       new DescribeInstancesCommand({ InstanceIds: [run1Ids[0] ?? ""] }),
     );

@@ -9,7 +9,7 @@ import { randomUUID } from "node:crypto";
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 
-import { INSTANCE_TYPES, spotPrice, type Zone,zonesOf } from "./catalog.js";
+import { INSTANCE_TYPES, spotPrice, type Zone, zonesOf } from "./catalog.js";
 import {
   CONSOLE_LOG,
   type InstanceProcesses,

@@ -163,7 +163,7 @@ export interface AwsEndpoint {
   clearFaults(): void;
   instances(): InstanceView[];
   instance(id: string): InstanceView;
-  /** Resolves once `predicate` holds for the instances (checked on every change), or rejects at the deadline. */
+  /** Resolves once `predicate` holds for the instances (checked on every change and every 50 ms), or rejects at the deadline. */
   waitFor(
     predicate: (instances: InstanceView[]) => boolean,
     timeoutMs?: number,
@@ -578,8 +578,11 @@ export async function startAwsEndpoint(
           );
         }, timeoutMs);
         const unsubscribe = processes.onChange(check);
+        // Also polled: a predicate may look at an instance's files, which change without an event.
+        const poll = setInterval(check, 50);
         const stop = () => {
           clearTimeout(timer);
+          clearInterval(poll);
           unsubscribe();
         };
         check();

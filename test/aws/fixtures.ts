@@ -1,4 +1,5 @@
 /** What the loopback endpoint's tests share: an endpoint per test and small boot commands. */
+import { readFileSync } from "node:fs";
 import type { TestContext } from "node:test";
 
 import { tempDir } from "../helpers/tmp.js";
@@ -24,14 +25,40 @@ export async function testEndpoint(
 /** An instance that idles until it is terminated. */
 export const IDLE = ["sleep", "600"];
 
-/** Whether a process (or process group, for a negative id) still exists. */
+/**
+ * Whether a process (or process group, for a negative id) still runs. A
+ * killed grandchild stays a zombie until whoever adopted it reaps it, so
+ * a zombie counts as gone.
+ */
 export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch {
     return false;
   }
+  if (pid < 0) {
+    return true;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return (
+      stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z"
+    );
+  } catch {
+    return false;
+  }
+}
+
+/** Waits until no process in `pids` runs, or until the deadline; returns those still running. */
+export async function untilGone(
+  pids: number[],
+  timeoutMs = 30_000,
+): Promise<number[]> {
+  const deadline = Date.now() + timeoutMs;
+  while (pids.some(alive) && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return pids.filter(alive);
 }
 
 export const SECURE_LAUNCH = {
