@@ -157,15 +157,13 @@ describe("loopback SSM", () => {
   it("finds a secret that leaked into user-data or an image's settings", async (t) => {
     const aws = await testEndpoint(t);
     const secret = "postgres://u:pw-123@h/db";
-    await aws
-      .ssmClient()
-      .send(
-        new PutParameterCommand({
-          Name: "/ff/run-1/db",
-          Value: secret,
-          Type: "SecureString",
-        }),
-      );
+    await aws.ssmClient().send(
+      new PutParameterCommand({
+        Name: "/ff/run-1/db",
+        Value: secret,
+        Type: "SecureString",
+      }),
+    );
     const ami = aws.registerImage({
       name: "leaky",
       argv: ["true"],
