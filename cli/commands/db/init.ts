@@ -1,52 +1,11 @@
 import type { Command } from "commander";
 
-import { withClient } from "../../../lib/db/connect.js";
-import { loadMigrations, runMigrations } from "../../../lib/db/migrate.js";
+import {
+  initDatabase,
+  type InitDatabaseResult,
+} from "../../../lib/db/init.js";
 import { databaseUrl } from "../../../lib/endpoints.js";
-import type { Logger } from "../../../lib/logger.js";
-import { redactUrl } from "../../../lib/redact.js";
 import { commandContext } from "../../context.js";
-
-export interface InitDatabaseOptions {
-  dryRun?: boolean;
-  logger?: Logger;
-}
-
-export interface InitDatabaseResult {
-  database: string;
-  dryRun: boolean;
-  applied: { version: number; name: string; sql?: string }[];
-  version: number;
-  latest: number;
-  seconds: number;
-}
-
-/** Brings the database's schema to the newest version this build knows. */
-export async function initDatabase(
-  url: string,
-  options: InitDatabaseOptions = {},
-): Promise<InitDatabaseResult> {
-  const started = performance.now();
-  const migrations = loadMigrations();
-  const report = await withClient(url, (client) =>
-    runMigrations(client, migrations, {
-      dryRun: options.dryRun === true,
-      logger: options.logger,
-    }),
-  );
-  return {
-    database: redactUrl(url),
-    dryRun: report.dryRun,
-    applied: report.applied.map((m) => ({
-      version: m.version,
-      name: m.name,
-      ...(report.dryRun ? { sql: m.sql } : {}),
-    })),
-    version: report.current,
-    latest: migrations.length,
-    seconds: (performance.now() - started) / 1000,
-  };
-}
 
 export function describeInit(result: InitDatabaseResult): string {
   const lines = [`database ${result.database}`];

@@ -1,21 +1,10 @@
 import type { Command } from "commander";
 
-import { withClient } from "../../../lib/db/connect.js";
-import { migrationStatus, type StatusReport } from "../../../lib/db/migrate.js";
+import { type DatabaseStatus, databaseStatus } from "../../../lib/db/init.js";
 import { databaseUrl } from "../../../lib/endpoints.js";
 import { PreconditionError } from "../../../lib/errors.js";
-import { redactUrl } from "../../../lib/redact.js";
 import { commandContext } from "../../context.js";
 import { table } from "../../output.js";
-
-export interface DatabaseStatus extends StatusReport {
-  database: string;
-}
-
-export async function databaseStatus(url: string): Promise<DatabaseStatus> {
-  const report = await withClient(url, (client) => migrationStatus(client));
-  return { database: redactUrl(url), ...report };
-}
 
 export function describeStatus(status: DatabaseStatus): string {
   const rows = status.migrations.map((m) => [

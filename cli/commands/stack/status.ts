@@ -2,7 +2,8 @@ import type { Command } from "commander";
 
 import { PreconditionError } from "../../../lib/errors.js";
 import { commandContext } from "../../context.js";
-import { describeStack, stackReport } from "./up.js";
+import { stackReport } from "../../../lib/stack/report.js";
+import { describeStack } from "./up.js";
 
 /** `stack status`'s action (cli/commands/stack/index.ts loads this module for it). */
 export function statusAction(_flags: unknown, command: Command): void {

@@ -1,55 +1,9 @@
 import type { Command } from "commander";
 
 import type { Logger } from "../../../lib/logger.js";
-import { redactUrl } from "../../../lib/redact.js";
-import {
-  pgpassFile,
-  readStack,
-  stackStatus,
-  stackUp,
-  stackUrls,
-} from "../../../lib/stack/index.js";
+import { stackUp } from "../../../lib/stack/index.js";
+import { type StackReport, stackReport } from "../../../lib/stack/report.js";
 import { commandContext } from "../../context.js";
-
-export interface StackReport {
-  dir: string;
-  running: boolean;
-  created: boolean;
-  started: string[];
-  postgres:
-    | { url: string; port: number; pid: number | undefined; running: boolean }
-    | undefined;
-  redis:
-    | { url: string; port: number; pid: number | undefined; running: boolean }
-    | undefined;
-  pgpassFile: string | undefined;
-}
-
-/** The stack's state as a report; URLs are always redacted. */
-export function stackReport(
-  dir: string,
-  extra: { created?: boolean; started?: string[] } = {},
-): StackReport {
-  const status = stackStatus(dir);
-  const state = status.exists ? readStack(dir) : undefined;
-  const urls = state === undefined ? undefined : stackUrls(state);
-  return {
-    dir,
-    running:
-      status.postgres?.running === true && status.redis?.running === true,
-    created: extra.created ?? false,
-    started: extra.started ?? [],
-    postgres:
-      status.postgres === undefined || urls === undefined
-        ? undefined
-        : { url: redactUrl(urls.databaseUrl), ...status.postgres },
-    redis:
-      status.redis === undefined || urls === undefined
-        ? undefined
-        : { url: redactUrl(urls.redisUrl), ...status.redis },
-    pgpassFile: status.exists ? pgpassFile(dir) : undefined,
-  };
-}
 
 export function describeStack(report: StackReport): string {
   if (report.postgres === undefined || report.redis === undefined) {
