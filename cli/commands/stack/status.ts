@@ -1,8 +1,8 @@
 import type { Command } from "commander";
 
 import { PreconditionError } from "../../../lib/errors.js";
-import { commandContext } from "../../context.js";
 import { stackReport } from "../../../lib/stack/report.js";
+import { commandContext } from "../../context.js";
 import { describeStack } from "./up.js";
 
 /** `stack status`'s action (cli/commands/stack/index.ts loads this module for it). */
