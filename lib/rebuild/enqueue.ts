@@ -15,8 +15,7 @@ import { pipeline } from "node:stream/promises";
 import { from as copyFrom } from "pg-copy-streams";
 
 import { connect, withTransaction } from "../db/connect.js";
-import { sqlState } from "../db/errors.js";
-import { ExternalServiceError, isTransient, UsageError } from "../errors.js";
+import { ExternalServiceError, UsageError } from "../errors.js";
 import type { Storage, StorageEntry } from "../storage/index.js";
 import { insertLedgerRows, reconcile } from "./ledger.js";
 import { fileRegex, isIngestable, sortKey } from "./names.js";
@@ -242,41 +241,47 @@ export async function enqueue(options: EnqueueOptions): Promise<EnqueueReport> {
     }
     const queue = ingestQueue(redis!, options.queue);
     queue.on("error", () => undefined);
+    // Redis failing here leaves the ledger as the truth: say so, and how it heals.
+    const onRedis = async <T>(step: () => Promise<T>, written: boolean) => {
+      try {
+        return await step();
+      } catch (error) {
+        throw new ExternalServiceError(
+          "redis",
+          `${written ? "the files are in the ledger, but their work could not be queued" : "cannot read the queue"}: ${describeRedisError(error, options.redisUrl).message}`,
+          {
+            cause: error,
+            suggestion:
+              "run the same enqueue again when Redis is reachable (or let a worker find them): files in the ledger without work in the queue are queued again",
+          },
+        );
+      }
+    };
     try {
       // Files an interrupted enqueue wrote to the ledger but never queued:
       // with nothing in the queue, nothing else would deliver them.
-      const counts = await queue.getJobCounts(
-        "wait",
-        "delayed",
-        "prioritized",
-        "active",
+      const counts = await onRedis(
+        () => queue.getJobCounts("wait", "delayed", "prioritized", "active"),
+        false,
       );
       const orphans = Object.values(counts).every((n) => n === 0)
         ? (await reconcile(client, queue)).files
         : 0;
       const { ids, inserted } = await withTransaction(client, insert);
-      const jobs = await addBatches(queue, ids, {
-        batchSize:
-          options.batchSize ?? batchSizeFor(ids.length, DEFAULT_WORKERS_HINT),
-        delayMs:
-          options.after === undefined
-            ? undefined
-            : options.after.getTime() - Date.now(),
-      });
-      return report(ids.length, inserted, jobs, orphans);
-    } catch (error) {
-      if (!isTransient(error) || sqlState(error) !== undefined) {
-        throw error;
-      }
-      throw new ExternalServiceError(
-        "redis",
-        `the files are in the ledger, but their work could not be queued: ${describeRedisError(error, options.redisUrl).message}`,
-        {
-          cause: error,
-          suggestion:
-            "run the same enqueue again when Redis is reachable (or let a worker find them): files in the ledger without work in the queue are queued again",
-        },
+      const jobs = await onRedis(
+        () =>
+          addBatches(queue, ids, {
+            batchSize:
+              options.batchSize ??
+              batchSizeFor(ids.length, DEFAULT_WORKERS_HINT),
+            delayMs:
+              options.after === undefined
+                ? undefined
+                : options.after.getTime() - Date.now(),
+          }),
+        true,
       );
+      return report(ids.length, inserted, jobs, orphans);
     } finally {
       await queue.close().catch(() => undefined);
     }

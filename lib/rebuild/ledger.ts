@@ -148,7 +148,7 @@ export async function claimRows(
     );
 }
 
-/** Rows of the batch not finished and held by another live delivery: the earliest their lease runs out. */
+/** How many of the batch's rows are unfinished and not this delivery's: another delivery holds them, or will claim them. */
 export async function heldElsewhere(
   client: AnyClient,
   ids: number[],
@@ -199,8 +199,10 @@ export async function lockOwnedRows(
   ids: number[],
   token: string,
 ): Promise<Set<number>> {
+  // Locked in id order (numeric, as every writer takes them), so that two
+  // transactions never wait on each other in a circle; bigint comes back as text.
   const { rows } = await client.query<{ id: string }>(
-    `SELECT id::text FROM fitsfleet.ingest_ledger
+    `SELECT id FROM fitsfleet.ingest_ledger
       WHERE id = ANY($1::bigint[]) AND claim = $2 AND state = 'active'
       ORDER BY id FOR UPDATE`,
     [ids, token],
