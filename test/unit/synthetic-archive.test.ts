@@ -8,13 +8,16 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { basename, dirname, join } from "node:path";
+import { basename, dirname, join, relative } from "node:path";
 import { after, before, describe, it } from "node:test";
 
 import {
   CORRUPTION_KINDS,
   CORRUPTION_PROBLEMS,
+  type PlannedFile,
+  planSyntheticArchive,
   type SyntheticFile,
+  type SyntheticOptions,
   writeSyntheticArchive,
 } from "../../fixtures/synthetic/archive.js";
 import { FitsFormatError } from "../../lib/fits/errors.js";
@@ -44,6 +47,70 @@ const EXPECTED_WARNINGS = new Set([
 
 const md5 = (path: string) =>
   createHash("md5").update(readFileSync(path)).digest("hex");
+
+const sha256 = (parts: readonly (string | Buffer)[]) => {
+  const hash = createHash("sha256");
+  for (const part of parts) {
+    hash.update(part);
+  }
+  return hash.digest("hex");
+};
+
+/** A planned file as text, field by field, so the digest does not hang on the order its object was built in. */
+const planText = (plan: PlannedFile) =>
+  JSON.stringify([
+    plan.index,
+    plan.name,
+    plan.relativePath,
+    plan.instrument,
+    plan.kind,
+    plan.compressed,
+    plan.corrupt ?? null,
+    plan.dataSeed,
+    plan.phu,
+    plan.extensions.map((e) => [e.bitpix, e.axes, e.level, e.noise, e.cards]),
+  ]);
+
+/**
+ * Digests of whole planned archives (every header card, data layout and
+ * pixel seed, so every byte but the compressor's), recorded from the planner
+ * as it was before it was split per instrument (issue 17). A change to the
+ * output must come with new digests here, on purpose.
+ */
+const PLANNED: readonly [SyntheticOptions, string][] = [
+  [
+    { files: 300, seed: 1, dataScale: "tiny" },
+    "7170bdd4f05e727474cd10abc158d25d246bff520b5ec36d4574194aa77adb73",
+  ],
+  [
+    { files: 300, seed: 1, dataScale: "small", layout: "by-night" },
+    "5933ea4b04e599ec7bbcc894f585cf44f04765770d52d2cb2f3b9ab8ac62c4c1",
+  ],
+  [
+    { files: 300, seed: 1, dataScale: "full", compressedFraction: 0 },
+    "56fd937360028010608b68a556d57e6186c4351e15c8103f7d41d4209cd897b8",
+  ],
+  [
+    { files: 300, seed: 42, dataScale: "tiny", layout: "by-night" },
+    "3e17cea3c0f8f3a44ff4b3cd7a2904289fff36ef4b6154f776fda7ab64dc50af",
+  ],
+  [
+    { files: 300, seed: 42, dataScale: "small", compressedFraction: 0 },
+    "4fd147bed353c5de22b581949947088093f45302f1ba2082d85181181a79dcf5",
+  ],
+  [
+    { files: 300, seed: 42, dataScale: "full", nights: 1 },
+    "101042914bc9699b3fe79935df47879ffbd37f162c38430820dfa80da79735ed",
+  ],
+  [
+    { files: 300, seed: 7, dataScale: "tiny", nights: 9, corrupt: 12 },
+    "e8d4bb0330828a79d64386d9600be260db4def06dd39952af45ff4271abdf81c",
+  ],
+];
+
+/** The bytes (uncompressed files) and records of one small written archive, from the same planner. */
+const WRITTEN =
+  "d5251f55789e6949442b79068894abcf419c545d798ff9652db7588407b25895";
 
 interface Good {
   file: SyntheticFile;
@@ -259,5 +326,37 @@ describe("synthetic archive", () => {
       assert.equal(basename(dirname(f.path)), f.name.slice(1, 9));
       assert.equal(dirname(dirname(f.path)), dir);
     }
+  });
+
+  it("plans the same archives as before, card for card", () => {
+    for (const [options, expected] of PLANNED) {
+      const digests = [...planSyntheticArchive(options)].map((plan) =>
+        sha256([planText(plan)]),
+      );
+      assert.equal(sha256(digests), expected, JSON.stringify(options));
+    }
+  });
+
+  it("writes the same bytes as before", async (t) => {
+    const dir = tempDir(t);
+    const written = await writeSyntheticArchive(dir, {
+      files: 120,
+      seed: 3,
+      nights: 2,
+      corrupt: 8,
+      compressedFraction: 0.3,
+      layout: "by-night",
+    });
+    // bzip2 and lbzip2 compress differently, so compressed files count by record alone.
+    const digests = written.map((f) => {
+      const compressed = f.name.endsWith(".bz2");
+      const record = JSON.stringify({
+        ...f,
+        path: relative(dir, f.path),
+        bytes: compressed ? undefined : f.bytes,
+      });
+      return sha256(compressed ? [record] : [record, readFileSync(f.path)]);
+    });
+    assert.equal(sha256(digests), WRITTEN);
   });
 });
