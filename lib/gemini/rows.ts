@@ -1017,7 +1017,12 @@ function nullReason(
   return from === undefined ? undefined : sourcesReason(c.file, from);
 }
 
-function buildRow(c: RowContext, prefix: string, columns: Column[]): Row {
+function buildRow(
+  c: RowContext,
+  prefix: string,
+  columns: Column[],
+  reasons: boolean,
+): Row {
   const row: Row = {};
   for (const column of columns) {
     const name = `${prefix}.${column.name}`;
@@ -1035,7 +1040,7 @@ function buildRow(c: RowContext, prefix: string, columns: Column[]): Row {
     } else {
       row[column.name] = fitted.value;
     }
-    if (row[column.name] === null) {
+    if (reasons && row[column.name] === null) {
       const reason = nullReason(c, column, name);
       if (reason !== undefined) {
         c.reasons[name] = reason;
@@ -1049,13 +1054,16 @@ function buildRow(c: RowContext, prefix: string, columns: Column[]): Row {
 export function archiveRows(
   structure: FitsStructure,
   fileName: string,
+  // Ingest stores no reasons, so it skips working them out.
+  options: { reasons?: boolean } = {},
 ): ArchiveRows {
+  const reasons = options.reasons ?? true;
   const file = geminiFile(structure, fileName);
   const c = new RowContext(file);
   if (file.tagError !== undefined) {
     c.warn("header.types", file.tagError);
   }
-  const header = buildRow(c, "header", HEADER_COLUMNS);
+  const header = buildRow(c, "header", HEADER_COLUMNS, reasons);
   const tableName =
     typeof header.instrument === "string"
       ? TABLE_BY_INSTRUMENT[header.instrument]
@@ -1068,7 +1076,7 @@ export function archiveRows(
       : [
           {
             table: table.table,
-            values: buildRow(c, table.table, table.columns),
+            values: buildRow(c, table.table, table.columns, reasons),
           },
         ];
   return { header, instrument, warnings: c.warnings, reasons: c.reasons };

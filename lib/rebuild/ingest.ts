@@ -274,7 +274,9 @@ async function decide(
       entry,
       stat,
       read: checksums,
-      rows: archiveRows(structure, trimName(entry.filename)),
+      rows: archiveRows(structure, trimName(entry.filename), {
+        reasons: false,
+      }),
       preview: previewResult,
     };
     if (previewer !== undefined && render) {
