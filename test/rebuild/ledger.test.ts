@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { statSync, utimesSync } from "node:fs";
 import { join } from "node:path";
-import { describe, it } from "node:test";
+import { describe, it, type TestContext } from "node:test";
 
 import { withClient } from "../../lib/db/connect.js";
 import { createLogger } from "../../lib/logger.js";
@@ -21,20 +21,26 @@ import { uniqueQueueName } from "../helpers/queue.js";
 
 const logger = createLogger({ level: "error" });
 
+/** A small archive, its own database and queue, and the options to enqueue it. */
+async function setup(t: TestContext) {
+  const archive = testArchive(t, { dumpsPerInstrument: 1 });
+  const db = await testDatabase(t);
+  const queue = uniqueQueueName("ledger");
+  const storage = openStorage(archive.root);
+  t.after(() => storage.close());
+  const options: EnqueueOptions = {
+    databaseUrl: db.url,
+    redisUrl: testEnv().redisUrl,
+    queue,
+    storage,
+    storageLocation: archive.root,
+  };
+  return { archive, db, queue, options };
+}
+
 describe("ledger", () => {
   it("records what was ingested: a file touched after its enqueue is not queued again by every later enqueue", async (t) => {
-    const archive = testArchive(t, { dumpsPerInstrument: 1 });
-    const db = await testDatabase(t);
-    const queue = uniqueQueueName("ledger");
-    const storage = openStorage(archive.root);
-    t.after(() => storage.close());
-    const options: EnqueueOptions = {
-      databaseUrl: db.url,
-      redisUrl: testEnv().redisUrl,
-      queue,
-      storage,
-      storageLocation: archive.root,
-    };
+    const { archive, db, queue, options } = await setup(t);
     const first = await enqueue(options);
     assert.ok(first.queued > 0);
     // Touched after the listing, before the ingest reads it.
@@ -84,18 +90,7 @@ describe("ledger", () => {
   });
 
   it("an enqueue that committed its ledger rows but never queued their work is repaired by the next enqueue", async (t) => {
-    const archive = testArchive(t, { dumpsPerInstrument: 1 });
-    const db = await testDatabase(t);
-    const queue = uniqueQueueName("ledger");
-    const storage = openStorage(archive.root);
-    t.after(() => storage.close());
-    const options: EnqueueOptions = {
-      databaseUrl: db.url,
-      redisUrl: testEnv().redisUrl,
-      queue,
-      storage,
-      storageLocation: archive.root,
-    };
+    const { archive, db, queue, options } = await setup(t);
     await enqueue(options);
     const total = archive.good.length + archive.corrupt.length;
     // As if the first enqueue was killed after its commit: its jobs are gone.
