@@ -62,4 +62,3 @@ export async function databaseStatus(url: string): Promise<DatabaseStatus> {
   const report = await withClient(url, (client) => migrationStatus(client));
   return { database: redactUrl(url), ...report };
 }
-

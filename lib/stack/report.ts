@@ -41,4 +41,3 @@ export function stackReport(
     pgpassFile: status.exists ? pgpassFile(dir) : undefined,
   };
 }
-

@@ -1,9 +1,6 @@
 import type { Command } from "commander";
 
-import {
-  initDatabase,
-  type InitDatabaseResult,
-} from "../../../lib/db/init.js";
+import { initDatabase, type InitDatabaseResult } from "../../../lib/db/init.js";
 import { databaseUrl } from "../../../lib/endpoints.js";
 import { commandContext } from "../../context.js";
 
