@@ -9,7 +9,7 @@
  *
  * Usage: node --import tsx bench/worker-connections.ts --before OLD/dist/cli/main.js
  *          [--files 400] [--workers 2] [--concurrency 2] [--rounds 2]
- *          [--data-scale full|small|tiny] [--batch-size 200]
+ *          [--data-scale full|small|tiny] [--batch-size 10]
  */
 import { execFile, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -41,7 +41,7 @@ const workers = Number(option("--workers", "2"));
 const concurrency = Number(option("--concurrency", "2"));
 const rounds = Number(option("--rounds", "2"));
 const dataScale = option("--data-scale", "full") as "tiny" | "small" | "full";
-const batchSize = option("--batch-size", "200")!;
+const batchSize = option("--batch-size", "10")!;
 const contenders = [
   { name: "before", cli: before },
   { name: "after", cli: join(packageRoot(), "dist", "cli", "main.js") },
@@ -91,7 +91,7 @@ try {
           "--queue",
           queue,
           "--batch-size",
-          "10",
+          batchSize,
         ],
         { env },
       );
