@@ -110,6 +110,37 @@ export async function readFitsStream(
       structure,
     };
   }
+  const data = await decompressedData(
+    stored(),
+    file,
+    scanner,
+    options.throughData,
+  );
+  return {
+    name,
+    compressed,
+    fileMd5: fileHash.digest("hex"),
+    fileSize,
+    dataMd5: data.md5,
+    dataSize: data.size,
+    structure: data.structure,
+  };
+}
+
+/**
+ * A `.bz2` file's data: decompressed, checksummed and scanned. A function of
+ * its own: the callback it hands the decompressor captures the scanner, and
+ * in readFitsStream's own scope that capture slowed the uncompressed path's
+ * per-chunk loop (a same-machine A/B measured about 0.3 ms more CPU a file).
+ */
+async function decompressedData(
+  stored: AsyncIterable<Uint8Array>,
+  file: string,
+  scanner: FitsScanner,
+  throughData:
+    | ((data: AsyncIterable<Uint8Array>) => AsyncIterable<Uint8Array>)
+    | undefined,
+): Promise<{ md5: string; size: number; structure: FitsStructure }> {
   const dataHash = createHash("md5");
   let dataSize = 0;
   // bzip2 checks a block's CRC only at the block's end, so garbage may reach the
@@ -126,27 +157,22 @@ export async function readFitsStream(
       }
     }
   };
-  if (options.throughData === undefined) {
+  if (throughData === undefined) {
     // Nothing keeps the decompressed bytes, so they can come through one
     // reused buffer (bzip2.ts says why that matters).
-    await bunzip2Each(stored(), file, take);
+    await bunzip2Each(stored, file, take);
   } else {
-    for await (const chunk of options.throughData(bunzip2(stored(), file))) {
+    for await (const chunk of throughData(bunzip2(stored, file))) {
       take(chunk);
     }
   }
   if (fitsError !== undefined) {
     throw fitsError;
   }
-  const structure = scanner.end();
   return {
-    name,
-    compressed,
-    fileMd5: fileHash.digest("hex"),
-    fileSize,
-    dataMd5: dataHash.digest("hex"),
-    dataSize,
-    structure,
+    md5: dataHash.digest("hex"),
+    size: dataSize,
+    structure: scanner.end(),
   };
 }
 
