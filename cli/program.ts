@@ -89,6 +89,14 @@ export const TOP_COMMANDS: readonly TopCommand[] = [
       (await import("./commands/worker/index.js")).workerCommand(),
   },
   {
+    name: "infra",
+    term: "infra",
+    description:
+      "what an AWS account needs for a fleet: least-privilege IAM policies",
+    load: async () =>
+      (await import("./commands/infra/index.js")).infraCommand(),
+  },
+  {
     name: "fits",
     term: "fits",
     description: "read FITS files as the ingest does",

@@ -318,4 +318,32 @@ describe("fitsfleet CLI", () => {
     assert.match(stderr, /required program not found: redis-server/);
     assert.match(stderr, /apt-get install redis-server/);
   });
+  it("`infra iam-policy` prints both policies as JSON; without an S3 archive it is a usage error", async () => {
+    const ok = await runCli([
+      "--json",
+      "--storage",
+      "s3://gemini-archive/data",
+      "infra",
+      "iam-policy",
+      "--worker-role",
+      "fitsfleet-worker",
+    ]);
+    assert.equal(ok.code, 0, ok.stderr);
+    const policies = JSON.parse(ok.stdout) as Record<
+      string,
+      { Version: string }
+    >;
+    assert.deepEqual(Object.keys(policies).sort(), ["operator", "worker"]);
+    assert.equal(policies.worker!.Version, "2012-10-17");
+    const bad = await runCli([
+      "--storage",
+      "/data/archive",
+      "infra",
+      "iam-policy",
+      "--worker-role",
+      "w",
+    ]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--storage \/data\/archive: an S3 location/);
+  });
 });

@@ -1,0 +1,254 @@
+/**
+ * Least-privilege IAM policies for a fleet: one for the operator who
+ * launches and ends it, one for the workers' instance role. Every EC2
+ * resource the operator may create must carry the fitsfleet tag, may be
+ * launched only with IMDSv2 required, and may be terminated or deleted only
+ * while it carries that tag; the role it hands to instances is the worker
+ * role and no other. Workers may read their secrets under the fleet's SSM
+ * prefix, read the archive and write previews, nothing else.
+ */
+import { UsageError } from "../lib/errors.js";
+
+/** The tag every fitsfleet resource carries (its value: the fleet id). */
+export const FLEET_TAG = "fitsfleet:fleet";
+
+/** Where the fleet's secrets live in SSM Parameter Store. */
+export const DEFAULT_SSM_PREFIX = "/fitsfleet/";
+
+export interface PolicyStatement {
+  Sid: string;
+  Effect: "Allow";
+  Action: string[];
+  Resource: string | string[];
+  Condition?: Record<string, Record<string, string | string[]>>;
+}
+
+export interface PolicyDocument {
+  Version: "2012-10-17";
+  Statement: PolicyStatement[];
+}
+
+export interface IamPolicyOptions {
+  /** The workers' role (and instance profile) name. */
+  workerRole: string;
+  /** Where the archive's files are: s3://bucket/prefix. */
+  archive: string;
+  /** Where previews go (s3://bucket/prefix); default previews/ under the archive. */
+  previews?: string;
+  /** SSM parameter path prefix for the fleet's secrets. */
+  ssmPrefix?: string;
+  /** AWS account id; default any (`*`) in ARNs. */
+  account?: string;
+  /** Region; default any (`*`) in ARNs. */
+  region?: string;
+  /** The AWS partition (aws, aws-cn, aws-us-gov). */
+  partition?: string;
+}
+
+export interface IamPolicies {
+  operator: PolicyDocument;
+  worker: PolicyDocument;
+}
+
+interface S3Place {
+  bucket: string;
+  prefix: string;
+}
+
+function s3Place(flag: string, location: string): S3Place {
+  const match = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/.exec(
+    location,
+  );
+  if (match === null) {
+    throw new UsageError(
+      `${flag} ${location}: an S3 location, s3://bucket or s3://bucket/prefix`,
+      {
+        suggestion:
+          "a fleet reads the archive from S3: give --storage s3://BUCKET/PREFIX",
+      },
+    );
+  }
+  const prefix = (match[2] ?? "").replace(/^\/+|\/+$/g, "");
+  return { bucket: match[1]!, prefix: prefix === "" ? "" : `${prefix}/` };
+}
+
+function checkName(flag: string, value: string, pattern: RegExp): string {
+  if (!pattern.test(value)) {
+    throw new UsageError(`${flag} ${value}: not a valid value`);
+  }
+  return value;
+}
+
+export function iamPolicies(options: IamPolicyOptions): IamPolicies {
+  const partition = checkName(
+    "--partition",
+    options.partition ?? "aws",
+    /^aws(-cn|-us-gov)?$/,
+  );
+  const account = checkName(
+    "--account",
+    options.account ?? "*",
+    /^(\*|\d{12})$/,
+  );
+  const region = checkName(
+    "--region",
+    options.region ?? "*",
+    /^(\*|[a-z]{2}(-[a-z]+)+-\d)$/,
+  );
+  const role = checkName(
+    "--worker-role",
+    options.workerRole,
+    /^[\w+=,.@-]{1,64}$/,
+  );
+  const ssmPrefix = `/${(options.ssmPrefix ?? DEFAULT_SSM_PREFIX).replace(/^\/+|\/+$/g, "")}/`;
+  const archive = s3Place("--storage", options.archive);
+  const previews =
+    options.previews === undefined
+      ? { bucket: archive.bucket, prefix: `${archive.prefix}previews/` }
+      : s3Place("--previews", options.previews);
+  const ec2 = (type: string) =>
+    `arn:${partition}:ec2:${region}:${account}:${type}/*`;
+  const tagged = { Null: { [`aws:ResourceTag/${FLEET_TAG}`]: "false" } };
+  const requestTagged = {
+    Null: { [`aws:RequestTag/${FLEET_TAG}`]: "false" },
+  };
+  const roleArn = `arn:${partition}:iam::${account}:role/${role}`;
+  const parameters = `arn:${partition}:ssm:${region}:${account}:parameter${ssmPrefix}*`;
+  const operator: PolicyDocument = {
+    Version: "2012-10-17",
+    Statement: [
+      {
+        Sid: "DescribeAnything",
+        Effect: "Allow",
+        Action: [
+          "ec2:DescribeFleets",
+          "ec2:DescribeImages",
+          "ec2:DescribeInstances",
+          "ec2:DescribeInstanceTypes",
+          "ec2:DescribeLaunchTemplates",
+          "ec2:DescribeLaunchTemplateVersions",
+          "ec2:DescribeSpotPriceHistory",
+          "ec2:DescribeSubnets",
+          "ec2:DescribeTags",
+        ],
+        Resource: "*",
+      },
+      {
+        Sid: "CreateOnlyTagged",
+        Effect: "Allow",
+        Action: ["ec2:CreateFleet", "ec2:CreateLaunchTemplate"],
+        Resource: [ec2("fleet"), ec2("launch-template")],
+        Condition: requestTagged,
+      },
+      {
+        Sid: "LaunchOnlyTaggedWithImdsV2",
+        Effect: "Allow",
+        Action: ["ec2:RunInstances"],
+        Resource: [
+          ec2("instance"),
+          ec2("volume"),
+          ec2("spot-instances-request"),
+        ],
+        Condition: {
+          ...requestTagged,
+          StringEquals: { "ec2:MetadataHttpTokens": "required" },
+        },
+      },
+      {
+        Sid: "LaunchFromTheseParts",
+        Effect: "Allow",
+        Action: ["ec2:RunInstances", "ec2:CreateFleet"],
+        Resource: [
+          `arn:${partition}:ec2:${region}::image/*`,
+          ec2("subnet"),
+          ec2("network-interface"),
+          ec2("security-group"),
+          ec2("key-pair"),
+          ec2("launch-template"),
+        ],
+      },
+      {
+        Sid: "TagOnlyWhileCreating",
+        Effect: "Allow",
+        Action: ["ec2:CreateTags"],
+        Resource: "*",
+        Condition: {
+          StringEquals: {
+            "ec2:CreateAction": [
+              "CreateFleet",
+              "CreateLaunchTemplate",
+              "RunInstances",
+            ],
+          },
+        },
+      },
+      {
+        Sid: "EndOnlyTagged",
+        Effect: "Allow",
+        Action: [
+          "ec2:TerminateInstances",
+          "ec2:DeleteFleets",
+          "ec2:DeleteLaunchTemplate",
+        ],
+        Resource: [ec2("instance"), ec2("fleet"), ec2("launch-template")],
+        Condition: tagged,
+      },
+      {
+        Sid: "PassOnlyTheWorkerRole",
+        Effect: "Allow",
+        Action: ["iam:PassRole"],
+        Resource: roleArn,
+        Condition: {
+          StringEquals: { "iam:PassedToService": "ec2.amazonaws.com" },
+        },
+      },
+      {
+        Sid: "FleetSecrets",
+        Effect: "Allow",
+        Action: [
+          "ssm:PutParameter",
+          "ssm:GetParameter",
+          "ssm:GetParametersByPath",
+          "ssm:DeleteParameter",
+        ],
+        Resource: parameters,
+      },
+    ],
+  };
+  const worker: PolicyDocument = {
+    Version: "2012-10-17",
+    Statement: [
+      {
+        Sid: "ReadFleetSecrets",
+        Effect: "Allow",
+        Action: [
+          "ssm:GetParameter",
+          "ssm:GetParameters",
+          "ssm:GetParametersByPath",
+        ],
+        Resource: parameters,
+      },
+      {
+        Sid: "ListArchive",
+        Effect: "Allow",
+        Action: ["s3:ListBucket"],
+        Resource: `arn:${partition}:s3:::${archive.bucket}`,
+        Condition: { StringLike: { "s3:prefix": `${archive.prefix}*` } },
+      },
+      {
+        Sid: "ReadArchive",
+        Effect: "Allow",
+        Action: ["s3:GetObject"],
+        Resource: `arn:${partition}:s3:::${archive.bucket}/${archive.prefix}*`,
+      },
+      {
+        Sid: "WritePreviews",
+        Effect: "Allow",
+        // Reading too: a preview that exists is kept, not rendered again.
+        Action: ["s3:GetObject", "s3:PutObject"],
+        Resource: `arn:${partition}:s3:::${previews.bucket}/${previews.prefix}*`,
+      },
+    ],
+  };
+  return { operator, worker };
+}
