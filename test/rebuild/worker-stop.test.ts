@@ -5,6 +5,8 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 
@@ -14,17 +16,20 @@ import { freePort } from "../../lib/stack/index.js";
 import { startRedis, stopRedis } from "../../lib/stack/redis.js";
 import { testDatabase } from "../helpers/db.js";
 import { uniqueQueueName } from "../helpers/queue.js";
-import { tempDir } from "../helpers/tmp.js";
 
 describe("stopping a worker", () => {
   for (const redisGone of [false, true]) {
     it(`a first SIGTERM ends an idle worker${redisGone ? " whose Redis went away" : ""}, exit 0`, async (t) => {
       const db = await testDatabase(t);
-      const folder = tempDir(t, "ff-redis-");
+      // One hook, in this order: stopping needs the pid file the folder holds.
+      const folder = mkdtempSync(join(tmpdir(), "ff-redis-"));
+      t.after(async () => {
+        await stopRedis(folder);
+        rmSync(folder, { recursive: true, force: true });
+      });
       const port = await freePort();
       const password = randomBytes(12).toString("hex");
       await startRedis(folder, port, password);
-      t.after(() => stopRedis(folder));
       const child = spawn(
         process.execPath,
         [
