@@ -25,6 +25,7 @@ import {
   takePreviewWork,
 } from "../lib/archive-writer.js";
 import { isTransient } from "../lib/errors.js";
+import { sleep } from "../lib/exec.js";
 import type { Logger } from "../lib/logger.js";
 import type { PreviewPoolOptions } from "../lib/preview/render-thread.js";
 import { previewers, type PreviewResult } from "../lib/preview/store.js";
@@ -239,20 +240,4 @@ export async function runPreviewWorker(
   } finally {
     await rt.close();
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) {
-      resolve();
-      return;
-    }
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
 }

@@ -4,6 +4,7 @@
  * retry time; then it exits with the connection error (exit 4).
  */
 import { isTransient } from "../lib/errors.js";
+import { sleep } from "../lib/exec.js";
 import { retryDelayMs } from "../lib/rebuild/queue.js";
 import type { WorkerRuntime } from "./runtime.js";
 
@@ -30,19 +31,7 @@ export async function waitForDatabase(
           error: (error as Error).message,
         });
       }
-      await pause(Math.min(retryDelayMs(attempt), left), rt.stopping);
+      await sleep(Math.min(retryDelayMs(attempt), left), rt.stopping);
     }
   }
-}
-
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
 }

@@ -15,11 +15,7 @@ import pg from "pg";
 
 import { isTransient } from "../errors.js";
 import type { Logger } from "../logger.js";
-import {
-  type AnyClient,
-  describeConnectError,
-  withTransaction,
-} from "./connect.js";
+import { describeConnectError, withTransaction } from "./connect.js";
 
 export interface DbOptions {
   /** Shown in pg_stat_activity. */
@@ -99,5 +95,3 @@ export class Db {
     return this.pool.end().catch(() => undefined);
   }
 }
-
-export type { AnyClient };

@@ -48,6 +48,7 @@ import {
 import { orderedMap } from "../concurrency.js";
 import type { Db } from "../db/pool.js";
 import { EXIT, FitsfleetError, isTransient } from "../errors.js";
+import { sleep } from "../exec.js";
 import {
   type FitsReadResult,
   isCompressedName,
@@ -661,17 +662,3 @@ export async function ingestBatch(
     clearInterval(renewal);
   }
 }
-
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    }
-    signal?.addEventListener("abort", done, { once: true });
-  });
-}
-
-export type { PresentDiskfile };
