@@ -5,9 +5,6 @@
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it, type TestContext } from "node:test";
 
@@ -18,13 +15,12 @@ import { packageRoot } from "../../lib/paths.js";
 import { enqueue } from "../../lib/rebuild/enqueue.js";
 import { reconcile } from "../../lib/rebuild/ledger.js";
 import { withIngestQueue } from "../../lib/rebuild/queue.js";
-import { freePort } from "../../lib/stack/index.js";
-import { startRedis, stopRedis } from "../../lib/stack/redis.js";
 import { openStorage } from "../../lib/storage/index.js";
 import { runIngestWorker } from "../../worker/ingest.js";
 import { testArchive } from "../helpers/archive.js";
 import { testDatabase, testEnv } from "../helpers/db.js";
 import { uniqueQueueName } from "../helpers/queue.js";
+import { ownRedis } from "../helpers/redis.js";
 
 const logger = createLogger({ level: "error" });
 
@@ -173,16 +169,8 @@ describe("rebuild fault drills", () => {
 
   it("Redis losing the queue mid-run, then `rebuild reconcile`, loses nothing", async (t) => {
     // A Redis of this test's own, so that losing it touches no other test.
-    // One hook, in this order: stopping needs the pid file that the folder holds.
-    const folder = mkdtempSync(join(tmpdir(), "ff-redis-"));
-    t.after(async () => {
-      await stopRedis(folder);
-      rmSync(folder, { recursive: true, force: true });
-    });
-    const port = await freePort();
-    const password = randomBytes(12).toString("hex");
-    await startRedis(folder, port, password);
-    const redisUrl = `redis://default:${password}@127.0.0.1:${port}`;
+    const redis = await ownRedis(t);
+    const redisUrl = redis.url;
     const { archive, db, queue } = await setup(t, redisUrl);
 
     const stop = new AbortController();
@@ -205,11 +193,8 @@ describe("rebuild fault drills", () => {
       async () => (await ledger(db.url)).done > 0,
     );
     // Redis goes down and comes back empty: the queued work is gone.
-    await stopRedis(folder);
-    for (const file of ["appendonlydir", "appendonly.aof", "dump.rdb"]) {
-      rmSync(join(folder, file), { recursive: true, force: true });
-    }
-    await startRedis(folder, port, password);
+    await redis.stop();
+    await redis.start({ empty: true });
     const lost = await ledger(db.url);
     const requeued = await withIngestQueue(redisUrl, queue, (q) =>
       withClient(db.url, (c) => reconcile(c, q)),

@@ -4,32 +4,20 @@
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 
 import { sleep } from "../../lib/exec.js";
 import { packageRoot } from "../../lib/paths.js";
-import { freePort } from "../../lib/stack/index.js";
-import { startRedis, stopRedis } from "../../lib/stack/redis.js";
 import { testDatabase } from "../helpers/db.js";
 import { uniqueQueueName } from "../helpers/queue.js";
+import { ownRedis } from "../helpers/redis.js";
 
 describe("stopping a worker", () => {
   for (const redisGone of [false, true]) {
     it(`a first SIGTERM ends an idle worker${redisGone ? " whose Redis went away" : ""}, exit 0`, async (t) => {
       const db = await testDatabase(t);
-      // One hook, in this order: stopping needs the pid file the folder holds.
-      const folder = mkdtempSync(join(tmpdir(), "ff-redis-"));
-      t.after(async () => {
-        await stopRedis(folder);
-        rmSync(folder, { recursive: true, force: true });
-      });
-      const port = await freePort();
-      const password = randomBytes(12).toString("hex");
-      await startRedis(folder, port, password);
+      const redis = await ownRedis(t);
       const child = spawn(
         process.execPath,
         [
@@ -45,7 +33,7 @@ describe("stopping a worker", () => {
           env: {
             ...process.env,
             FITSFLEET_DATABASE_URL: db.url,
-            FITSFLEET_REDIS_URL: `redis://default:${password}@127.0.0.1:${port}`,
+            FITSFLEET_REDIS_URL: redis.url,
             FITSFLEET_LOG_LEVEL: "info",
             FITSFLEET_LOG_FORMAT: "json",
           },
@@ -63,14 +51,14 @@ describe("stopping a worker", () => {
         await sleep(20);
       }
       if (redisGone) {
-        await stopRedis(folder);
+        await redis.stop();
         while (!stderr.includes("queue connection problem")) {
           await sleep(20);
         }
       }
       child.kill("SIGTERM");
       assert.equal(await exit, 0, stderr);
-      assert.doesNotMatch(stderr, new RegExp(password));
+      assert.doesNotMatch(stderr, new RegExp(redis.password));
     });
   }
 });
