@@ -97,6 +97,22 @@ export const TOP_COMMANDS: readonly TopCommand[] = [
       (await import("./commands/infra/index.js")).infraCommand(),
   },
   {
+    name: "fleet",
+    term: "fleet",
+    description:
+      "a spot fleet's secrets, status and end: secrets put, status, watch, terminate, sweep",
+    load: async () =>
+      (await import("./commands/fleet/index.js")).fleetCommand(),
+  },
+  {
+    name: "instance",
+    term: "instance",
+    description:
+      "what a fleet instance runs at boot (from the baked image); not for operators",
+    load: async () =>
+      (await import("./commands/instance/index.js")).instanceCommand(),
+  },
+  {
     name: "fits",
     term: "fits",
     description: "read FITS files as the ingest does",

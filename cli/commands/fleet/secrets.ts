@@ -1,0 +1,5 @@
+import { Command } from "commander";
+
+export function secretsCommand(): Command {
+  return new Command("secrets").description("(being built)");
+}

@@ -1,0 +1,5 @@
+import { Command } from "commander";
+
+export function sweepCommand(): Command {
+  return new Command("sweep").description("(being built)");
+}

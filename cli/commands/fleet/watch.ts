@@ -1,0 +1,5 @@
+import { Command } from "commander";
+
+export function watchCommand(): Command {
+  return new Command("watch").description("(being built)");
+}
