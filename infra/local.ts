@@ -14,7 +14,15 @@ import { sleep } from "../lib/exec.js";
 import { packageRoot } from "../lib/paths.js";
 import { type RebuildStatus, rebuildStatus } from "../lib/rebuild/ledger.js";
 import { type WorkerLaunchSpec, workerLaunchSpec } from "./launch-spec.js";
-import type { Provider, WorkerHandle } from "./provider.js";
+import type {
+  FleetLaunch,
+  FleetMember,
+  FleetProvider,
+  FleetSpec,
+  Provider,
+  TerminateReport,
+  WorkerHandle,
+} from "./provider.js";
 
 export { WORKER_ENVIRONMENT, YOUNG_GENERATION_FLAG } from "./launch-spec.js";
 
@@ -112,6 +120,121 @@ export class LocalProvider implements Provider {
     });
     await Promise.all(workers.map((w) => w.exited));
     return workers.map((w) => w.handle);
+  }
+}
+
+/**
+ * The local provider as a fleet: each "instance" is a group of worker
+ * processes on this machine, named like an instance's workers, costing
+ * nothing. The guard, status and terminate work on it as on EC2.
+ */
+export class LocalFleetProvider implements FleetProvider {
+  readonly kind = "local";
+  private readonly provider: LocalProvider;
+  private readonly groups = new Map<
+    string,
+    { fleet: string; member: FleetMember; ids: string[] }
+  >();
+
+  constructor(
+    private readonly connection: {
+      databaseUrl: string;
+      redisUrl: string;
+      s3Endpoint?: string;
+    },
+    cli?: string,
+  ) {
+    this.provider = new LocalProvider(cli);
+  }
+
+  async launch(spec: FleetSpec): Promise<FleetLaunch> {
+    const members: FleetMember[] = [];
+    for (let k = 1; k <= spec.instances; k++) {
+      const id = `${spec.name}-${k}`;
+      const worker = (role: "ingest" | "preview", n: number) =>
+        workerLaunchSpec({
+          role,
+          name: `${id}-${role}-${n}`,
+          queue: spec.queue,
+          empty: true,
+          fastRebuild: spec.fastRebuild,
+          makePreviews: spec.makePreviews,
+          databaseUrl: this.connection.databaseUrl,
+          redisUrl: this.connection.redisUrl,
+          s3Endpoint: this.connection.s3Endpoint,
+          storage: spec.storage,
+          previews: spec.previews,
+          logLevel: spec.logLevel ?? "warn",
+        });
+      const specs = [
+        ...Array.from({ length: spec.ingestWorkers ?? 1 }, (_, n) =>
+          worker("ingest", n + 1),
+        ),
+        ...Array.from({ length: spec.previewWorkers }, (_, n) =>
+          worker("preview", n + 1),
+        ),
+      ];
+      const handles = await this.provider.launch(specs, { fleet: spec.name });
+      const member: FleetMember = {
+        id,
+        state: "running",
+        launchedAt: new Date(),
+        hourlyPrice: 0,
+      };
+      this.groups.set(id, {
+        fleet: spec.name,
+        member,
+        ids: handles.map((h) => h.id),
+      });
+      members.push({ ...member });
+    }
+    return { members, ec2FleetIds: [], errors: [] };
+  }
+
+  async members(fleet: string): Promise<FleetMember[]> {
+    const out: FleetMember[] = [];
+    for (const group of this.groups.values()) {
+      if (group.fleet !== fleet) {
+        continue;
+      }
+      const handles = await this.provider.describe();
+      const mine = handles.filter((h) => group.ids.includes(h.id));
+      const running = mine.some((h) => h.state === "running");
+      group.member.state = running ? group.member.state : "ended";
+      out.push({ ...group.member });
+    }
+    return out;
+  }
+
+  /** The workers' stderr, last lines, of the members that ended badly. */
+  async failures(fleet: string): Promise<string[]> {
+    const handles = await this.provider.describe({ fleet });
+    return handles
+      .filter((h) => h.state === "exited" && h.exitCode !== 0)
+      .map(
+        (h) =>
+          `${h.name} (exit ${h.exitCode}): ${(h.stderrTail ?? "").trim().split("\n").slice(-2).join(" ")}`,
+      );
+  }
+
+  async terminate(fleet: string): Promise<TerminateReport> {
+    const groups = [...this.groups.values()].filter((g) => g.fleet === fleet);
+    const ids = groups.flatMap((g) => g.ids);
+    for (const g of groups) {
+      if (g.member.state !== "ended") {
+        g.member.state = "ending";
+      }
+    }
+    await this.provider.terminate(ids);
+    await this.provider.waitForExit(ids);
+    for (const g of groups) {
+      g.member.state = "ended";
+    }
+    return {
+      instances: groups.map((g) => g.member.id),
+      fleets: [],
+      templates: [],
+    };
   }
 }
 

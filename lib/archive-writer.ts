@@ -463,3 +463,12 @@ export async function truncateRebuiltTables(client: AnyClient): Promise<void> {
     `TRUNCATE calcachequeue, previewqueue, preview, ${REBUILT_TABLES.join(", ")} CASCADE`,
   );
 }
+
+/** Preview work not yet done and not failed: the preview workers' backlog. */
+export async function previewWorkLeft(client: AnyClient): Promise<number> {
+  const { rows } = await client.query<{ n: string }>(
+    `SELECT count(*) AS n FROM previewqueue WHERE fail_dt = $1`,
+    [NOT_FAILED],
+  );
+  return Number(rows[0]?.n ?? 0);
+}

@@ -46,7 +46,10 @@ const CONCURRENCY = 2;
  * keep a limit that still stops a hang early.
  */
 const TIME_LIMITS: [RegExp, number][] = [
-  [/^test\/(aws|cli|drills|preview|rebuild|stack|storage|upgrade)\//, 900],
+  [
+    /^test\/(aws|cli|drills|fleet|preview|rebuild|stack|storage|upgrade)\//,
+    900,
+  ],
   [/^test\/unit\/test-harness\.test\.ts$/, 900],
   [/./, 180],
 ];

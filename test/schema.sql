@@ -352,6 +352,38 @@ CREATE TYPE public.telescope AS ENUM (
     'Gemini-South'
 );
 
+CREATE TABLE fitsfleet.fleet_instances (
+    instance_id text NOT NULL,
+    fleet text NOT NULL,
+    instance_type text,
+    zone text,
+    lifecycle text,
+    hourly_price numeric NOT NULL,
+    launched_at timestamp with time zone NOT NULL,
+    ended_at timestamp with time zone
+);
+
+CREATE TABLE fitsfleet.fleets (
+    name text NOT NULL,
+    run text NOT NULL,
+    provider text NOT NULL,
+    region text,
+    state text DEFAULT 'launching'::text NOT NULL,
+    spec jsonb NOT NULL,
+    ec2_fleet_ids text[] DEFAULT '{}'::text[] NOT NULL,
+    launch_template_id text,
+    max_hourly_cost numeric,
+    budget numeric,
+    deadline timestamp with time zone NOT NULL,
+    launched_at timestamp with time zone DEFAULT now() NOT NULL,
+    ended_at timestamp with time zone,
+    end_reason text,
+    spend numeric DEFAULT 0 NOT NULL,
+    spend_at timestamp with time zone,
+    CONSTRAINT fleets_provider_check CHECK ((provider = ANY (ARRAY['local'::text, 'ec2'::text]))),
+    CONSTRAINT fleets_state_check CHECK ((state = ANY (ARRAY['launching'::text, 'running'::text, 'ending'::text, 'ended'::text, 'failed'::text])))
+);
+
 CREATE TABLE fitsfleet.ingest_ledger (
     id bigint NOT NULL,
     storage text NOT NULL,
@@ -1982,6 +2014,12 @@ ALTER TABLE ONLY public.userprogram ALTER COLUMN id SET DEFAULT nextval('public.
 
 ALTER TABLE ONLY public.users ALTER COLUMN id SET DEFAULT nextval('public.users_id_seq'::regclass);
 
+ALTER TABLE ONLY fitsfleet.fleet_instances
+    ADD CONSTRAINT fleet_instances_pkey PRIMARY KEY (instance_id);
+
+ALTER TABLE ONLY fitsfleet.fleets
+    ADD CONSTRAINT fleets_pkey PRIMARY KEY (name);
+
 ALTER TABLE ONLY fitsfleet.ingest_ledger
     ADD CONSTRAINT ingest_ledger_path_filename_key UNIQUE (path, filename);
 
@@ -2191,6 +2229,10 @@ ALTER TABLE ONLY public.userprogram
 
 ALTER TABLE ONLY public.users
     ADD CONSTRAINT users_pkey PRIMARY KEY (id);
+
+CREATE INDEX fleet_instances_fleet ON fitsfleet.fleet_instances USING btree (fleet);
+
+CREATE INDEX fleets_live ON fitsfleet.fleets USING btree (state) WHERE (state = ANY (ARRAY['launching'::text, 'running'::text, 'ending'::text]));
 
 CREATE INDEX ingest_ledger_finished_at ON fitsfleet.ingest_ledger USING btree (finished_at) WHERE (finished_at IS NOT NULL);
 
@@ -2649,6 +2691,9 @@ CREATE INDEX ix_users_noirlab_id ON public.users USING btree (noirlab_id);
 CREATE INDEX ix_users_orcid_id ON public.users USING btree (orcid_id);
 
 CREATE INDEX ix_users_username ON public.users USING btree (username);
+
+ALTER TABLE ONLY fitsfleet.fleet_instances
+    ADD CONSTRAINT fleet_instances_fleet_fkey FOREIGN KEY (fleet) REFERENCES fitsfleet.fleets(name) ON DELETE CASCADE;
 
 ALTER TABLE ONLY public.calcache
     ADD CONSTRAINT calcache_cal_hid_fkey FOREIGN KEY (cal_hid) REFERENCES public.header(id);

@@ -16,3 +16,6 @@ export const FILE_NAME_LOCK_SEED = "7379557503";
 
 /** Class of the per-diskfile lock on `preview` rows (that table has no unique key to upsert on). */
 export const PREVIEW_ROWS_LOCK_CLASS = 7379557;
+
+/** Class of the session lock a fleet's launcher holds (`pg_advisory_lock(class, hashtext(name))`): `fleet sweep` leaves a launching fleet alone while it is held. */
+export const FLEET_LAUNCH_LOCK_CLASS = 7379558;

@@ -160,6 +160,13 @@ export interface AwsEndpoint {
     },
   ): { action: string; time: string };
   injectRebalanceRecommendation(instanceId: string): { noticeTime: string };
+  /**
+   * Holds the next call of `action` (EC2 or SSM) before it is carried out:
+   * `reached` resolves when one arrives, `release()` lets it go on. The
+   * call completes on the endpoint even if its caller has died meanwhile,
+   * as a request that reached AWS does.
+   */
+  holdAction(action: string): { reached: Promise<void>; release(): void };
   clearFaults(): void;
   instances(): InstanceView[];
   instance(id: string): InstanceView;
@@ -209,6 +216,18 @@ export async function startAwsEndpoint(
     secretAccessKey: "loopback-operator-secret",
   };
   const parameters = new Map<string, SsmParameter>();
+  const holds = new Map<
+    string,
+    { arrived: () => void; released: Promise<void> }
+  >();
+  const holdIfAsked = async (action: string) => {
+    const hold = holds.get(action);
+    if (hold !== undefined) {
+      holds.delete(action);
+      hold.arrived();
+      await hold.released;
+    }
+  };
   const reads: SsmRead[] = [];
   const timers = new Set<NodeJS.Timeout>();
   const clients: { destroy(): void }[] = [];
@@ -278,6 +297,7 @@ export async function startAwsEndpoint(
           401,
         );
       }
+      await holdIfAsked(action);
       const handler = Object.hasOwn(ec2, action) ? ec2[action] : undefined;
       if (handler === undefined) {
         throw new Ec2Error(
@@ -328,6 +348,7 @@ export async function startAwsEndpoint(
           "Missing Authentication Token",
         );
       }
+      await holdIfAsked(action);
       const handler = Object.hasOwn(ssm, action) ? ssm[action] : undefined;
       if (handler === undefined) {
         throw new SsmError(
@@ -553,6 +574,18 @@ export async function startAwsEndpoint(
       i.rebalance = { noticeTime: isoSeconds(Date.now()) };
       processes.changed();
       return i.rebalance;
+    },
+    holdAction(action) {
+      let arrived = () => undefined as void;
+      let release = () => undefined as void;
+      const reached = new Promise<void>((resolve) => {
+        arrived = resolve;
+      });
+      const released = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      holds.set(action, { arrived, released });
+      return { reached, release };
     },
     clearFaults() {
       state.capacityRules.splice(0);

@@ -92,8 +92,8 @@ describe("fitsfleet CLI", () => {
 
   it("an unknown command is a usage error naming it, with --help as without", async () => {
     for (const [args, name, path] of [
-      [["fleet", "--help"], "fleet", "fitsfleet"],
-      [["fleet"], "fleet", "fitsfleet"],
+      [["frobnicate", "--help"], "frobnicate", "fitsfleet"],
+      [["frobnicate"], "frobnicate", "fitsfleet"],
       [["nosuch"], "nosuch", "fitsfleet"],
       [["help", "nosuch"], "nosuch", "fitsfleet"],
       [["db", "nosuch", "--help"], "nosuch", "fitsfleet db"],

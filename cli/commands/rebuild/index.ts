@@ -2,6 +2,7 @@ import { Command } from "commander";
 
 import { enqueueCommand } from "./enqueue.js";
 import { failuresCommand } from "./failures.js";
+import { launchFleetCommand } from "./launch-fleet.js";
 import { reconcileCommand, retryFailedCommand } from "./requeue.js";
 import { statusCommand } from "./status.js";
 
@@ -14,5 +15,6 @@ export function rebuildCommand(): Command {
     .addCommand(statusCommand())
     .addCommand(failuresCommand())
     .addCommand(retryFailedCommand())
-    .addCommand(reconcileCommand());
+    .addCommand(reconcileCommand())
+    .addCommand(launchFleetCommand());
 }
