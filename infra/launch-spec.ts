@@ -45,6 +45,8 @@ export interface WorkerSpecOptions {
   empty?: boolean;
   fastRebuild?: boolean;
   makePreviews?: boolean;
+  /** Stop before a spot instance goes (--spot-watch): on for the fleet's instances. */
+  spotWatch?: boolean;
   concurrency?: number;
   databaseUrl: string;
   redisUrl?: string;
@@ -59,6 +61,9 @@ export function workerLaunchSpec(options: WorkerSpecOptions): WorkerLaunchSpec {
   const argv = ["worker", options.role, "--name", options.name];
   if (options.empty === true) {
     argv.push("--empty");
+  }
+  if (options.spotWatch === true) {
+    argv.push("--spot-watch");
   }
   if (options.role === "ingest") {
     if (options.queue !== undefined) {

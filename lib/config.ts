@@ -100,8 +100,8 @@ const SCHEMA = z.strictObject({
 
 const KEYS = Object.keys(SCHEMA.shape) as ConfigKey[];
 
-/** Variables we read that are not config keys. */
-const OTHER_ENV = new Set(["FITSFLEET_CONFIG"]);
+/** Variables we read that are not config keys (the workers' switch: cli/commands/worker/common.ts). */
+const OTHER_ENV = new Set(["FITSFLEET_CONFIG", "FITSFLEET_SPOT_WATCH"]);
 
 export function defaultStackDir(): string {
   return join(tmpdir(), "fitsfleet-stack");

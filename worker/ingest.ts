@@ -15,7 +15,11 @@
 import { DelayedError, type Job, Worker } from "bullmq";
 import type { Redis } from "ioredis";
 
-import { isTransient, PreconditionError } from "../lib/errors.js";
+import {
+  InterruptedError,
+  isTransient,
+  PreconditionError,
+} from "../lib/errors.js";
 import type { Logger } from "../lib/logger.js";
 import type { PreviewPoolOptions } from "../lib/preview/render-thread.js";
 import { previewers } from "../lib/preview/store.js";
@@ -43,7 +47,7 @@ import {
   rangeIds,
   retryDelayMs,
 } from "../lib/rebuild/queue.js";
-import { WorkerRuntime } from "./runtime.js";
+import { type RuntimeOptions, WorkerRuntime } from "./runtime.js";
 import { waitForDatabase } from "./wait.js";
 
 export interface IngestWorkerOptions {
@@ -79,6 +83,8 @@ export interface IngestWorkerOptions {
   abandon?: AbortSignal;
   /** From a stop to handing back unfinished batches (default 90 s). */
   shutdownMs?: number;
+  /** Stop on a spot interruption notice or rebalance recommendation (worker/interruption.ts). */
+  spotWatch?: RuntimeOptions["spotWatch"];
 }
 
 export interface IngestWorkerSummary {
@@ -115,6 +121,7 @@ export async function runIngestWorker(
     stop: options.signal,
     abandon: options.abandon,
     shutdownMs: options.shutdownMs,
+    spotWatch: options.spotWatch,
   });
   const { logger } = options;
   const ctx: IngestContext = {
@@ -150,13 +157,25 @@ export async function runIngestWorker(
     }
     const queueProblem = throttledWarning(logger, "queue connection problem");
     for (let i = 0; i < 2; i++) {
-      connections.push(
-        await openRedis(options.redisUrl, {
-          timeoutMs: options.redisTimeoutMs,
-          signal: rt.stopping,
-          onError: (error) => queueProblem(error.message),
-        }),
-      );
+      const connection = await openRedis(options.redisUrl, {
+        timeoutMs: options.redisTimeoutMs,
+        signal: rt.stopping,
+        onError: (error) => queueProblem(error.message),
+      }).catch((error: unknown) => {
+        // A notice before any work was taken leaves nothing to finish or
+        // hand back, and is no failure.
+        if (
+          error instanceof InterruptedError &&
+          rt.interruption !== undefined
+        ) {
+          return undefined;
+        }
+        throw error;
+      });
+      if (connection === undefined) {
+        return { ...summary, seconds: rt.seconds() };
+      }
+      connections.push(connection);
     }
     const queue = ingestQueue(connections[1]!, options.queue);
     queue.on("error", () => undefined);

@@ -31,7 +31,7 @@ import type { PreviewPoolOptions } from "../lib/preview/render-thread.js";
 import { previewers, type PreviewResult } from "../lib/preview/store.js";
 import { storageOfDiskfiles } from "../lib/rebuild/ledger.js";
 import { DEFAULT_MAX_RETRY_MS, retryDelayMs } from "../lib/rebuild/queue.js";
-import { WorkerRuntime } from "./runtime.js";
+import { type RuntimeOptions, WorkerRuntime } from "./runtime.js";
 import { waitForDatabase } from "./wait.js";
 
 export interface PreviewWorkerOptions {
@@ -56,6 +56,8 @@ export interface PreviewWorkerOptions {
   /** Hands back the batches in hand at once (like a second SIGTERM). */
   abandon?: AbortSignal;
   shutdownMs?: number;
+  /** Stop on a spot interruption notice or rebalance recommendation (worker/interruption.ts). */
+  spotWatch?: RuntimeOptions["spotWatch"];
   /** How long an empty queue is left before looking again (the reference: 5 s). */
   idleMs?: number;
   /** Transient faults in a row are retried for this long, then the worker exits (default 15 min). */
@@ -92,6 +94,7 @@ export async function runPreviewWorker(
     stop: options.signal,
     abandon: options.abandon,
     shutdownMs: options.shutdownMs,
+    spotWatch: options.spotWatch,
   });
   const previewerFor = previewers(rt.storages, rt.previewPool!, options);
   const leaseSeconds = options.leaseSeconds ?? DEFAULT_LEASE_SECONDS;

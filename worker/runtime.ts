@@ -5,7 +5,9 @@
  * no new work, finish the work in hand, and, once the shutdown deadline
  * passes (or on a second signal), hand back what is still unfinished so
  * that another worker takes it at once instead of after a lease runs out.
- * A spot instance's two minutes are met by a deadline shorter than that.
+ * A spot instance's two minutes are met by a deadline shorter than that,
+ * and, with `spotWatch`, by the notice itself: the hand-back then comes at
+ * the latest 30 s before the time EC2 gave (worker/interruption.ts).
  */
 import { Db } from "../lib/db/pool.js";
 import type { Logger } from "../lib/logger.js";
@@ -16,6 +18,11 @@ import type {
 import { newPreviewPool } from "../lib/preview/store.js";
 import { StorageSet } from "../lib/storage/index.js";
 import { takeLock } from "../lib/worker-lock.js";
+import {
+  handBackTime,
+  type InterruptionNotice,
+  watchForInterruption,
+} from "./interruption.js";
 
 /** Time from a stop to handing back what is unfinished: inside a spot instance's two-minute notice. */
 export const DEFAULT_SHUTDOWN_MS = 90_000;
@@ -38,6 +45,26 @@ export interface RuntimeOptions {
   abandon?: AbortSignal;
   /** From a stop to handing back (default 90 s). */
   shutdownMs?: number;
+  /**
+   * Watch the instance metadata for a spot interruption notice or a
+   * rebalance recommendation (worker/interruption.ts), and stop on either.
+   */
+  spotWatch?: boolean | SpotWatchOptions;
+}
+
+export interface SpotWatchOptions {
+  /** Default: AWS_EC2_METADATA_SERVICE_ENDPOINT, else http://169.254.169.254. */
+  endpoint?: string;
+  /** Between looks (default 5 s). */
+  intervalMs?: number;
+}
+
+export interface StopOptions {
+  /**
+   * Hand back what is unfinished at this time (ms since the epoch) at the
+   * latest, when that is sooner than the shutdown deadline.
+   */
+  handBackBy?: number;
 }
 
 export class WorkerRuntime {
@@ -46,7 +73,12 @@ export class WorkerRuntime {
   readonly started = Date.now();
   private readonly stopController = new AbortController();
   private readonly abandonController = new AbortController();
+  private readonly watchController = new AbortController();
+  private readonly watching: Promise<void> | undefined;
+  private readonly firstLook: Promise<void> | undefined;
+  private notice: InterruptionNotice | undefined;
   private deadline: NodeJS.Timeout | undefined;
+  private handBackAt: number | undefined;
 
   private constructor(
     private readonly options: RuntimeOptions,
@@ -67,6 +99,27 @@ export class WorkerRuntime {
     };
     follow(options.stop, () => this.stop("signal"));
     follow(options.abandon, () => this.abandon("second signal"));
+    if (options.spotWatch !== undefined && options.spotWatch !== false) {
+      const watch = options.spotWatch === true ? {} : options.spotWatch;
+      let looked: () => void = () => undefined;
+      this.firstLook = new Promise<void>((resolve) => {
+        looked = resolve;
+      });
+      this.watching = watchForInterruption({
+        ...watch,
+        signal: this.watchController.signal,
+        logger: options.logger,
+        onNotice: (notice) => this.interrupted(notice),
+        afterFirstLook: () => looked(),
+      })
+        .catch((error: unknown) =>
+          options.logger.error("the spot interruption watch ended", {
+            worker: options.name,
+            error: (error as Error).message,
+          }),
+        )
+        .finally(() => looked());
+    }
   }
 
   static async start(options: RuntimeOptions): Promise<WorkerRuntime> {
@@ -79,7 +132,11 @@ export class WorkerRuntime {
         options.render === undefined
           ? undefined
           : await newPreviewPool(options.render);
-      return new WorkerRuntime(options, release, pool);
+      const runtime = new WorkerRuntime(options, release, pool);
+      // An instance may be under notice already when its worker starts:
+      // known before the worker takes work, it takes none.
+      await runtime.firstLook;
+      return runtime;
     } catch (error) {
       release();
       throw error;
@@ -104,25 +161,88 @@ export class WorkerRuntime {
     return this.abandonController.signal;
   }
 
-  stop(reason: string): void {
+  /** When the work in hand is handed back, once stopping (and until it is). */
+  get handBackBy(): Date | undefined {
+    return this.handBackAt === undefined
+      ? undefined
+      : new Date(this.handBackAt);
+  }
+
+  private get shutdownMs(): number {
+    return this.options.shutdownMs ?? DEFAULT_SHUTDOWN_MS;
+  }
+
+  /**
+   * Takes no new work from now on; what is in hand is handed back at the
+   * shutdown deadline, or at `handBackBy` if sooner. Stopping again with an
+   * earlier time brings the hand-back forward, never back.
+   */
+  stop(reason: string, options: StopOptions = {}): void {
+    const now = Date.now();
+    const at = Math.min(
+      now + this.shutdownMs,
+      options.handBackBy ?? Number.POSITIVE_INFINITY,
+    );
+    const fields = {
+      worker: this.options.name,
+      reason,
+      handBackAfterSeconds: Math.max(0, Math.round((at - now) / 100) / 10),
+    };
     if (this.stopController.signal.aborted) {
+      if (
+        !this.abandonController.signal.aborted &&
+        this.handBackAt !== undefined &&
+        at < this.handBackAt
+      ) {
+        this.options.logger.info("hand-back brought forward", fields);
+        this.handBackOn(at);
+      }
       return;
     }
     this.options.logger.info(
       "stopping: no new work; finishing what is in hand",
-      {
-        worker: this.options.name,
-        reason,
-        handBackAfterSeconds:
-          (this.options.shutdownMs ?? DEFAULT_SHUTDOWN_MS) / 1000,
-      },
+      fields,
     );
     this.stopController.abort();
+    this.handBackOn(at);
+  }
+
+  private handBackOn(at: number): void {
+    clearTimeout(this.deadline);
+    this.handBackAt = at;
     this.deadline = setTimeout(
       () => this.abandon("shutdown deadline"),
-      this.options.shutdownMs ?? DEFAULT_SHUTDOWN_MS,
+      Math.max(0, at - Date.now()),
     );
     this.deadline.unref();
+  }
+
+  /** The notice that stopped the worker, if one did (the spot notice once there is one). */
+  get interruption(): InterruptionNotice | undefined {
+    return this.notice;
+  }
+
+  /** A notice is not a failure: the worker stops as if told to, only sooner. */
+  private interrupted(notice: InterruptionNotice): void {
+    this.notice = notice;
+    const handBackBy = handBackTime(notice, Date.now(), this.shutdownMs);
+    if (notice.kind === "spot-interruption") {
+      this.options.logger.warn("spot interruption notice", {
+        worker: this.options.name,
+        action: notice.action,
+        // Not `time`: that is the log line's own timestamp in JSON logs.
+        interruptionTime: notice.time.toISOString(),
+        handBackBy: new Date(handBackBy).toISOString(),
+      });
+      this.stop("spot interruption notice", { handBackBy });
+    } else {
+      this.options.logger.warn("rebalance recommendation", {
+        worker: this.options.name,
+        noticeTime: notice.noticeTime.toISOString(),
+        handBackBy: new Date(handBackBy).toISOString(),
+      });
+      this.stop("rebalance recommendation", { handBackBy });
+    }
   }
 
   abandon(reason: string): void {
@@ -142,6 +262,8 @@ export class WorkerRuntime {
   }
 
   async close(): Promise<void> {
+    this.watchController.abort();
+    await this.watching;
     clearTimeout(this.deadline);
     await this.storages.closeAll();
     await this.previewPool?.close().catch(() => undefined);

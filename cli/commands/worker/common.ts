@@ -1,6 +1,7 @@
 /** What `worker ingest` and `worker preview` share: identity, lock, stopping and retry flags. */
 import type { Command } from "commander";
 
+import { UsageError } from "../../../lib/errors.js";
 import { defaultLockDir } from "../../../lib/worker-lock.js";
 import { duration } from "../../parse.js";
 import { onInterrupt } from "../../signals.js";
@@ -12,7 +13,11 @@ export interface CommonWorkerFlags {
   empty?: boolean;
   maxRetryTime: string;
   shutdownTimeout: string;
+  spotWatch?: boolean;
 }
+
+/** Turns --spot-watch on without a flag, for an image's unit or an instance's environment. */
+export const SPOT_WATCH_ENV = "FITSFLEET_SPOT_WATCH";
 
 export function addCommonWorkerOptions(
   command: Command,
@@ -38,6 +43,10 @@ export function addCommonWorkerOptions(
       "--shutdown-timeout <duration>",
       "after SIGINT/SIGTERM, how long the work in hand may take before it is handed back to the queue (a second signal hands it back at once)",
       "90s",
+    )
+    .option(
+      "--spot-watch",
+      `on an EC2 spot instance: watch the instance metadata (IMDSv2, every 5 s) for an interruption notice or a rebalance recommendation, and on either stop as on SIGTERM, handing back the work in hand at the latest 30 s before the instance goes; exit 0 (also ${SPOT_WATCH_ENV}=1)`,
     );
 }
 
@@ -45,15 +54,32 @@ export interface WorkerRunFlags {
   lockDir: string | undefined;
   maxRetryMs: number;
   shutdownMs: number;
+  spotWatch: boolean;
 }
 
-export function commonWorkerSettings(flags: CommonWorkerFlags): WorkerRunFlags {
+export function commonWorkerSettings(
+  flags: CommonWorkerFlags,
+  env: NodeJS.ProcessEnv = process.env,
+): WorkerRunFlags {
   return {
     lockDir:
       flags.lockfile === true ? (flags.lockDir ?? defaultLockDir()) : undefined,
     maxRetryMs: duration("--max-retry-time", flags.maxRetryTime),
     shutdownMs: duration("--shutdown-timeout", flags.shutdownTimeout, 0),
+    spotWatch: flags.spotWatch === true || envSwitch(env, SPOT_WATCH_ENV),
   };
+}
+
+/** An on/off variable: unset, empty, 0 or false is off; 1 or true is on; anything else is a mistake worth stopping for. */
+function envSwitch(env: NodeJS.ProcessEnv, name: string): boolean {
+  const value = env[name]?.trim().toLowerCase() ?? "";
+  if (value === "" || value === "0" || value === "false") {
+    return false;
+  }
+  if (value === "1" || value === "true") {
+    return true;
+  }
+  throw new UsageError(`${name}=${env[name]}: give 1 (on) or 0 (off)`);
 }
 
 /**

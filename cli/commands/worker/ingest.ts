@@ -99,6 +99,7 @@ export function ingestCommand(): Command {
           stalledIntervalMs: Math.min(30_000, stallMs / 2),
           maxRetryMs: common.maxRetryMs,
           shutdownMs: common.shutdownMs,
+          spotWatch: common.spotWatch,
           signal: stop,
           abandon,
         }),

@@ -68,6 +68,7 @@ export function previewCommand(): Command {
           logger,
           maxRetryMs: common.maxRetryMs,
           shutdownMs: common.shutdownMs,
+          spotWatch: common.spotWatch,
           signal: stop,
           abandon,
         }),
