@@ -32,12 +32,22 @@ interface LocalWorker {
   exited: Promise<void>;
 }
 
+export interface LocalProviderOptions {
+  /**
+   * "tail" (default) keeps the last of each worker's stderr for its
+   * handle; "inherit" passes its output to ours, where a fleet instance's
+   * console and journal keep it.
+   */
+  workerOutput?: "tail" | "inherit";
+}
+
 export class LocalProvider implements Provider {
   readonly kind = "local";
   private readonly workers = new Map<string, LocalWorker>();
 
   constructor(
     private readonly cli = join(packageRoot(), "dist", "cli", "main.js"),
+    private readonly options: LocalProviderOptions = {},
   ) {}
 
   launch(
@@ -52,7 +62,10 @@ export class LocalProvider implements Provider {
           {
             // Secrets in the environment: a command line is visible to every user.
             env: { ...process.env, ...spec.env, ...spec.secretEnv },
-            stdio: ["ignore", "ignore", "pipe"],
+            stdio:
+              this.options.workerOutput === "inherit"
+                ? ["ignore", "inherit", "inherit"]
+                : ["ignore", "ignore", "pipe"],
           },
         );
         const handle: WorkerHandle = {
@@ -63,7 +76,7 @@ export class LocalProvider implements Provider {
           tags: { ...tags },
           stderrTail: "",
         };
-        child.stderr!.on("data", (d: Buffer) => {
+        child.stderr?.on("data", (d: Buffer) => {
           handle.stderrTail = (handle.stderrTail + d.toString()).slice(-4000);
         });
         const exited = new Promise<void>((resolve) => {
@@ -98,12 +111,23 @@ export class LocalProvider implements Provider {
   terminate(ids: string[]): Promise<void> {
     for (const id of ids) {
       const worker = this.workers.get(id);
-      if (worker !== undefined && worker.child.exitCode === null) {
+      if (worker !== undefined && running(worker.child)) {
         worker.handle.state = "terminated";
         worker.child.kill("SIGTERM");
       }
     }
     return Promise.resolve();
+  }
+
+  /** SIGKILL, for a worker that outlived its own shutdown deadline. */
+  kill(ids: string[]): void {
+    for (const id of ids) {
+      const worker = this.workers.get(id);
+      if (worker !== undefined && running(worker.child)) {
+        worker.handle.state = "terminated";
+        worker.child.kill("SIGKILL");
+      }
+    }
   }
 
   tag(ids: string[], tags: Record<string, string>): Promise<void> {
@@ -236,6 +260,11 @@ export class LocalFleetProvider implements FleetProvider {
       templates: [],
     };
   }
+}
+
+/** Not yet ended: a child killed by a signal has no exit code either. */
+function running(child: ChildProcess): boolean {
+  return child.exitCode === null && child.signalCode === null;
 }
 
 export interface LocalWorkersOptions {
