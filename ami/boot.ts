@@ -255,7 +255,7 @@ function workerSpecs(
     s3Endpoint: config.s3Endpoint,
     logLevel: config.logLevel,
     databaseUrl: secrets.databaseUrl,
-    extraArgs: spotWatch ? ["--spot-watch"] : [],
+    spotWatch,
   };
   return [
     ...Array.from({ length: config.ingestWorkers }, (_, i) =>

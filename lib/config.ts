@@ -101,7 +101,11 @@ const SCHEMA = z.strictObject({
 const KEYS = Object.keys(SCHEMA.shape) as ConfigKey[];
 
 /** Variables we read that are not config keys (the workers' switch: cli/commands/worker/common.ts). */
-const OTHER_ENV = new Set(["FITSFLEET_CONFIG", "FITSFLEET_SPOT_WATCH"]);
+const OTHER_ENV = new Set([
+  "FITSFLEET_CONFIG",
+  "FITSFLEET_SPOT_WATCH",
+  "FITSFLEET_SPOT_POLL_MS",
+]);
 
 export function defaultStackDir(): string {
   return join(tmpdir(), "fitsfleet-stack");

@@ -11,7 +11,6 @@
  * crashing is restarted, then given up on.
  */
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it, type TestContext } from "node:test";
@@ -44,19 +43,6 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 const ROLE = "fitsfleet-worker";
 const PREFIX = "/fitsfleet/test/";
 
-/**
- * Workers that cannot watch for spot notices yet would refuse the flag;
- * the image then boots without it, and with it once they can.
- */
-const SPOT_WATCH = execFileSync(process.execPath, [
-  CLI,
-  "worker",
-  "ingest",
-  "--help",
-])
-  .toString()
-  .includes("--spot-watch");
-
 async function fleetEndpoint(
   t: TestContext,
   bootFlags: string[] = [],
@@ -71,14 +57,7 @@ async function fleetEndpoint(
   });
   const ami = aws.registerImage({
     name: "fitsfleet-worker",
-    argv: [
-      process.execPath,
-      CLI,
-      "instance",
-      "boot",
-      ...(SPOT_WATCH ? [] : ["--no-spot-watch"]),
-      ...bootFlags,
-    ],
+    argv: [process.execPath, CLI, "instance", "boot", ...bootFlags],
     imdsSupport: "v2.0",
   });
   return { aws, ami };

@@ -31,7 +31,7 @@ const ROLE = "fitsfleet-worker";
 const PREFIX = "/fitsfleet/e2e/";
 
 it("a spot fleet rebuilds the archive through an interruption, drains, and is ended with nothing left", async (t) => {
-  const archive = testArchive(t, { dumpsPerInstrument: 12 });
+  const archive = testArchive(t, { dumpsPerInstrument: 30 });
   const db = await testDatabase(t);
   const queue = uniqueQueueName("fleet-e2e");
   const aws = await testEndpoint(t, {
@@ -39,6 +39,8 @@ it("a spot fleet rebuilds the archive through an interruption, drains, and is en
     instanceCredentials: "imds",
     terminateGraceMs: 30_000,
     policy: { requireEncryptedVolumes: true, maxHopLimit: 1 },
+    // EC2's notice comes two minutes ahead and workers look every 5 s; this corpus lasts seconds, so they look more often.
+    instanceEnv: { FITSFLEET_SPOT_POLL_MS: "200" },
   });
   const image = aws.registerImage({
     name: "fitsfleet-worker",
@@ -60,7 +62,10 @@ it("a spot fleet rebuilds the archive through an interruption, drains, and is en
     env,
   );
   assert.equal(put.code, 0, put.stderr);
-  const enqueued = await runCli(["rebuild", "enqueue", "--queue", queue], env);
+  const enqueued = await runCli(
+    ["rebuild", "enqueue", "--queue", queue, "--batch-size", "3"],
+    env,
+  );
   assert.equal(enqueued.code, 0, enqueued.stderr);
 
   const launcher = spawn(

@@ -188,16 +188,31 @@ describe("turning the watch on", () => {
 
   it("with --spot-watch, or FITSFLEET_SPOT_WATCH=1", () => {
     assert.equal(commonWorkerSettings(flags, {}).spotWatch, false);
-    assert.equal(
+    assert.deepEqual(
       commonWorkerSettings({ ...flags, spotWatch: true }, {}).spotWatch,
-      true,
+      { intervalMs: undefined },
     );
     for (const on of ["1", "true", " TRUE "]) {
-      assert.equal(
+      assert.deepEqual(
         commonWorkerSettings(flags, { FITSFLEET_SPOT_WATCH: on }).spotWatch,
-        true,
+        { intervalMs: undefined },
       );
     }
+    assert.deepEqual(
+      commonWorkerSettings(flags, {
+        FITSFLEET_SPOT_WATCH: "1",
+        FITSFLEET_SPOT_POLL_MS: "200",
+      }).spotWatch,
+      { intervalMs: 200 },
+    );
+    assert.throws(
+      () =>
+        commonWorkerSettings(flags, {
+          FITSFLEET_SPOT_WATCH: "1",
+          FITSFLEET_SPOT_POLL_MS: "5",
+        }),
+      /FITSFLEET_SPOT_POLL_MS=5: milliseconds between looks, from 50 to 60000/,
+    );
     for (const off of ["", "0", "false"]) {
       assert.equal(
         commonWorkerSettings(flags, { FITSFLEET_SPOT_WATCH: off }).spotWatch,

@@ -18,6 +18,8 @@ export interface CommonWorkerFlags {
 
 /** Turns --spot-watch on without a flag, for an image's unit or an instance's environment. */
 export const SPOT_WATCH_ENV = "FITSFLEET_SPOT_WATCH";
+/** How often to look, in ms (default 5000); tests look more often than EC2 needs. */
+export const SPOT_POLL_ENV = "FITSFLEET_SPOT_POLL_MS";
 
 export function addCommonWorkerOptions(
   command: Command,
@@ -54,7 +56,7 @@ export interface WorkerRunFlags {
   lockDir: string | undefined;
   maxRetryMs: number;
   shutdownMs: number;
-  spotWatch: boolean;
+  spotWatch: false | { intervalMs?: number };
 }
 
 export function commonWorkerSettings(
@@ -66,8 +68,25 @@ export function commonWorkerSettings(
       flags.lockfile === true ? (flags.lockDir ?? defaultLockDir()) : undefined,
     maxRetryMs: duration("--max-retry-time", flags.maxRetryTime),
     shutdownMs: duration("--shutdown-timeout", flags.shutdownTimeout, 0),
-    spotWatch: flags.spotWatch === true || envSwitch(env, SPOT_WATCH_ENV),
+    spotWatch:
+      flags.spotWatch === true || envSwitch(env, SPOT_WATCH_ENV)
+        ? { intervalMs: pollInterval(env) }
+        : false,
   };
+}
+
+function pollInterval(env: NodeJS.ProcessEnv): number | undefined {
+  const value = env[SPOT_POLL_ENV]?.trim() ?? "";
+  if (value === "") {
+    return undefined;
+  }
+  const ms = Number(value);
+  if (!Number.isInteger(ms) || ms < 50 || ms > 60_000) {
+    throw new UsageError(
+      `${SPOT_POLL_ENV}=${value}: milliseconds between looks, from 50 to 60000`,
+    );
+  }
+  return ms;
 }
 
 /** An on/off variable: unset, empty, 0 or false is off; 1 or true is on; anything else is a mistake worth stopping for. */
