@@ -220,11 +220,10 @@ async function observe(
     await endMembers(client, name, ended);
   }
   await recordSpend(client, name);
-  const [fleet, status, previewsLeft] = await Promise.all([
-    getFleet(client, name),
-    rebuildStatus(client, 1),
-    previewWorkLeft(client),
-  ]);
+  // One connection runs one statement at a time.
+  const fleet = await getFleet(client, name);
+  const status = await rebuildStatus(client, 1);
+  const previewsLeft = await previewWorkLeft(client);
   if (fleet === undefined) {
     throw new FitsfleetError(
       "unknown-fleet",
@@ -289,10 +288,8 @@ export async function guardFleet(
           await endMembers(client, name);
           await recordSpend(client, name);
           await setFleetState(client, name, "ended", decision.message);
-          const [fleet, status] = await Promise.all([
-            getFleet(client, name),
-            rebuildStatus(client, 1),
-          ]);
+          const fleet = await getFleet(client, name);
+          const status = await rebuildStatus(client, 1);
           return { ...decision, report, fleet: fleet!, status };
         }
         if (aborted()) {
