@@ -8,6 +8,7 @@ import { table } from "../../output.js";
 import { duration } from "../../parse.js";
 import { runContext } from "../../run.js";
 import {
+  describeFleetRecord,
   describeFleetStatus,
   FLEET_OPTION,
   money,
@@ -100,6 +101,13 @@ export function statusCommand(): Command {
                 suggestion: "see `fitsfleet fleet status --all`",
               },
             );
+          }
+          if (record.provider === "local") {
+            // Its workers belong to the process that launched it: the record is what others can see.
+            output.result({ fleet: record }, (r) =>
+              describeFleetRecord(r.fleet),
+            );
+            return;
           }
           const { provider, close } = await providerFor(record, flags.region);
           let status: FleetStatus;
