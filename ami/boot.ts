@@ -1,9 +1,9 @@
 /**
  * What a fleet instance does from boot to power-off (`fitsfleet instance
- * boot`, run by the image's systemd unit):
+ * boot`, run by the image's one boot unit, ami/README.md):
  *
- * 1. Asks its metadata service, IMDSv2 only (a session token first), for
- *    its instance id and its user-data, the fleet configuration
+ * 1. Asks its metadata service, IMDSv2 only (lib/imds.ts), for its
+ *    instance id and its user-data, the fleet configuration
  *    (infra/fleet-config.ts).
  * 2. Reads the database and Redis URLs from SSM Parameter Store through its
  *    instance role (infra/secrets.ts). They go into the workers'
@@ -42,11 +42,12 @@ import {
   PreconditionError,
 } from "../lib/errors.js";
 import { sleep } from "../lib/exec.js";
+import { ImdsClient, imdsEndpoint } from "../lib/imds.js";
 import type { Logger } from "../lib/logger.js";
 import { registerSecret } from "../lib/redact.js";
 
-/** The link-local address of EC2's instance metadata service. */
-export const DEFAULT_IMDS_ENDPOINT = "http://169.254.169.254";
+/** Tries per metadata request: IMDS may not answer in the first moments of a boot. */
+const IMDS_ATTEMPTS = 5;
 
 export const DEFAULT_MAX_CRASHES = 3;
 export const DEFAULT_CRASH_WINDOW_MS = 10 * 60_000;
@@ -67,7 +68,7 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export interface BootOptions {
   logger: Logger;
-  /** Default: AWS_EC2_METADATA_SERVICE_ENDPOINT, else DEFAULT_IMDS_ENDPOINT. */
+  /** Default: imdsEndpoint(env) (lib/imds.ts). */
   imdsEndpoint?: string;
   /** Reads the secrets; default a client for the configuration's region and the SDK's credential chain (the instance role). */
   readSecrets?: (config: FleetInstanceConfig) => Promise<FleetSecrets>;
@@ -127,11 +128,10 @@ export interface BootResult {
 export async function bootInstance(options: BootOptions): Promise<BootResult> {
   const env = options.env ?? process.env;
   const logger = options.logger;
-  const imds = new Imds(
-    options.imdsEndpoint ??
-      env.AWS_EC2_METADATA_SERVICE_ENDPOINT ??
-      DEFAULT_IMDS_ENDPOINT,
-  );
+  const imds = new ImdsClient({
+    endpoint: options.imdsEndpoint ?? imdsEndpoint(env),
+    attempts: IMDS_ATTEMPTS,
+  });
   const instanceId = await imds.get("/latest/meta-data/instance-id");
   if (instanceId === undefined) {
     throw new ExternalServiceError(
@@ -233,12 +233,12 @@ async function readWithInstanceRole(
   config: FleetInstanceConfig,
 ): Promise<FleetSecrets> {
   // Loaded here: the AWS SDK is needed once, at boot.
-  const { awsClients } = await import("../infra/aws.js");
-  const aws = awsClients({ region: config.region });
+  const { ssmClient } = await import("../infra/aws.js");
+  const ssm = await ssmClient(config.region);
   try {
-    return await readFleetSecrets(aws.ssm, config.secretsPrefix);
+    return await readFleetSecrets(ssm, config.secretsPrefix);
   } finally {
-    aws.destroy();
+    ssm.destroy();
   }
 }
 
@@ -465,101 +465,4 @@ async function supervise(
       outcome: s.outcome ?? "not-started",
     })),
   };
-}
-
-/** Attempts at the metadata service, which may not answer in the first moments of a boot. */
-const IMDS_ATTEMPTS = 5;
-const IMDS_TIMEOUT_MS = 2000;
-const TOKEN_TTL_SECONDS = 21_600;
-
-/**
- * An IMDSv2 client: a session token from a PUT, then GETs that carry it.
- * Never IMDSv1, which a launch template with HttpTokens required refuses
- * anyway.
- */
-class Imds {
-  private token: string | undefined;
-
-  constructor(readonly endpoint: string) {}
-
-  /** The body at `path`, or undefined when the service has none (404). */
-  async get(path: string): Promise<string | undefined> {
-    const token = await this.session();
-    const response = await this.request(path, {
-      headers: { "x-aws-ec2-metadata-token": token },
-    });
-    if (response.status === 404) {
-      return undefined;
-    }
-    if (!response.ok) {
-      throw new ExternalServiceError(
-        "imds",
-        `the instance metadata service at ${this.endpoint} refused GET ${path} (HTTP ${response.status})`,
-        {
-          fault: "permanent",
-          suggestion:
-            "the launch template's MetadataOptions must enable the endpoint (HttpEndpoint enabled) with IMDSv2 tokens",
-        },
-      );
-    }
-    return response.text();
-  }
-
-  private async session(): Promise<string> {
-    if (this.token !== undefined) {
-      return this.token;
-    }
-    const response = await this.request("/latest/api/token", {
-      method: "PUT",
-      headers: {
-        "x-aws-ec2-metadata-token-ttl-seconds": String(TOKEN_TTL_SECONDS),
-      },
-    });
-    if (!response.ok) {
-      throw new ExternalServiceError(
-        "imds",
-        `the instance metadata service at ${this.endpoint} refused an IMDSv2 session token (HTTP ${response.status})`,
-        {
-          fault: "permanent",
-          suggestion:
-            "the launch template's MetadataOptions must enable the endpoint, and HttpPutResponseHopLimit must reach this process (1 on the host, 2 inside a container)",
-        },
-      );
-    }
-    this.token = await response.text();
-    return this.token;
-  }
-
-  private async request(path: string, init: RequestInit): Promise<Response> {
-    let last: unknown;
-    for (let attempt = 1; attempt <= IMDS_ATTEMPTS; attempt++) {
-      try {
-        const response = await fetch(`${this.endpoint}${path}`, {
-          ...init,
-          signal: AbortSignal.timeout(IMDS_TIMEOUT_MS),
-        });
-        if (response.status < 500) {
-          return response;
-        }
-        last = new Error(`HTTP ${response.status}`);
-      } catch (error) {
-        last = error;
-      }
-      if (attempt < IMDS_ATTEMPTS) {
-        await sleep(250 * 2 ** attempt);
-      }
-    }
-    const reason =
-      last instanceof Error
-        ? `${last.message}${last.cause instanceof Error ? `: ${last.cause.message}` : ""}`
-        : String(last);
-    throw new ExternalServiceError(
-      "imds",
-      `the instance metadata service at ${this.endpoint} did not answer ${init.method ?? "GET"} ${path} (${reason})`,
-      {
-        suggestion:
-          "run `fitsfleet instance boot` on a fleet instance; elsewhere set AWS_EC2_METADATA_SERVICE_ENDPOINT to a metadata service",
-      },
-    );
-  }
 }

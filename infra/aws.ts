@@ -3,52 +3,57 @@
  * the one translation of an AWS SDK failure into a FitsfleetError that
  * names what was asked for and says what to do.
  *
- * Region: the caller's (a --region flag, the fleet configuration), else the
- * SDK's own chain (AWS_REGION, the profile). Endpoint: the SDK itself
- * honours AWS_ENDPOINT_URL_EC2 / AWS_ENDPOINT_URL_SSM (and
+ * Region: one rule, `awsRegion`: a --region flag, else AWS_REGION, else
+ * AWS_DEFAULT_REGION (an instance: its fleet configuration's). Endpoint:
+ * the SDK itself honours AWS_ENDPOINT_URL_EC2 / AWS_ENDPOINT_URL_SSM (and
  * AWS_ENDPOINT_URL), which is how the loopback endpoint of the tests and an
- * instance on it are reached; `endpoint` overrides them for both clients.
- * Credentials always come from the SDK's default chain: the operator's
- * profile or variables, an instance's role through IMDSv2.
+ * instance on it are reached. Credentials always come from the SDK's
+ * default chain: the operator's profile or variables, an instance's role
+ * through IMDSv2.
+ *
+ * The SDK is imported only when a client is made: it takes a moment to
+ * load, and command groups such as `rebuild` import this module for the
+ * region rule alone.
  */
-import { EC2Client } from "@aws-sdk/client-ec2";
-import { SSMClient } from "@aws-sdk/client-ssm";
+import type { EC2Client } from "@aws-sdk/client-ec2";
+import type { SSMClient } from "@aws-sdk/client-ssm";
 
 import {
   ConfigError,
   ExternalServiceError,
-  type FitsfleetError,
+  faultKind,
+  FitsfleetError,
   isTransient,
+  UsageError,
 } from "../lib/errors.js";
 import { redactText } from "../lib/redact.js";
 
-export interface AwsClientOptions {
-  region?: string;
-  endpoint?: string;
+const REGION_PROBLEM =
+  "region: not set (no --region, AWS_REGION or AWS_DEFAULT_REGION). Pass --region or set AWS_REGION";
+
+/** The region: the flag, else AWS_REGION, else AWS_DEFAULT_REGION; none is a ConfigError naming --region. */
+export function awsRegion(
+  flag: string | undefined,
+  env: Record<string, string | undefined> = process.env,
+): string {
+  for (const region of [flag, env.AWS_REGION, env.AWS_DEFAULT_REGION]) {
+    if (region !== undefined && region.trim() !== "") {
+      return region.trim();
+    }
+  }
+  throw new ConfigError([REGION_PROBLEM]);
 }
 
-export interface AwsClients {
-  readonly ec2: EC2Client;
-  readonly ssm: SSMClient;
-  /** Closes both clients' sockets, so that a command's process can end. */
-  destroy(): void;
+/** An EC2 client for `region` on the default credential chain; destroy() it when done. */
+export async function ec2Client(region: string): Promise<EC2Client> {
+  const { EC2Client } = await import("@aws-sdk/client-ec2");
+  return new EC2Client({ region });
 }
 
-export function awsClients(options: AwsClientOptions = {}): AwsClients {
-  const config = {
-    ...(options.region === undefined ? {} : { region: options.region }),
-    ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }),
-  };
-  const ec2 = new EC2Client(config);
-  const ssm = new SSMClient(config);
-  return {
-    ec2,
-    ssm,
-    destroy() {
-      ec2.destroy();
-      ssm.destroy();
-    },
-  };
+/** An SSM client for `region` on the default credential chain; destroy() it when done. */
+export async function ssmClient(region: string): Promise<SSMClient> {
+  const { SSMClient } = await import("@aws-sdk/client-ssm");
+  return new SSMClient({ region });
 }
 
 export type AwsService = "ec2" | "ssm";
@@ -60,13 +65,15 @@ export interface AwsRequest {
   action: string;
   /** What it was about: a parameter name, an instance id. */
   resource: string;
-  /** The IAM action the caller needs, such as ssm:PutParameter. */
-  permission: string;
+  /** The flag that named the resource, for an answer that it is wrong (--image). */
+  flag?: string;
+  /** The IAM action the caller needs (default service:action). */
+  permission?: string;
   region?: string;
   /** The endpoint the client used, when known (see clientTarget). */
   endpoint?: string;
-  /** Who called: decides the advice on permissions. */
-  caller: "operator" | "instance";
+  /** Who called: decides the advice on permissions (default operator). */
+  caller?: "operator" | "instance";
   env?: Record<string, string | undefined>;
 }
 
@@ -110,6 +117,28 @@ export async function clientTarget(
   return target;
 }
 
+/** `awsFailure` with the region and endpoint `client` sends to. */
+export async function clientFailure(
+  client: EC2Client | SSMClient,
+  error: unknown,
+  request: AwsRequest,
+): Promise<FitsfleetError> {
+  return awsFailure(error, { ...(await clientTarget(client)), ...request });
+}
+
+/** Sends one request through `run`; a failure is thrown as `clientFailure` says. */
+export async function awsCall<T>(
+  client: EC2Client | SSMClient,
+  request: AwsRequest,
+  run: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    throw await clientFailure(client, error, request);
+  }
+}
+
 /** AWS refused who the caller is (or is not). */
 const NOT_AUTHENTICATED = new Set([
   "UnrecognizedClientException",
@@ -136,6 +165,16 @@ const THROTTLED = new Set([
   "TooManyUpdates",
 ]);
 
+/** AWS says the request names something wrong or missing: the operator's to fix. */
+const WRONG_REQUEST =
+  /^Invalid|NotFound|Malformed|MissingParameter|ValidationError|ValidationException|Unsupported/;
+
+interface AwsLikeError {
+  name?: string;
+  message?: string;
+  $metadata?: { httpStatusCode?: number };
+}
+
 function errorName(error: unknown): string {
   return error instanceof Error ? error.name : typeof error;
 }
@@ -147,15 +186,28 @@ function errorMessage(error: unknown): string {
 /**
  * The failure of one AWS request as a FitsfleetError. AWS's messages name
  * actions and ARNs, never parameter values, and pass the redactor anyway.
+ *
+ * No credentials or no region: a ConfigError (exit 2). Refused (not
+ * allowed, or credentials not accepted): ExternalServiceError (4), never
+ * worth a retry, pointing at `fitsfleet infra iam-policy`. Throttled, or
+ * not reached (naming the endpoint): ExternalServiceError, transient. A
+ * request naming something wrong (NotFound, Invalid…): a UsageError (2)
+ * naming the flag or resource. Anything else: ExternalServiceError.
  */
 export function awsFailure(
   error: unknown,
   request: AwsRequest,
 ): FitsfleetError {
+  if (error instanceof FitsfleetError) {
+    return error;
+  }
   const name = errorName(error);
   const message = errorMessage(error);
   const service = SERVICE_NAMES[request.service];
   const what = `${request.action} on ${request.resource}`;
+  const permission =
+    request.permission ?? `${request.service}:${request.action}`;
+  const caller = request.caller ?? "operator";
   const context = {
     service: request.service,
     action: request.action,
@@ -165,27 +217,26 @@ export function awsFailure(
   if (name === "CredentialsProviderError") {
     return new ConfigError(
       [
-        `AWS credentials: none found for ${request.permission} on ${request.resource} (${message})`,
+        `AWS credentials: none found for ${permission} on ${request.resource} (${message})`,
       ],
       {
         cause: error,
         context,
         suggestion:
-          request.caller === "instance"
+          caller === "instance"
             ? "launch the instance with the workers' instance profile (IamInstanceProfile) and IMDSv2 enabled"
             : "set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (with AWS_SESSION_TOKEN for temporary credentials), or run `aws sso login`",
       },
     );
   }
   if (/Region is missing/i.test(message)) {
-    return new ConfigError(
-      [
-        `region: not set for ${service} ${what}. Pass --region or set AWS_REGION`,
-      ],
-      { cause: error, context },
-    );
+    return new ConfigError([`${REGION_PROBLEM} (for ${service} ${what})`], {
+      cause: error,
+      context,
+    });
   }
   if (NOT_AUTHORISED.has(name)) {
+    const prefix = request.service === "ssm" ? " for this prefix" : "";
     return new ExternalServiceError(
       request.service,
       `${service} refused ${what}: the caller may not (${name}: ${message})`,
@@ -194,9 +245,9 @@ export function awsFailure(
         context,
         fault: "permanent",
         suggestion:
-          request.caller === "instance"
-            ? `the instance role needs ${request.permission} on ${request.resource}: attach the worker policy that \`fitsfleet infra iam-policy --which worker\` prints for this secrets prefix`
-            : `you need ${request.permission} on ${request.resource}: attach the operator policy that \`fitsfleet infra iam-policy --which operator\` prints for this prefix, or use a profile that has it`,
+          caller === "instance"
+            ? `the instance role needs ${permission} on ${request.resource}: attach the worker policy that \`fitsfleet infra iam-policy --which worker\` prints${prefix}`
+            : `you need ${permission} on ${request.resource}: attach the operator policy that \`fitsfleet infra iam-policy --which operator\` prints${prefix}, or use a profile that has it`,
       },
     );
   }
@@ -217,14 +268,12 @@ export function awsFailure(
     return new ExternalServiceError(
       request.service,
       `${service} throttled ${what} after the SDK's retries (${name}: ${message})`,
-      {
-        cause: error,
-        context,
-        suggestion: "run it again in a minute",
-      },
+      { cause: error, context, suggestion: "run it again in a minute" },
     );
   }
-  if (isTransient(error)) {
+  const status = (error as AwsLikeError | undefined)?.$metadata?.httpStatusCode;
+  if (status === undefined && isTransient(error)) {
+    // No HTTP answer at all: the network, the endpoint or the region.
     const endpoint =
       request.endpoint ??
       endpointOf(request.service, request.region, request.env);
@@ -234,14 +283,37 @@ export function awsFailure(
       {
         cause: error,
         context: { ...context, endpoint },
-        suggestion:
-          "check the network and the region (--region, AWS_REGION) or endpoint (AWS_ENDPOINT_URL_SSM, AWS_ENDPOINT_URL_EC2), then run it again",
+        suggestion: `check the network and the region (--region, AWS_REGION) or endpoint (AWS_ENDPOINT_URL_${request.service.toUpperCase()}), then run it again`,
       },
     );
   }
+  if (WRONG_REQUEST.test(name)) {
+    return new UsageError(
+      request.flag === undefined
+        ? `${service} refused ${what} (${name}: ${message})`
+        : `${request.flag} ${request.resource}: ${service} refused ${request.action} (${name}: ${message})`,
+      {
+        cause: error,
+        context,
+        suggestion: `check ${request.flag ?? "the resource named"}: its value must exist in this account and region${request.region === undefined ? "" : ` (${request.region})`}`,
+      },
+    );
+  }
+  const fault = faultKind(error);
   return new ExternalServiceError(
     request.service,
     `${service} failed ${what} (${name}: ${message})`,
-    { cause: error, context, fault: "permanent" },
+    {
+      cause: error,
+      context,
+      fault,
+      suggestion: fault === "transient" ? "run it again later" : undefined,
+    },
   );
+}
+
+/** True for an error that says the resource is already gone. */
+export function isNotFound(error: unknown): boolean {
+  const name = (error as AwsLikeError | undefined)?.name ?? "";
+  return /NotFound|NotFoundException|DoesNotExist/i.test(name);
 }

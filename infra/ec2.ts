@@ -38,7 +38,7 @@ import {
   type FitsfleetErrorOptions,
   UsageError,
 } from "../lib/errors.js";
-import { describeAwsError, isNotFound } from "./aws-errors.js";
+import { awsCall, type AwsRequest, clientFailure, isNotFound } from "./aws.js";
 import {
   FLEET_TAG,
   type FleetInstanceConfig,
@@ -51,6 +51,7 @@ import type {
   FleetMember,
   FleetProvider,
   FleetSpec,
+  LaunchHooks,
   TerminateReport,
 } from "./provider.js";
 
@@ -111,12 +112,19 @@ function tags(spec: FleetSpec, extra: Record<string, string> = {}): Tag[] {
   }).map(([Key, Value]) => ({ Key, Value }));
 }
 
-async function send<T>(what: string, run: () => Promise<T>): Promise<T> {
-  try {
-    return await run();
-  } catch (error) {
-    throw describeAwsError(error, what);
-  }
+type Ec2Request = Omit<AwsRequest, "service">;
+
+/** One EC2 request; a failure names the action and resource (infra/aws.ts). */
+function send<T>(
+  ec2: EC2Client,
+  request: Ec2Request,
+  run: () => Promise<T>,
+): Promise<T> {
+  return awsCall(ec2, { service: "ec2", ...request }, run);
+}
+
+function failure(ec2: EC2Client, error: unknown, request: Ec2Request) {
+  return clientFailure(ec2, error, { service: "ec2", ...request });
 }
 
 /**
@@ -145,11 +153,18 @@ export async function planEc2Fleet(
     );
   }
   const [images, types, subnets] = await Promise.all([
-    send(`describe the image ${options.image}`, () =>
-      ec2.send(new DescribeImagesCommand({ ImageIds: [options.image] })),
+    send(
+      ec2,
+      { action: "DescribeImages", resource: options.image, flag: "--image" },
+      () => ec2.send(new DescribeImagesCommand({ ImageIds: [options.image] })),
     ),
     send(
-      `describe the instance types ${options.instanceTypes.join(", ")}`,
+      ec2,
+      {
+        action: "DescribeInstanceTypes",
+        resource: options.instanceTypes.join(","),
+        flag: "--instance-types",
+      },
       () =>
         ec2.send(
           new DescribeInstanceTypesCommand({
@@ -157,8 +172,15 @@ export async function planEc2Fleet(
           }),
         ),
     ),
-    send(`describe the subnets ${options.subnets.join(", ")}`, () =>
-      ec2.send(new DescribeSubnetsCommand({ SubnetIds: options.subnets })),
+    send(
+      ec2,
+      {
+        action: "DescribeSubnets",
+        resource: options.subnets.join(","),
+        flag: "--subnets",
+      },
+      () =>
+        ec2.send(new DescribeSubnetsCommand({ SubnetIds: options.subnets })),
     ),
   ]);
   const image = images.Images?.[0];
@@ -193,14 +215,21 @@ export async function planEc2Fleet(
     spec.ingestWorkers ??
     Math.min(...options.instanceTypes.map((t) => vcpus.get(t)!));
 
-  const history = await send("read the spot price history", () =>
-    ec2.send(
-      new DescribeSpotPriceHistoryCommand({
-        InstanceTypes: options.instanceTypes as _InstanceType[],
-        ProductDescriptions: ["Linux/UNIX"],
-        StartTime: new Date(),
-      }),
-    ),
+  const history = await send(
+    ec2,
+    {
+      action: "DescribeSpotPriceHistory",
+      resource: options.instanceTypes.join(","),
+      flag: "--instance-types",
+    },
+    () =>
+      ec2.send(
+        new DescribeSpotPriceHistoryCommand({
+          InstanceTypes: options.instanceTypes as _InstanceType[],
+          ProductDescriptions: ["Linux/UNIX"],
+          StartTime: new Date(),
+        }),
+      ),
   );
   const prices: SpotPricePoint[] = [];
   for (const [subnetId, zone] of zoneOf) {
@@ -408,7 +437,10 @@ async function taggedInstances(
       }
     }
   } catch (error) {
-    throw describeAwsError(error, "list the fleet's instances");
+    throw await failure(ec2, error, {
+      action: "DescribeInstances",
+      resource: "the fleet's instances",
+    });
   }
   return found;
 }
@@ -444,18 +476,26 @@ export async function findTagged(
   const filter = fleetFilter(fleet);
   const [instances, fleets, templates] = await Promise.all([
     taggedInstances(ec2, filter),
-    send("list the EC2 fleets", () =>
-      ec2.send(
-        new DescribeFleetsCommand({
-          Filters: [
-            ...filter,
-            { Name: "fleet-state", Values: LIVE_FLEET_STATES },
-          ],
-        }),
-      ),
+    send(
+      ec2,
+      { action: "DescribeFleets", resource: "the tagged EC2 fleets" },
+      () =>
+        ec2.send(
+          new DescribeFleetsCommand({
+            Filters: [
+              ...filter,
+              { Name: "fleet-state", Values: LIVE_FLEET_STATES },
+            ],
+          }),
+        ),
     ),
-    send("list the launch templates", () =>
-      ec2.send(new DescribeLaunchTemplatesCommand({ Filters: filter })),
+    send(
+      ec2,
+      {
+        action: "DescribeLaunchTemplates",
+        resource: "the tagged launch templates",
+      },
+      () => ec2.send(new DescribeLaunchTemplatesCommand({ Filters: filter })),
     ),
   ]);
   return {
@@ -511,7 +551,7 @@ export async function terminateTagged(
   const fleetIds = found.fleets.map((f) => f.id);
   for (let i = 0; i < fleetIds.length; i += 25) {
     const ids = fleetIds.slice(i, i + 25);
-    await send(`delete the EC2 fleet(s) ${ids.join(", ")}`, () =>
+    await send(ec2, { action: "DeleteFleets", resource: ids.join(", ") }, () =>
       ec2.send(
         new DeleteFleetsCommand({ FleetIds: ids, TerminateInstances: true }),
       ),
@@ -530,14 +570,20 @@ export async function terminateTagged(
     } catch (error) {
       // One id gone already fails the whole call: retry the rest one by one.
       if (!isNotFound(error)) {
-        throw describeAwsError(error, `terminate ${ids.length} instance(s)`);
+        throw await failure(ec2, error, {
+          action: "TerminateInstances",
+          resource: `${ids.length} instance(s)`,
+        });
       }
       for (const id of ids) {
         try {
           await ec2.send(new TerminateInstancesCommand({ InstanceIds: [id] }));
         } catch (one) {
           if (!isNotFound(one)) {
-            throw describeAwsError(one, `terminate the instance ${id}`);
+            throw await failure(ec2, one, {
+              action: "TerminateInstances",
+              resource: id,
+            });
           }
         }
       }
@@ -550,7 +596,10 @@ export async function terminateTagged(
       );
     } catch (error) {
       if (!isNotFound(error)) {
-        throw describeAwsError(error, `delete the launch template ${t.name}`);
+        throw await failure(ec2, error, {
+          action: "DeleteLaunchTemplate",
+          resource: t.name,
+        });
       }
     }
   }
@@ -571,13 +620,13 @@ export interface Ec2LaunchResult {
   launchTemplateId: string;
   members: FleetMember[];
   /** Pools that could not be filled (capacity, quota), as EC2 said. */
-  errors: { pool: string; code: string; message: string }[];
+  errors: FleetLaunch["errors"];
 }
 
 /** EC2 had too little capacity: transient, worth trying again later or elsewhere. */
 export class LaunchShortfallError extends ExternalServiceError {
   constructor(message: string, options: FitsfleetErrorOptions) {
-    super("EC2", message, options);
+    super("ec2", message, options);
   }
 }
 
@@ -591,25 +640,27 @@ export class LaunchShortfallError extends ExternalServiceError {
 export async function launchEc2Fleet(
   ec2: EC2Client,
   plan: Ec2FleetPlan,
-  options: {
+  options: LaunchHooks & {
     minInstances?: number;
     onDemandPrice?: number;
-    onResource?: (resource: {
-      launchTemplateId?: string;
-      fleetId?: string;
-    }) => Promise<void>;
   } = {},
 ): Promise<Ec2LaunchResult> {
   const name = plan.spec.name;
   const template = await send(
-    `create the launch template ${plan.launchTemplate.LaunchTemplateName}`,
+    ec2,
+    {
+      action: "CreateLaunchTemplate",
+      resource: plan.launchTemplate.LaunchTemplateName ?? name,
+    },
     () => ec2.send(new CreateLaunchTemplateCommand(plan.launchTemplate)),
   );
   const launchTemplateId = template.LaunchTemplate?.LaunchTemplateId ?? "";
   try {
     await options.onResource?.({ launchTemplateId });
-    const response = await send(`create the EC2 fleet ${name}`, () =>
-      ec2.send(new CreateFleetCommand(plan.fleet)),
+    const response = await send(
+      ec2,
+      { action: "CreateFleet", resource: name },
+      () => ec2.send(new CreateFleetCommand(plan.fleet)),
     );
     const fleetId = response.FleetId ?? "";
     await options.onResource?.({ fleetId });
@@ -679,15 +730,7 @@ export class Ec2FleetProvider implements FleetProvider {
     return planEc2Fleet(this.ec2, spec, this.options);
   }
 
-  async launch(
-    spec: FleetSpec,
-    hooks: {
-      onResource?: (r: {
-        launchTemplateId?: string;
-        fleetId?: string;
-      }) => Promise<void>;
-    } = {},
-  ): Promise<FleetLaunch> {
+  async launch(spec: FleetSpec, hooks: LaunchHooks = {}): Promise<FleetLaunch> {
     const result = await launchEc2Fleet(this.ec2, await this.plan(spec), {
       minInstances: this.options?.minInstances,
       onDemandPrice: this.options?.onDemandPrice,

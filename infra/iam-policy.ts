@@ -6,6 +6,19 @@
  * while it carries that tag; the role it hands to instances is the worker
  * role and no other. Workers may read their secrets under the fleet's SSM
  * prefix, read the archive and write previews, nothing else.
+ *
+ * The operator's actions are exactly the calls of infra/ec2.ts and
+ * infra/secrets.ts (and what EC2 authorises inside them: an instant
+ * CreateFleet launches with RunInstances as its caller, tags at creation
+ * with CreateTags, and passes the role). ssm:DescribeParameters is not
+ * among them: `fleet secrets show` reads the two names with GetParameters,
+ * without decryption, and DescribeParameters could not be limited to the
+ * prefix anyway.
+ *
+ * KMS: with the AWS managed keys (aws/ssm for the secrets, the account's
+ * EBS default) the key policies let the services act for the caller, and
+ * no statement is needed. A customer managed key is named by its ARN, and
+ * only then is it allowed, only through the service that uses it.
  */
 import { UsageError } from "../lib/errors.js";
 
@@ -43,6 +56,10 @@ export interface IamPolicyOptions {
   region?: string;
   /** The AWS partition (aws, aws-cn, aws-us-gov). */
   partition?: string;
+  /** The customer managed key of the secrets (`fleet secrets put --kms-key-id`), as an ARN. */
+  secretsKmsKey?: string;
+  /** The customer managed key of the root volumes (`rebuild launch-fleet --kms-key-id`), as an ARN. */
+  volumeKmsKey?: string;
 }
 
 export interface IamPolicies {
@@ -114,6 +131,19 @@ export function iamPolicies(options: IamPolicyOptions): IamPolicies {
   };
   const roleArn = `arn:${partition}:iam::${account}:role/${role}`;
   const parameters = `arn:${partition}:ssm:${region}:${account}:parameter${ssmPrefix}*`;
+  const keyArn =
+    /^arn:aws(-cn|-us-gov)?:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+$/;
+  const secretsKey =
+    options.secretsKmsKey === undefined
+      ? undefined
+      : checkName("--secrets-kms-key", options.secretsKmsKey, keyArn);
+  const volumeKey =
+    options.volumeKmsKey === undefined
+      ? undefined
+      : checkName("--volume-kms-key", options.volumeKmsKey, keyArn);
+  const via = (service: string) => ({
+    StringLike: { "kms:ViaService": `${service}.${region}.amazonaws.com` },
+  });
   const operator: PolicyDocument = {
     Version: "2012-10-17",
     Statement: [
@@ -126,10 +156,8 @@ export function iamPolicies(options: IamPolicyOptions): IamPolicies {
           "ec2:DescribeInstances",
           "ec2:DescribeInstanceTypes",
           "ec2:DescribeLaunchTemplates",
-          "ec2:DescribeLaunchTemplateVersions",
           "ec2:DescribeSpotPriceHistory",
           "ec2:DescribeSubnets",
-          "ec2:DescribeTags",
         ],
         Resource: "*",
       },
@@ -205,14 +233,54 @@ export function iamPolicies(options: IamPolicyOptions): IamPolicies {
       {
         Sid: "FleetSecrets",
         Effect: "Allow",
+        // Creating a parameter with its tag needs AddTagsToResource; `secrets
+        // show` reads with GetParameters, never decrypting.
         Action: [
           "ssm:PutParameter",
-          "ssm:GetParameter",
-          "ssm:GetParametersByPath",
-          "ssm:DeleteParameter",
+          "ssm:AddTagsToResource",
+          "ssm:GetParameters",
         ],
         Resource: parameters,
       },
+      ...(secretsKey === undefined
+        ? []
+        : [
+            {
+              Sid: "EncryptFleetSecrets",
+              Effect: "Allow" as const,
+              // A standard SecureString is encrypted with kms:Encrypt.
+              Action: ["kms:Encrypt"],
+              Resource: secretsKey,
+              Condition: via("ssm"),
+            },
+          ]),
+      ...(volumeKey === undefined
+        ? []
+        : [
+            {
+              Sid: "EncryptRootVolumes",
+              Effect: "Allow" as const,
+              Action: [
+                "kms:DescribeKey",
+                "kms:GenerateDataKeyWithoutPlaintext",
+                "kms:ReEncrypt*",
+                "kms:Decrypt",
+              ],
+              Resource: volumeKey,
+              Condition: via("ec2"),
+            },
+            {
+              Sid: "GrantRootVolumesTheirKey",
+              Effect: "Allow" as const,
+              // EC2 holds a grant on the key while the volume is attached.
+              Action: ["kms:CreateGrant"],
+              Resource: volumeKey,
+              Condition: {
+                ...via("ec2"),
+                Bool: { "kms:GrantIsForAWSResource": "true" },
+              },
+            },
+          ]),
     ],
   };
   const worker: PolicyDocument = {
@@ -228,6 +296,17 @@ export function iamPolicies(options: IamPolicyOptions): IamPolicies {
         ],
         Resource: parameters,
       },
+      ...(secretsKey === undefined
+        ? []
+        : [
+            {
+              Sid: "DecryptFleetSecrets",
+              Effect: "Allow" as const,
+              Action: ["kms:Decrypt"],
+              Resource: secretsKey,
+              Condition: via("ssm"),
+            },
+          ]),
       {
         Sid: "ListArchive",
         Effect: "Allow",

@@ -1,11 +1,12 @@
 /**
  * What starts one worker, wherever it runs: the CLI arguments and the
- * environment. The local provider spawns it, the EC2 provider will put it
- * in user-data, and the image's systemd unit runs it; all three render this
- * one spec, so a worker behaves the same on a laptop and on a spot
- * instance. Secrets are apart: locally they go into the child's
- * environment; on EC2 the worker reads them from SSM at boot, and they
- * never appear in user-data, argv or a unit file.
+ * environment. The local provider renders and spawns it; on a fleet
+ * instance, the boot (`fitsfleet instance boot`, ami/boot.ts) renders one
+ * per worker from the fleet configuration in user-data and spawns it the
+ * same way, so a worker behaves the same on a laptop and on a spot
+ * instance. Secrets are apart, in the child's environment only: on EC2 the
+ * boot reads them from SSM, and they never appear in user-data, argv or a
+ * file.
  */
 export type WorkerRole = "ingest" | "preview";
 
@@ -104,46 +105,4 @@ export function workerLaunchSpec(options: WorkerSpecOptions): WorkerLaunchSpec {
     secretEnv,
     nodeOptions: options.role === "ingest" ? [YOUNG_GENERATION_FLAG] : [],
   };
-}
-
-/** Quotes one word for a shell or a systemd ExecStart line. */
-function quote(word: string): string {
-  return /^[A-Za-z0-9_./:=@%+-]+$/.test(word)
-    ? word
-    : `'${word.replaceAll("'", `'\\''`)}'`;
-}
-
-/**
- * The systemd unit that runs the spec on an instance of the image. The
- * secrets come from an environment file the boot script writes from SSM
- * (mode 0600), never from the unit.
- */
-export function systemdUnit(
-  spec: WorkerLaunchSpec,
-  paths: { node: string; cli: string; secretsFile: string },
-): string {
-  const exec = [paths.node, ...spec.nodeOptions, paths.cli, ...spec.argv]
-    .map(quote)
-    .join(" ");
-  return [
-    "[Unit]",
-    `Description=fitsfleet ${spec.role} worker ${spec.name}`,
-    "After=network-online.target",
-    "Wants=network-online.target",
-    "",
-    "[Service]",
-    ...Object.entries(spec.env).map(
-      ([k, v]) => `Environment=${quote(`${k}=${v}`)}`,
-    ),
-    `EnvironmentFile=${paths.secretsFile}`,
-    `ExecStart=${exec}`,
-    // The worker's own shutdown deadline is shorter than this.
-    "TimeoutStopSec=110",
-    "KillSignal=SIGTERM",
-    "Restart=on-failure",
-    "",
-    "[Install]",
-    "WantedBy=multi-user.target",
-    "",
-  ].join("\n");
 }

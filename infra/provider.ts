@@ -87,18 +87,18 @@ export interface TerminateReport {
   templates: string[];
 }
 
+export interface LaunchHooks {
+  /** Hears of each cloud resource as soon as it exists, so that it is recorded before the next step. */
+  onResource?: (resource: {
+    launchTemplateId?: string;
+    fleetId?: string;
+  }) => Promise<void>;
+}
+
 /** Launches, lists and ends a fleet, wherever it runs (infra/ec2.ts, infra/local.ts). */
 export interface FleetProvider {
   readonly kind: "local" | "ec2";
-  launch(
-    spec: FleetSpec,
-    hooks?: {
-      onResource?: (r: {
-        launchTemplateId?: string;
-        fleetId?: string;
-      }) => Promise<void>;
-    },
-  ): Promise<FleetLaunch>;
+  launch(spec: FleetSpec, hooks?: LaunchHooks): Promise<FleetLaunch>;
   members(fleet: string): Promise<FleetMember[]>;
   /** Ends every member and resource of the fleet; ending an ended fleet succeeds. */
   terminate(fleet: string): Promise<TerminateReport>;

@@ -10,7 +10,6 @@
  * carry the prefix as a tag, not a fleet's.
  */
 import {
-  GetParameterCommand,
   GetParametersCommand,
   PutParameterCommand,
   type SSMClient,
@@ -21,7 +20,7 @@ import {
   PreconditionError,
   UsageError,
 } from "../lib/errors.js";
-import { awsFailure, type AwsRequest, clientTarget } from "./aws.js";
+import { awsCall, awsFailure, type AwsRequest, clientTarget } from "./aws.js";
 import {
   normalizePrefix,
   SECRET_NAMES,
@@ -75,6 +74,33 @@ export interface SecretInfo {
   lastModified?: Date;
 }
 
+/**
+ * The named parameters, decrypted only for an instance: the operator's
+ * `secrets show` gets a SecureString's ciphertext, and drops it.
+ */
+function getParameters(
+  ssm: SSMClient,
+  names: string[],
+  caller: "operator" | "instance",
+) {
+  return awsCall(
+    ssm,
+    {
+      service: "ssm",
+      action: "GetParameters",
+      resource: names.join(", "),
+      caller,
+    },
+    () =>
+      ssm.send(
+        new GetParametersCommand({
+          Names: names,
+          WithDecryption: caller === "instance",
+        }),
+      ),
+  );
+}
+
 function awsErrorName(error: unknown): string | undefined {
   return error instanceof Error ? error.name : undefined;
 }
@@ -105,9 +131,7 @@ export async function putFleetSecrets(
         service: "ssm",
         action: "PutParameter",
         resource: name,
-        permission: "ssm:PutParameter",
         ...target,
-        caller: "operator",
       });
       if (written.length > 0) {
         failure.message += ` (already written: ${written.map((w) => w.name).join(", ")})`;
@@ -184,22 +208,7 @@ export async function readFleetSecrets(
   const names = Object.fromEntries(
     KEYS.map((key) => [key, secretParameter(prefix, key)]),
   ) as Record<SecretKey, string>;
-  const all = Object.values(names);
-  let found;
-  try {
-    found = await ssm.send(
-      new GetParametersCommand({ Names: all, WithDecryption: true }),
-    );
-  } catch (error) {
-    throw awsFailure(error, {
-      service: "ssm",
-      action: "GetParameters",
-      resource: all.join(", "),
-      permission: "ssm:GetParameters",
-      ...(await clientTarget(ssm)),
-      caller: "instance",
-    });
-  }
+  const found = await getParameters(ssm, Object.values(names), "instance");
   const missing = found.InvalidParameters ?? [];
   if (missing.length > 0) {
     throw new PreconditionError(
@@ -257,39 +266,25 @@ export async function describeFleetSecrets(
   ssm: SSMClient,
   prefix: string,
 ): Promise<SecretInfo[]> {
-  const target = await clientTarget(ssm);
-  const infos: SecretInfo[] = [];
-  for (const key of KEYS) {
-    const name = secretParameter(prefix, key);
-    try {
-      // Without decryption: a SecureString comes back as ciphertext, and is dropped.
-      const { Parameter: p } = await ssm.send(
-        new GetParameterCommand({ Name: name, WithDecryption: false }),
-      );
-      infos.push({
-        key,
-        name,
-        present: true,
-        type: p?.Type,
-        version: p?.Version,
-        lastModified: p?.LastModifiedDate,
-      });
-    } catch (error) {
-      if (awsErrorName(error) === "ParameterNotFound") {
-        infos.push({ key, name, present: false });
-        continue;
-      }
-      throw awsFailure(error, {
-        service: "ssm",
-        action: "GetParameter",
-        resource: name,
-        permission: "ssm:GetParameter",
-        ...target,
-        caller: "operator",
-      });
-    }
-  }
-  return infos;
+  const names = KEYS.map((key) => secretParameter(prefix, key));
+  const found = await getParameters(ssm, names, "operator");
+  const byName = new Map(
+    (found.Parameters ?? []).map((p) => [p.Name ?? "", p]),
+  );
+  return KEYS.map((key, i) => {
+    const name = names[i]!;
+    const p = byName.get(name);
+    return p === undefined
+      ? { key, name, present: false }
+      : {
+          key,
+          name,
+          present: true,
+          type: p.Type,
+          version: p.Version,
+          lastModified: p.LastModifiedDate,
+        };
+  });
 }
 
 const LOOPBACK_HOSTS =

@@ -1,23 +1,17 @@
 /**
  * Spot interruption notices and rebalance recommendations, read from the
- * instance metadata service (IMDS) as EC2 advises: every 5 s, since a
- * notice comes only two minutes before the instance goes, and notices are
- * best effort. Both paths answer 404 until EC2 posts something there.
- *
- * Only IMDSv2 is spoken: a session token from a PUT, sent with every GET.
- * The fleet's launch template requires tokens, so a token-less (IMDSv1)
- * request would only be refused; falling back to one would merely hide a
- * broken token exchange behind a stream of 401s.
+ * instance metadata service (IMDSv2, lib/imds.ts) as EC2 advises: every
+ * 5 s, since a notice comes only two minutes before the instance goes, and
+ * notices are best effort. Both paths answer 404 until EC2 posts something
+ * there.
  */
-import { ExternalServiceError } from "../lib/errors.js";
 import { sleep } from "../lib/exec.js";
+import { ImdsClient } from "../lib/imds.js";
 import type { Logger } from "../lib/logger.js";
 
-export const DEFAULT_IMDS_ENDPOINT = "http://169.254.169.254";
 export const SPOT_ACTION_PATH = "/latest/meta-data/spot/instance-action";
 export const REBALANCE_PATH =
   "/latest/meta-data/events/recommendations/rebalance";
-export const TOKEN_PATH = "/latest/api/token";
 
 /** EC2's advice for how often to look. */
 export const DEFAULT_POLL_MS = 5000;
@@ -32,163 +26,8 @@ export const SPOT_HAND_BACK_MARGIN_MS = 30_000;
 /** EC2 posts a spot notice this long before it acts. */
 const SPOT_NOTICE_LEAD_MS = 120_000;
 
-/** The longest IMDS allows; a worker outlives a shorter token anyway. */
-const DEFAULT_TOKEN_TTL_SECONDS = 21_600;
-
-/** IMDS is on the host: an answer slower than this will not come. */
-const DEFAULT_TIMEOUT_MS = 2000;
-
 /** While IMDS keeps failing, at most one line per this long. */
 const PROBLEM_LOG_EVERY_MS = 60_000;
-
-const SERVICE = "instance metadata";
-
-/** The IMDS endpoint: AWS_EC2_METADATA_SERVICE_ENDPOINT (as the AWS SDK reads it), else EC2's link-local address. */
-export function imdsEndpoint(env: NodeJS.ProcessEnv = process.env): string {
-  const set = env.AWS_EC2_METADATA_SERVICE_ENDPOINT?.trim();
-  return (
-    set === undefined || set === "" ? DEFAULT_IMDS_ENDPOINT : set
-  ).replace(/\/+$/, "");
-}
-
-export interface ImdsClientOptions {
-  /** Default: imdsEndpoint(). */
-  endpoint?: string;
-  /** The session token's lifetime asked for (default 6 h). */
-  tokenTtlSeconds?: number;
-  /** Per request (default 2 s). */
-  timeoutMs?: number;
-  /** The clock that decides when the token is renewed (tests: one that lags). */
-  now?: () => number;
-}
-
-/** A small IMDSv2 client: GETs with a session token, renewed before it runs out. */
-export class ImdsClient {
-  readonly endpoint: string;
-  private readonly ttlSeconds: number;
-  private readonly timeoutMs: number;
-  private readonly now: () => number;
-  private token: { value: string; renewAt: number } | undefined;
-  private pending: Promise<string> | undefined;
-
-  constructor(options: ImdsClientOptions = {}) {
-    this.endpoint = (options.endpoint ?? imdsEndpoint()).replace(/\/+$/, "");
-    this.ttlSeconds = options.tokenTtlSeconds ?? DEFAULT_TOKEN_TTL_SECONDS;
-    this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    this.now = options.now ?? Date.now;
-  }
-
-  /** The body at `path`, or undefined when IMDS answers 404 (nothing posted there). */
-  async get(path: string, signal?: AbortSignal): Promise<string | undefined> {
-    for (let attempt = 1; ; attempt++) {
-      const token = await this.sessionToken(signal);
-      const response = await this.request(
-        "GET",
-        path,
-        { "x-aws-ec2-metadata-token": token },
-        signal,
-      );
-      if (response.status === 401 && attempt === 1) {
-        // Refused before its time: IMDS restarted, the instance was
-        // stopped and started, or the clock jumped. A new token settles it.
-        await response.body?.cancel();
-        this.token = undefined;
-        continue;
-      }
-      if (response.status === 404) {
-        await response.body?.cancel();
-        return undefined;
-      }
-      if (!response.ok) {
-        await response.body?.cancel();
-        throw new ExternalServiceError(
-          SERVICE,
-          `GET ${path}: HTTP ${response.status}`,
-        );
-      }
-      return await response.text();
-    }
-  }
-
-  private async sessionToken(signal: AbortSignal | undefined): Promise<string> {
-    if (this.token !== undefined && this.now() < this.token.renewAt) {
-      return this.token.value;
-    }
-    this.pending ??= this.newToken(signal).finally(() => {
-      this.pending = undefined;
-    });
-    return this.pending;
-  }
-
-  private async newToken(signal: AbortSignal | undefined): Promise<string> {
-    // Counted from before the request: IMDS starts the token's life when it answers.
-    const asked = this.now();
-    const response = await this.request(
-      "PUT",
-      TOKEN_PATH,
-      { "x-aws-ec2-metadata-token-ttl-seconds": String(this.ttlSeconds) },
-      signal,
-    );
-    if (!response.ok) {
-      await response.body?.cancel();
-      throw new ExternalServiceError(
-        SERVICE,
-        `PUT ${TOKEN_PATH}: HTTP ${response.status}`,
-        {
-          suggestion:
-            response.status === 403
-              ? "the instance metadata service is turned off for this instance (MetadataOptions.HttpEndpoint)"
-              : undefined,
-        },
-      );
-    }
-    const value = (await response.text()).trim();
-    const ttlMs = this.ttlSeconds * 1000;
-    // Renewed early enough that a GET never carries a token about to lapse.
-    const early = Math.min(60_000, ttlMs / 3);
-    this.token = { value, renewAt: asked + ttlMs - early };
-    return value;
-  }
-
-  private async request(
-    method: "GET" | "PUT",
-    path: string,
-    headers: Record<string, string>,
-    signal: AbortSignal | undefined,
-  ): Promise<Response> {
-    const timeout = AbortSignal.timeout(this.timeoutMs);
-    try {
-      return await fetch(`${this.endpoint}${path}`, {
-        method,
-        headers,
-        redirect: "error",
-        signal:
-          signal === undefined ? timeout : AbortSignal.any([signal, timeout]),
-      });
-    } catch (error) {
-      if (signal?.aborted === true) {
-        throw error;
-      }
-      const why = timeout.aborted
-        ? `no answer within ${this.timeoutMs} ms`
-        : causeMessage(error);
-      throw new ExternalServiceError(
-        SERVICE,
-        `${method} ${this.endpoint}${path}: ${why}`,
-        { cause: error },
-      );
-    }
-  }
-}
-
-/** fetch's own message is "fetch failed"; the reason is in its cause. */
-function causeMessage(error: unknown): string {
-  const cause = (error as { cause?: unknown }).cause;
-  if (cause instanceof Error) {
-    return cause.message;
-  }
-  return error instanceof Error ? error.message : String(error);
-}
 
 export type InterruptionNotice =
   | {
@@ -272,7 +111,7 @@ export function handBackTime(
 export interface WatchOptions {
   /** Between looks (default 5 s, EC2's advice). */
   intervalMs?: number;
-  /** Default: imdsEndpoint(). */
+  /** Default: imdsEndpoint() (lib/imds.ts). */
   endpoint?: string;
   /** Ends the watch. */
   signal: AbortSignal;

@@ -17,12 +17,12 @@ import { RunInstancesCommand } from "@aws-sdk/client-ec2";
 
 import { withClient } from "../../lib/db/connect.js";
 import { sleep } from "../../lib/exec.js";
+import { ImdsClient } from "../../lib/imds.js";
 import { createLogger } from "../../lib/logger.js";
 import { packageRoot } from "../../lib/paths.js";
 import { enqueue } from "../../lib/rebuild/enqueue.js";
 import { openStorage } from "../../lib/storage/index.js";
 import {
-  ImdsClient,
   type InterruptionNotice,
   REBALANCE_PATH,
   SPOT_ACTION_PATH,
@@ -354,16 +354,16 @@ describe("the spot interruption watch, against an instance's own IMDS", () => {
   it("A worker's IMDSv1 request is refused", async (t) => {
     const aws = await testEndpoint(t);
     const root = tempDir(t, "ff-image-");
-    const client = pathToFileURL(
-      join(packageRoot(), "dist", "worker", "interruption.js"),
-    ).href;
+    const built = (...path: string[]) =>
+      JSON.stringify(pathToFileURL(join(packageRoot(), "dist", ...path)).href);
     // The built client, as a worker on the instance has it, with the
     // endpoint it finds in its environment; and a plain IMDSv1 GET.
     writeFileSync(
       join(root, "boot.mjs"),
       `
 import { writeFileSync } from "node:fs";
-const { ImdsClient, SPOT_ACTION_PATH, imdsEndpoint } = await import(${JSON.stringify(client)});
+const { ImdsClient, imdsEndpoint } = await import(${built("lib", "imds.js")});
+const { SPOT_ACTION_PATH } = await import(${built("worker", "interruption.js")});
 const v1 = await fetch(imdsEndpoint() + SPOT_ACTION_PATH);
 const imds = new ImdsClient();
 writeFileSync("imds.json", JSON.stringify({

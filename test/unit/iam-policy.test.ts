@@ -107,6 +107,100 @@ describe("IAM policies", () => {
     assert.ok(!actions.includes("s3:DeleteObject"));
   });
 
+  it("the operator may do exactly what the fleet commands call, and no more", () => {
+    const actions = new Set(operator.Statement.flatMap((s) => s.Action));
+    assert.deepEqual([...actions].sort(), [
+      // infra/ec2.ts: plan, launch, watch and end.
+      "ec2:CreateFleet",
+      "ec2:CreateLaunchTemplate",
+      // Tags given in the create calls.
+      "ec2:CreateTags",
+      "ec2:DeleteFleets",
+      "ec2:DeleteLaunchTemplate",
+      "ec2:DescribeFleets",
+      "ec2:DescribeImages",
+      "ec2:DescribeInstanceTypes",
+      "ec2:DescribeInstances",
+      "ec2:DescribeLaunchTemplates",
+      "ec2:DescribeSpotPriceHistory",
+      "ec2:DescribeSubnets",
+      // An instant CreateFleet launches as its caller.
+      "ec2:RunInstances",
+      "ec2:TerminateInstances",
+      "iam:PassRole",
+      // infra/secrets.ts: put (a new parameter is created with its tag) and show.
+      "ssm:AddTagsToResource",
+      "ssm:GetParameters",
+      "ssm:PutParameter",
+    ]);
+    const parameters =
+      "arn:aws:ssm:us-west-2:123456789012:parameter/fitsfleet/*";
+    for (const action of [
+      "ssm:PutParameter",
+      "ssm:AddTagsToResource",
+      "ssm:GetParameters",
+    ]) {
+      assert.deepEqual(
+        statement(operator, action).map((s) => s.Resource),
+        [parameters],
+        action,
+      );
+    }
+    assert.ok(
+      ![...operator.Statement, ...worker.Statement].some((s) =>
+        s.Action.some((a) => a.startsWith("kms:")),
+      ),
+      "no KMS statement without a customer managed key",
+    );
+  });
+
+  it("allows a customer managed key only when one is named, and only through its service", () => {
+    const secretsKey =
+      "arn:aws:kms:us-west-2:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    const volumeKey =
+      "arn:aws:kms:us-west-2:123456789012:key/0987dcba-09fe-87dc-65ba-ab0987654321";
+    const keyed = iamPolicies({
+      workerRole: "fitsfleet-worker",
+      archive: "s3://gemini-archive/data",
+      region: "us-west-2",
+      secretsKmsKey: secretsKey,
+      volumeKmsKey: volumeKey,
+    });
+    const [encrypt] = statement(keyed.operator, "kms:Encrypt");
+    assert.equal(encrypt!.Resource, secretsKey);
+    assert.deepEqual(encrypt!.Condition?.StringLike, {
+      "kms:ViaService": "ssm.us-west-2.amazonaws.com",
+    });
+    const [decrypt] = statement(keyed.worker, "kms:Decrypt");
+    assert.equal(decrypt!.Resource, secretsKey);
+    assert.deepEqual(decrypt!.Condition?.StringLike, {
+      "kms:ViaService": "ssm.us-west-2.amazonaws.com",
+    });
+    const [grant] = statement(keyed.operator, "kms:CreateGrant");
+    assert.equal(grant!.Resource, volumeKey);
+    assert.equal(grant!.Condition?.Bool?.["kms:GrantIsForAWSResource"], "true");
+    for (const s of keyed.operator.Statement.filter((s) =>
+      s.Action.some((a) => a.startsWith("kms:")),
+    )) {
+      assert.ok(s.Condition?.StringLike?.["kms:ViaService"], s.Sid);
+    }
+    assert.ok(
+      !keyed.worker.Statement.some((s) => s.Resource === volumeKey),
+      "the workers never touch the volume key",
+    );
+    assert.throws(
+      () =>
+        iamPolicies({
+          workerRole: "w",
+          archive: "s3://bucket/p",
+          secretsKmsKey: "alias/fitsfleet",
+        }),
+      (e: unknown) =>
+        e instanceof UsageError &&
+        /--secrets-kms-key alias\/fitsfleet/.test(e.message),
+    );
+  });
+
   it("refuses an archive that is not on S3, and odd names, with the flag named", () => {
     assert.throws(
       () => iamPolicies({ workerRole: "w", archive: "/data/archive" }),

@@ -13,10 +13,10 @@ import { commonWorkerSettings } from "../../cli/commands/worker/common.js";
 import { workerLaunchSpec } from "../../infra/launch-spec.js";
 import { loadConfig } from "../../lib/config.js";
 import { UsageError } from "../../lib/errors.js";
+import { imdsEndpoint } from "../../lib/imds.js";
 import { createLogger } from "../../lib/logger.js";
 import {
   handBackTime,
-  imdsEndpoint,
   parseRebalance,
   parseSpotAction,
   SPOT_HAND_BACK_MARGIN_MS,

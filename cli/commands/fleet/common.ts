@@ -1,49 +1,41 @@
 /**
- * What the fleet commands share: the region and the EC2 client, the
- * provider a recorded fleet runs on, and how a fleet is shown.
+ * What the fleet commands share: the region flag, the provider a recorded
+ * fleet runs on, the guard with its progress lines and its outcome as an
+ * exit status, and how a fleet is shown. `rebuild launch-fleet` uses them
+ * too, so nothing here loads the AWS SDK or the database driver until a
+ * command runs (infra/aws.ts makes the clients).
  */
-import type { EC2Client } from "@aws-sdk/client-ec2";
+import type { Command } from "commander";
 
-import type { FleetStatus } from "../../../infra/fleet.js";
+import type {
+  FleetStatus,
+  GuardOptions,
+  GuardOutcome,
+  GuardTick,
+} from "../../../infra/fleet.js";
 import type { FleetRecord } from "../../../infra/fleet-store.js";
 import type {
   FleetProvider,
   TerminateReport,
 } from "../../../infra/provider.js";
-import { ConfigError, UsageError } from "../../../lib/errors.js";
-import { formatDuration, formatRate } from "../../../lib/progress.js";
-import { table } from "../../output.js";
+import { EXIT, FitsfleetError, UsageError } from "../../../lib/errors.js";
+import {
+  formatCount,
+  formatDuration,
+  formatRate,
+} from "../../../lib/progress.js";
+import { type Output, table } from "../../output.js";
+import { duration } from "../../parse.js";
 
 export const REGION_OPTION = [
   "--region <name>",
-  "AWS region (default: AWS_REGION, AWS_DEFAULT_REGION)",
+  "AWS region (default: AWS_REGION, else AWS_DEFAULT_REGION)",
 ] as const;
 
 export const FLEET_OPTION = [
   "--fleet <name>",
   "the fleet's name, as `rebuild launch-fleet` printed it",
 ] as const;
-
-export function regionOf(flag: string | undefined): string {
-  const region =
-    flag ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;
-  if (region === undefined || region === "") {
-    throw new ConfigError([
-      "region: not set; give --region, or set AWS_REGION",
-    ]);
-  }
-  return region;
-}
-
-/**
- * An EC2 client on the default credential chain (AWS_ENDPOINT_URL_EC2 is
- * honoured by the SDK). Imported when needed: the SDK is slow to load, and
- * `rebuild enqueue` shares this module's command group.
- */
-export async function ec2Client(region: string): Promise<EC2Client> {
-  const { EC2Client } = await import("@aws-sdk/client-ec2");
-  return new EC2Client({ region });
-}
 
 /**
  * The provider that can reach a recorded fleet from this process. A local
@@ -59,8 +51,9 @@ export async function providerFor(
       `fleet ${fleet.name} runs on the local provider: its workers belong to the process that launched it (stop that process, or its workers, with Ctrl-C)`,
     );
   }
+  const { awsRegion, ec2Client } = await import("../../../infra/aws.js");
   const ec2 = await ec2Client(
-    regionOf(regionFlag ?? fleet.region ?? undefined),
+    awsRegion(regionFlag ?? fleet.region ?? undefined),
   );
   const { Ec2FleetProvider } = await import("../../../infra/ec2.js");
   return {
@@ -129,4 +122,94 @@ export function describeTerminate(name: string, r: TerminateReport): string {
     return `fleet ${name}: nothing left to end`;
   }
   return `fleet ${name}: ended ${r.instances.length} instance(s), deleted ${r.fleets.length} EC2 fleet(s) and ${r.templates.length} launch template(s)`;
+}
+
+function describeTick(t: GuardTick): string {
+  const c = t.status.counts;
+  const running = t.members.filter((m) => m.state === "running").length;
+  return `fleet ${t.fleet.name}: ${running}/${t.members.length} running; ${formatCount(c.done + c.failed + c.skipped)}/${formatCount(t.status.total)} files, ${formatCount(c.failed)} failed; ${formatRate(t.status.filesPerSecond)} files/s, ETA ${formatDuration(t.status.etaSeconds)}; spend ${money(t.fleet.spend)}${t.fleet.budget === null ? "" : ` of ${money(t.fleet.budget)}`}`;
+}
+
+/** The guard's two clocks, --stall-after and --interval; `note` heads their help ("with --watch: "). */
+export function withGuardOptions(command: Command, note = ""): Command {
+  return command
+    .option(
+      "--stall-after <duration>",
+      `${note}end the fleet when no file has finished for this long`,
+      "15m",
+    )
+    .option("--interval <duration>", `${note}between checks`, "10s");
+}
+
+export function guardTiming(flags: { stallAfter: string; interval: string }): {
+  stallMs: number;
+  intervalMs: number;
+} {
+  return {
+    stallMs: duration("--stall-after", flags.stallAfter, 10_000),
+    intervalMs: duration("--interval", flags.interval, 1000),
+  };
+}
+
+/**
+ * Guards the fleet (infra/fleet.ts) with a progress line a check on stderr
+ * (a JSON object with --json); undefined when `signal` stopped the guard
+ * before the fleet ended, which leaves the fleet running.
+ */
+export async function guardWithProgress(
+  provider: FleetProvider,
+  fleet: string,
+  output: Output,
+  options: Omit<GuardOptions, "onTick">,
+): Promise<GuardOutcome | undefined> {
+  const { guardFleet } = await import("../../../infra/fleet.js");
+  return guardFleet(provider, fleet, {
+    ...options,
+    onTick: (tick) =>
+      output.progress(
+        {
+          fleet: tick.fleet.name,
+          running: tick.members.filter((m) => m.state === "running").length,
+          instances: tick.members.length,
+          done: tick.status.counts.done,
+          failed: tick.status.counts.failed,
+          total: tick.status.total,
+          filesPerSecond: tick.status.filesPerSecond,
+          etaSeconds: tick.status.etaSeconds,
+          spend: tick.fleet.spend,
+        },
+        describeTick(tick),
+      ),
+  });
+}
+
+/** The end of a guarded fleet as an exit status: drained is success; any other end leaves work undone. */
+export function guardOutcomeError(
+  outcome: GuardOutcome,
+): FitsfleetError | undefined {
+  if (outcome.reason === "drained") {
+    return undefined;
+  }
+  return new FitsfleetError(
+    `fleet-${outcome.reason}`,
+    EXIT.failed,
+    `fleet ${outcome.fleet.name} ended before the queue drained: ${outcome.message}`,
+    {
+      suggestion:
+        "the ledger keeps what was done: see `fitsfleet rebuild status`, then launch again (or run `fitsfleet worker ingest --empty`) to finish the rest",
+      context: { reason: outcome.reason },
+    },
+  );
+}
+
+/** An interrupted guard of a fleet that keeps running (on EC2) until its deadline. */
+export function unguardedError(fleet: string, deadline: Date): FitsfleetError {
+  return new FitsfleetError(
+    "interrupted",
+    EXIT.interrupted,
+    `interrupted: fleet ${fleet} keeps running unguarded until its deadline ${deadline.toISOString()}`,
+    {
+      suggestion: `guard it again with \`fitsfleet fleet watch --fleet ${fleet}\`, or end it with \`fitsfleet fleet terminate --fleet ${fleet}\``,
+    },
+  );
 }

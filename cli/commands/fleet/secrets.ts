@@ -12,6 +12,7 @@ import type {
 } from "../../../infra/secrets.js";
 import { table } from "../../output.js";
 import { runContext } from "../../run.js";
+import { REGION_OPTION } from "./common.js";
 
 interface SecretsFlags {
   secretsPrefix: string;
@@ -26,11 +27,6 @@ const PREFIX_OPTION = [
   "--secrets-prefix <path>",
   "the SSM parameter path of the secrets; the fleet's launch and the workers' role use the same",
   DEFAULT_SSM_PREFIX,
-] as const;
-
-const REGION_OPTION = [
-  "--region <region>",
-  "the AWS region (default: AWS_REGION, or the profile's)",
 ] as const;
 
 function describePut(
@@ -86,11 +82,12 @@ function putCommand(): Command {
     .option(...REGION_OPTION)
     .action(async (flags: PutFlags, cmd: Command) => {
       const { logger, output, databaseUrl, redisUrl } = await runContext(cmd);
-      const [{ awsClients }, secrets, { normalizePrefix }] = await Promise.all([
+      const [aws, secrets, { normalizePrefix }] = await Promise.all([
         import("../../../infra/aws.js"),
         import("../../../infra/secrets.js"),
         import("../../../infra/fleet-config.js"),
       ]);
+      const region = aws.awsRegion(flags.region);
       const options = {
         prefix: normalizePrefix(flags.secretsPrefix),
         databaseUrl: databaseUrl(),
@@ -101,12 +98,12 @@ function putCommand(): Command {
       for (const warning of warnings) {
         logger.warn(warning);
       }
-      const aws = awsClients({ region: flags.region });
+      const ssm = await aws.ssmClient(region);
       try {
-        const result = await secrets.putFleetSecrets(aws.ssm, options);
+        const result = await secrets.putFleetSecrets(ssm, options);
         output.result({ ...result, warnings }, describePut);
       } finally {
-        aws.destroy();
+        ssm.destroy();
       }
     });
 }
@@ -120,18 +117,19 @@ function showCommand(): Command {
     .option(...REGION_OPTION)
     .action(async (flags: SecretsFlags, cmd: Command) => {
       const { output } = await runContext(cmd);
-      const [{ awsClients }, secrets, { normalizePrefix }] = await Promise.all([
+      const [aws, secrets, { normalizePrefix }] = await Promise.all([
         import("../../../infra/aws.js"),
         import("../../../infra/secrets.js"),
         import("../../../infra/fleet-config.js"),
       ]);
+      const region = aws.awsRegion(flags.region);
       const prefix = normalizePrefix(flags.secretsPrefix);
-      const aws = awsClients({ region: flags.region });
+      const ssm = await aws.ssmClient(region);
       try {
-        const parameters = await secrets.describeFleetSecrets(aws.ssm, prefix);
+        const parameters = await secrets.describeFleetSecrets(ssm, prefix);
         output.result({ prefix, parameters }, describeShow);
       } finally {
-        aws.destroy();
+        ssm.destroy();
       }
     });
 }

@@ -3,7 +3,7 @@ import { Command } from "commander";
 import type { TaggedResources } from "../../../infra/ec2.js";
 import { table } from "../../output.js";
 import { runContext } from "../../run.js";
-import { ec2Client, REGION_OPTION, regionOf } from "./common.js";
+import { REGION_OPTION } from "./common.js";
 
 interface SweepFlags {
   region?: string;
@@ -51,7 +51,8 @@ export function sweepCommand(): Command {
     .option("--yes", "end what was found")
     .action(async (flags: SweepFlags, command: Command) => {
       const { output, databaseUrl } = await runContext(command);
-      const region = regionOf(flags.region);
+      const { awsRegion, ec2Client } = await import("../../../infra/aws.js");
+      const region = awsRegion(flags.region);
       const url = databaseUrl();
       const ec2m = await import("../../../infra/ec2.js");
       const store = await import("../../../infra/fleet-store.js");

@@ -4,11 +4,9 @@ import type { TerminateReport } from "../../../infra/provider.js";
 import { runContext } from "../../run.js";
 import {
   describeTerminate,
-  ec2Client,
   FLEET_OPTION,
   providerFor,
   REGION_OPTION,
-  regionOf,
 } from "./common.js";
 
 interface TerminateFlags {
@@ -41,8 +39,9 @@ export function terminateCommand(): Command {
         return;
       }
       // Tagged resources are ended even when this database never recorded the fleet.
+      const { awsRegion, ec2Client } = await import("../../../infra/aws.js");
       const ec2 = await ec2Client(
-        regionOf(flags.region ?? record?.region ?? undefined),
+        awsRegion(flags.region ?? record?.region ?? undefined),
       );
       try {
         const { terminateTagged } = await import("../../../infra/ec2.js");

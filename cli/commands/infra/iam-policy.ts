@@ -28,6 +28,8 @@ export async function iamPolicyAction(
     account: flags.account,
     region: flags.region,
     partition: flags.partition,
+    secretsKmsKey: flags.secretsKmsKey,
+    volumeKmsKey: flags.volumeKmsKey,
   });
   const chosen =
     flags.which === "operator"

@@ -4,6 +4,8 @@
  */
 import { Command } from "commander";
 
+import { DEFAULT_SSM_PREFIX } from "../../../infra/iam-policy.js";
+
 export function infraCommand(): Command {
   return new Command("infra")
     .description(
@@ -21,11 +23,19 @@ export function infraCommand(): Command {
         .option(
           "--ssm-prefix <path>",
           "SSM parameter path of the fleet's secrets",
-          "/fitsfleet/",
+          DEFAULT_SSM_PREFIX,
         )
         .option("--account <id>", "AWS account id in ARNs (default: any)")
         .option("--region <name>", "region in ARNs (default: any)")
         .option("--partition <name>", "aws, aws-cn or aws-us-gov", "aws")
+        .option(
+          "--secrets-kms-key <arn>",
+          "the ARN of the customer managed key given to `fleet secrets put --kms-key-id`: the operator may encrypt and the workers decrypt with it, through SSM only (default: none needed for aws/ssm)",
+        )
+        .option(
+          "--volume-kms-key <arn>",
+          "the ARN of the customer managed key given to `rebuild launch-fleet --kms-key-id`: the operator may have EC2 encrypt the root volumes with it (default: none needed for the account's EBS key)",
+        )
         .option("--which <policy>", "operator, worker or both", "both")
         .action(async (flags: IamPolicyFlags, command: Command) =>
           (await import("./iam-policy.js")).iamPolicyAction(flags, command),
@@ -39,5 +49,7 @@ export interface IamPolicyFlags {
   account?: string;
   region?: string;
   partition: string;
+  secretsKmsKey?: string;
+  volumeKmsKey?: string;
   which: string;
 }

@@ -9,20 +9,25 @@ import { randomBytes } from "node:crypto";
 
 import { Command, Option } from "commander";
 
+import { awsRegion } from "../../../infra/aws.js";
 import type { Ec2FleetPlan, Ec2Options } from "../../../infra/ec2.js";
-import type { GuardOutcome, GuardTick } from "../../../infra/fleet.js";
+import type { GuardOutcome } from "../../../infra/fleet.js";
 import type { FleetRecord } from "../../../infra/fleet-store.js";
+import { DEFAULT_SSM_PREFIX } from "../../../infra/iam-policy.js";
 import type { FleetLaunch, FleetSpec } from "../../../infra/provider.js";
 import { EXIT, FitsfleetError, UsageError } from "../../../lib/errors.js";
-import {
-  formatCount,
-  formatDuration,
-  formatRate,
-} from "../../../lib/progress.js";
-import { duration, wholeNumber } from "../../parse.js";
+import { wholeNumber } from "../../parse.js";
 import { runContext } from "../../run.js";
 import { onInterrupt } from "../../signals.js";
-import { money, REGION_OPTION, regionOf } from "../fleet/common.js";
+import {
+  guardOutcomeError,
+  guardTiming,
+  guardWithProgress,
+  money,
+  REGION_OPTION,
+  unguardedError,
+  withGuardOptions,
+} from "../fleet/common.js";
 import { QUEUE_OPTION, storageLocation } from "./common.js";
 
 export const DEFAULT_INSTANCE_TYPES = "c6i.large,c5.large,m6i.large,m5.large";
@@ -160,8 +165,7 @@ function parseFlags(
     provider,
     spec,
     budget,
-    stallMs: duration("--stall-after", flags.stallAfter, 10_000),
-    intervalMs: duration("--interval", flags.interval, 1000),
+    ...guardTiming(flags),
   };
   if (provider === "ec2") {
     const missing = [
@@ -176,7 +180,7 @@ function parseFlags(
       throw new UsageError(`--provider ec2 needs ${missing.join(" and ")}`);
     }
     parsed.ec2 = {
-      region: regionOf(flags.region),
+      region: awsRegion(flags.region),
       image: flags.image!,
       instanceTypes: list("--instance-types", flags.instanceTypes),
       subnets: list("--subnets", flags.subnets),
@@ -272,33 +276,8 @@ function describeLaunch(r: LaunchResult): string {
   return lines.join("\n");
 }
 
-function describeTick(t: GuardTick): string {
-  const c = t.status.counts;
-  const running = t.members.filter((m) => m.state === "running").length;
-  return `fleet ${t.fleet.name}: ${running}/${t.members.length} running; ${formatCount(c.done + c.failed + c.skipped)}/${formatCount(t.status.total)} files, ${formatCount(c.failed)} failed; ${formatRate(t.status.filesPerSecond)} files/s, ETA ${formatDuration(t.status.etaSeconds)}; spend ${money(t.fleet.spend)}${t.fleet.budget === null ? "" : ` of ${money(t.fleet.budget)}`}`;
-}
-
-/** The end of a guarded fleet as an exit status: drained is success; any other end leaves work undone. */
-export function guardOutcomeError(
-  outcome: GuardOutcome,
-): FitsfleetError | undefined {
-  if (outcome.reason === "drained") {
-    return undefined;
-  }
-  return new FitsfleetError(
-    `fleet-${outcome.reason}`,
-    EXIT.failed,
-    `fleet ${outcome.fleet.name} ended before the queue drained: ${outcome.message}`,
-    {
-      suggestion:
-        "the ledger keeps what was done: see `fitsfleet rebuild status`, then launch again (or run `fitsfleet worker ingest --empty`) to finish the rest",
-      context: { reason: outcome.reason },
-    },
-  );
-}
-
 export function launchFleetCommand(): Command {
-  return new Command("launch-fleet")
+  const launchFleet = new Command("launch-fleet")
     .description(
       "launch workers for the queue: an EC2 spot fleet from a baked image (--provider ec2, --image) or worker processes on this machine (--provider local); with --watch, end it when the queue drains, the budget or time cap is reached, or progress stalls",
     )
@@ -389,7 +368,7 @@ export function launchFleetCommand(): Command {
     .option(
       "--secrets-prefix <path>",
       "SSM path of the secrets the workers read (`fitsfleet fleet secrets put`)",
-      "/fitsfleet/",
+      DEFAULT_SSM_PREFIX,
     )
     .option(...REGION_OPTION)
     .option(
@@ -399,14 +378,9 @@ export function launchFleetCommand(): Command {
     .option(
       "--watch",
       "stay, and end the fleet when the queue drains or a cap is reached (always on with --provider local)",
-    )
-    .option(
-      "--stall-after <duration>",
-      "with --watch: end the fleet when no file has finished for this long",
-      "15m",
-    )
-    .option("--interval <duration>", "with --watch: between checks", "10s")
-    .action(async (flags: LaunchFleetFlags, command: Command) => {
+    );
+  return withGuardOptions(launchFleet, "with --watch: ").action(
+    async (flags: LaunchFleetFlags, command: Command) => {
       const context = await runContext(command);
       const { config, output, logger } = context;
       const parsed = parseFlags(
@@ -426,7 +400,7 @@ export function launchFleetCommand(): Command {
       let closeClient = () => undefined as void;
       if (parsed.provider === "ec2") {
         const { Ec2FleetProvider } = await import("../../../infra/ec2.js");
-        const { ec2Client } = await import("../fleet/common.js");
+        const { ec2Client } = await import("../../../infra/aws.js");
         const ec2 = await ec2Client(parsed.ec2!.region);
         closeClient = () => ec2.destroy();
         provider = new Ec2FleetProvider(ec2, parsed.ec2);
@@ -458,65 +432,43 @@ export function launchFleetCommand(): Command {
         output.note(
           describeLaunch({ fleet, launch }).split("\n").slice(0, 2).join("\n"),
         );
-        const watch = flags.watch === true || parsed.provider === "local";
-        if (interrupted || !watch) {
-          if (interrupted) {
-            await infra.terminateFleet(provider, fleet.name, {
-              databaseUrl,
-              reason: "interrupted during the launch",
-            });
-            throw new FitsfleetError(
-              "interrupted",
-              EXIT.interrupted,
-              `interrupted: fleet ${fleet.name} was ended`,
-            );
-          }
+        /** Ends the fleet, and says so as an interruption. */
+        const endInterrupted = async (reason: string, message: string) => {
+          await infra.terminateFleet(provider, fleet.name, {
+            databaseUrl,
+            reason,
+          });
+          return new FitsfleetError(
+            "interrupted",
+            EXIT.interrupted,
+            `interrupted: ${message}`,
+          );
+        };
+        if (interrupted) {
+          throw await endInterrupted(
+            "interrupted during the launch",
+            `fleet ${fleet.name} was ended`,
+          );
+        }
+        if (flags.watch !== true && parsed.provider !== "local") {
           output.result({ fleet, launch }, describeLaunch);
           return;
         }
-        const guard = await infra.guardFleet(provider, fleet.name, {
+        const guard = await guardWithProgress(provider, fleet.name, output, {
           databaseUrl,
           intervalMs: parsed.intervalMs,
           stallMs: parsed.stallMs,
           signal: stopGuard.signal,
           logger,
-          onTick: (tick) =>
-            output.progress(
-              {
-                fleet: tick.fleet.name,
-                running: tick.members.filter((m) => m.state === "running")
-                  .length,
-                instances: tick.members.length,
-                done: tick.status.counts.done,
-                failed: tick.status.counts.failed,
-                total: tick.status.total,
-                filesPerSecond: tick.status.filesPerSecond,
-                etaSeconds: tick.status.etaSeconds,
-                spend: tick.fleet.spend,
-              },
-              describeTick(tick),
-            ),
         });
         if (guard === undefined) {
-          if (parsed.provider === "local") {
-            await infra.terminateFleet(provider, fleet.name, {
-              databaseUrl,
-              reason: "interrupted",
-            });
-            throw new FitsfleetError(
-              "interrupted",
-              EXIT.interrupted,
-              `interrupted: the local workers of fleet ${fleet.name} handed back their work and stopped`,
-            );
-          }
-          throw new FitsfleetError(
-            "interrupted",
-            EXIT.interrupted,
-            `interrupted: fleet ${fleet.name} keeps running unguarded until its deadline ${fleet.deadline.toISOString()}`,
-            {
-              suggestion: `guard it with \`fitsfleet fleet watch --fleet ${fleet.name}\`, or end it with \`fitsfleet fleet terminate --fleet ${fleet.name}\``,
-            },
-          );
+          // Local workers belong to this process, and end with it.
+          throw parsed.provider === "local"
+            ? await endInterrupted(
+                "interrupted",
+                `the local workers of fleet ${fleet.name} handed back their work and stopped`,
+              )
+            : unguardedError(fleet.name, fleet.deadline);
         }
         output.result({ fleet: guard.fleet, launch, guard }, describeLaunch);
         const failure = guardOutcomeError(guard);
@@ -527,7 +479,8 @@ export function launchFleetCommand(): Command {
         unregister();
         closeClient();
       }
-    });
+    },
+  );
 }
 
 async function dryRun(parsed: Parsed): Promise<DryRunResult> {
@@ -544,7 +497,7 @@ async function dryRun(parsed: Parsed): Promise<DryRunResult> {
     };
   }
   const { planEc2Fleet } = await import("../../../infra/ec2.js");
-  const { ec2Client } = await import("../fleet/common.js");
+  const { ec2Client } = await import("../../../infra/aws.js");
   const ec2 = await ec2Client(parsed.ec2!.region);
   try {
     const plan = await planEc2Fleet(ec2, parsed.spec, parsed.ec2!);
