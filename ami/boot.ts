@@ -33,7 +33,7 @@ import {
   workerLaunchSpec,
   type WorkerRole,
 } from "../infra/launch-spec.js";
-import { LocalProvider } from "../infra/local.js";
+import { WorkerProcesses } from "../infra/local.js";
 import { type FleetSecrets, readFleetSecrets } from "../infra/secrets.js";
 import {
   EXIT,
@@ -301,7 +301,7 @@ async function supervise(
   const maxCrashes = options.maxCrashes ?? DEFAULT_MAX_CRASHES;
   const windowMs = options.crashWindowMs ?? DEFAULT_CRASH_WINDOW_MS;
   const baseDelayMs = options.restartDelayMs ?? DEFAULT_RESTART_DELAY_MS;
-  const provider = new LocalProvider(options.cli, { workerOutput: "inherit" });
+  const provider = new WorkerProcesses(options.cli, { workerOutput: "inherit" });
   const live = new Set<string>();
   const stopping = new AbortController();
   let stoppedBy: BootResult["stoppedBy"];

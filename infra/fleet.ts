@@ -173,7 +173,9 @@ export function guardDecision(
 ): { reason: GuardReason; message: string } | undefined {
   const { fleet, status } = tick;
   const left = status.counts.queued + status.counts.active;
-  if (left === 0 && tick.previewsLeft === 0) {
+  // Preview work counts only for a fleet that runs preview workers.
+  const previewWorkers = Number(fleet.spec.previewWorkers ?? 0);
+  if (left === 0 && (tick.previewsLeft === 0 || previewWorkers === 0)) {
     return {
       reason: "drained",
       message: `the queue has drained: ${status.counts.done} done, ${status.counts.failed} failed, ${status.counts.skipped} skipped`,

@@ -1,28 +1,41 @@
 /**
  * The `local` provider: workers as processes on this machine, the same
  * `fitsfleet worker …` that runs on a spot instance, from the same launch
- * spec. `runLocalWorkers` starts ingest workers with --empty and watches
- * the ledger until they have drained the queue (the demo, a one-machine
- * rebuild).
+ * spec. `runLocalWorkers` runs a local fleet until it has drained the
+ * queue (the demo, a one-machine rebuild).
  */
 import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 
-import { withClient } from "../lib/db/connect.js";
 import { EXIT, FitsfleetError } from "../lib/errors.js";
-import { sleep } from "../lib/exec.js";
 import { packageRoot } from "../lib/paths.js";
-import { type RebuildStatus, rebuildStatus } from "../lib/rebuild/ledger.js";
+import type { RebuildStatus } from "../lib/rebuild/ledger.js";
+import { guardFleet, launchFleet } from "./fleet.js";
+import type { WorkerRole } from "./launch-spec.js";
 import { type WorkerLaunchSpec, workerLaunchSpec } from "./launch-spec.js";
 import type {
   FleetLaunch,
   FleetMember,
   FleetProvider,
   FleetSpec,
-  Provider,
   TerminateReport,
-  WorkerHandle,
 } from "./provider.js";
+
+export type WorkerState = "running" | "exited" | "terminated";
+
+export interface WorkerHandle {
+  /** The process id. */
+  id: string;
+  name: string;
+  role: WorkerRole;
+  state: WorkerState;
+  /** Set once the worker has ended. */
+  exitCode?: number | null;
+  tags: Record<string, string>;
+  /** The last lines it wrote to stderr, for a failure's message. */
+  stderrTail?: string;
+}
 
 export { WORKER_ENVIRONMENT, YOUNG_GENERATION_FLAG } from "./launch-spec.js";
 
@@ -32,7 +45,7 @@ interface LocalWorker {
   exited: Promise<void>;
 }
 
-export interface LocalProviderOptions {
+export interface WorkerProcessesOptions {
   /**
    * "tail" (default) keeps the last of each worker's stderr for its
    * handle; "inherit" passes its output to ours, where a fleet instance's
@@ -41,13 +54,17 @@ export interface LocalProviderOptions {
   workerOutput?: "tail" | "inherit";
 }
 
-export class LocalProvider implements Provider {
-  readonly kind = "local";
+/**
+ * Worker processes on this machine, each started from a launch spec (the
+ * secrets in its environment, never its command line): what a local fleet
+ * runs, and what a fleet instance's boot runs.
+ */
+export class WorkerProcesses {
   private readonly workers = new Map<string, LocalWorker>();
 
   constructor(
     private readonly cli = join(packageRoot(), "dist", "cli", "main.js"),
-    private readonly options: LocalProviderOptions = {},
+    private readonly options: WorkerProcessesOptions = {},
   ) {}
 
   launch(
@@ -154,7 +171,7 @@ export class LocalProvider implements Provider {
  */
 export class LocalFleetProvider implements FleetProvider {
   readonly kind = "local";
-  private readonly provider: LocalProvider;
+  private readonly provider: WorkerProcesses;
   private readonly groups = new Map<
     string,
     { fleet: string; member: FleetMember; ids: string[] }
@@ -168,7 +185,7 @@ export class LocalFleetProvider implements FleetProvider {
     },
     cli?: string,
   ) {
-    this.provider = new LocalProvider(cli);
+    this.provider = new WorkerProcesses(cli);
   }
 
   async launch(spec: FleetSpec): Promise<FleetLaunch> {
@@ -272,7 +289,7 @@ export interface LocalWorkersOptions {
   redisUrl: string;
   queue: string;
   workers: number;
-  /** Name prefix: workers are PREFIX-1, PREFIX-2, … */
+  /** The fleet's name prefix (default "local"); its workers are NAME-…-K-ingest-1. */
   name?: string;
   fastRebuild?: boolean;
   makePreviews?: boolean;
@@ -284,58 +301,62 @@ export interface LocalWorkersOptions {
 export interface LocalWorkersResult {
   status: RebuildStatus;
   seconds: number;
+  fleet: string;
 }
 
+/**
+ * A one-machine rebuild (the demo's): a local fleet of `workers` groups of
+ * one ingest worker each, launched, recorded and guarded like any fleet,
+ * until the queue drains. Workers that end before it does are an error
+ * that carries what they last said.
+ */
 export async function runLocalWorkers(
   options: LocalWorkersOptions,
 ): Promise<LocalWorkersResult> {
   const started = Date.now();
-  const provider = new LocalProvider();
-  const specs = Array.from({ length: options.workers }, (_, i) =>
-    workerLaunchSpec({
-      role: "ingest",
-      name: `${options.name ?? "local"}-${i + 1}`,
-      queue: options.queue,
-      empty: true,
-      fastRebuild: options.fastRebuild,
-      makePreviews: options.makePreviews,
-      databaseUrl: options.databaseUrl,
-      redisUrl: options.redisUrl,
-      s3Endpoint: options.s3Endpoint,
-      logLevel: "warn",
-    }),
-  );
-  const handles = await provider.launch(specs, { run: options.queue });
-  const ids = handles.map((h) => h.id);
-  let running = true;
-  const finished = provider.waitForExit(ids).finally(() => {
-    running = false;
+  const provider = new LocalFleetProvider({
+    databaseUrl: options.databaseUrl,
+    redisUrl: options.redisUrl,
+    s3Endpoint: options.s3Endpoint,
   });
+  const spec: FleetSpec = {
+    name: `${options.name ?? "local"}-${randomBytes(3).toString("hex")}`,
+    run: options.queue,
+    instances: options.workers,
+    ingestWorkers: 1,
+    previewWorkers: 0,
+    queue: options.queue,
+    fastRebuild: options.fastRebuild === true,
+    makePreviews: options.makePreviews === true,
+    logLevel: "warn",
+    deadline: new Date(Date.now() + 7 * 24 * 3_600_000),
+  };
+  await launchFleet(provider, spec, { databaseUrl: options.databaseUrl });
   try {
-    await withClient(options.databaseUrl, async (client) => {
-      while (running) {
-        options.onStatus?.(await rebuildStatus(client, 1));
-        await Promise.race([finished, sleep(1000)]);
-      }
+    const outcome = await guardFleet(provider, spec.name, {
+      databaseUrl: options.databaseUrl,
+      intervalMs: 1000,
+      onTick: (tick) => options.onStatus?.(tick.status),
     });
-    const results = await finished;
-    const bad = results.filter((r) => r.exitCode !== 0);
-    if (bad.length > 0) {
+    if (outcome?.reason !== "drained") {
+      const bad = await provider.failures(spec.name);
       throw new FitsfleetError(
         "workers-failed",
         EXIT.failed,
-        `${bad.length} local worker(s) failed: ${bad.map((b) => `${b.name} (exit ${b.exitCode}): ${(b.stderrTail ?? "").trim().split("\n").slice(-2).join(" ")}`).join("; ")}`,
+        `the local workers stopped before the queue drained (${outcome?.message ?? "interrupted"})${bad.length > 0 ? `: ${bad.join("; ")}` : ""}`,
         {
           suggestion:
             "see the message above; the ledger keeps what was done, and a worker (`fitsfleet worker ingest --empty`) finishes the rest",
         },
       );
     }
-    const status = await withClient(options.databaseUrl, (c) =>
-      rebuildStatus(c, 1),
-    );
-    return { status, seconds: (Date.now() - started) / 1000 };
+    return {
+      status: outcome.status,
+      seconds: (Date.now() - started) / 1000,
+      fleet: spec.name,
+    };
   } finally {
-    await provider.terminate(ids);
+    // Ending an ended fleet is a no-op; this ends it if the guard could not.
+    await provider.terminate(spec.name);
   }
 }

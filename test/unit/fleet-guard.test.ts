@@ -16,13 +16,15 @@ function tick(over: {
   deadline?: Date;
   idle?: number;
   members?: ("running" | "ended")[];
+  previewWorkers?: number;
 }): GuardTick {
   const fleet = {
     name: "f",
+    spec: { previewWorkers: over.previewWorkers ?? 1 },
     spend: over.spend ?? 0,
     budget: over.budget === undefined ? 1 : over.budget,
     deadline: over.deadline ?? new Date(NOW.getTime() + 3_600_000),
-  } as FleetRecord;
+  } as unknown as FleetRecord;
   const status = {
     counts: {
       queued: over.left ?? 5,
@@ -56,6 +58,11 @@ it("nothing ends a working fleet within its caps", () => {
 it("a drained queue ends the fleet, but not while previews remain", () => {
   assert.equal(reason(tick({ left: 0 })), "drained");
   assert.equal(reason(tick({ left: 0, previews: 3 })), undefined);
+  // Nobody would do them: the previews stay queued for a later preview worker.
+  assert.equal(
+    reason(tick({ left: 0, previews: 3, previewWorkers: 0 })),
+    "drained",
+  );
   assert.match(
     guardDecision(tick({ left: 0 }), STALL, NOW)!.message,
     /10 done, 1 failed/,
