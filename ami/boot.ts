@@ -301,7 +301,9 @@ async function supervise(
   const maxCrashes = options.maxCrashes ?? DEFAULT_MAX_CRASHES;
   const windowMs = options.crashWindowMs ?? DEFAULT_CRASH_WINDOW_MS;
   const baseDelayMs = options.restartDelayMs ?? DEFAULT_RESTART_DELAY_MS;
-  const provider = new WorkerProcesses(options.cli, { workerOutput: "inherit" });
+  const provider = new WorkerProcesses(options.cli, {
+    workerOutput: "inherit",
+  });
   const live = new Set<string>();
   const stopping = new AbortController();
   let stoppedBy: BootResult["stoppedBy"];
