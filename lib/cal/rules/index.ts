@@ -4,9 +4,17 @@
  * reference has no class for gets the base class: nothing applies.
  */
 import type { InstrumentRules } from "./common.js";
+import { F2 } from "./f2.js";
 import { GMOS } from "./gmos.js";
+import { GNIRS } from "./gnirs.js";
+import { NIRI } from "./niri.js";
 
-export const INSTRUMENT_RULES: readonly InstrumentRules[] = [GMOS];
+export const INSTRUMENT_RULES: readonly InstrumentRules[] = [
+  GMOS,
+  NIRI,
+  F2,
+  GNIRS,
+];
 
 /** The reference's classes that fitsfleet does not implement yet. */
 export const NOT_IMPLEMENTED: readonly string[] = [
