@@ -20,20 +20,20 @@
 import type { AnyClient } from "../db/connect.js";
 import { PreconditionError } from "../errors.js";
 import { utDatetimeSecs } from "../gemini/rows.js";
-import { Frame, HEADER_DESCRIPTORS, type Value } from "./frame.js";
+import { Frame, HEADER_DESCRIPTORS, type Value } from "./core/frame.js";
 import {
   Decimal,
   parseTypes,
   type PyTags,
   ReferenceRaised,
   Timestamp,
-} from "./python.js";
+} from "./core/python.js";
 import {
   type CalLookup,
   type CalSearch,
   compileSearch,
   type FrameContext,
-} from "./query.js";
+} from "./core/query.js";
 import {
   applicableTypes,
   type CalType,

@@ -10,7 +10,7 @@ import {
   floatLiteral,
   parseTypes,
   ReferenceRaised,
-} from "../../lib/cal/python.js";
+} from "../../lib/cal/core/python.js";
 
 describe("Decimal against a float literal", () => {
   it("compares by exact value, as Python does", () => {

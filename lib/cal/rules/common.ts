@@ -8,13 +8,13 @@
  * Sources cite the pinned reference (FitsStorage 426e1308) as
  * `file:first-last` under fits_storage/cal/calibration/.
  */
-import type { Frame } from "../frame.js";
+import type { Frame } from "../core/frame.js";
 import {
   Decimal,
   floatLiteral,
   ReferenceRaised,
   Timestamp,
-} from "../python.js";
+} from "../core/python.js";
 import type {
   CalLookup,
   CalSearch,
@@ -22,7 +22,7 @@ import type {
   Column,
   MatchFirst,
   Order,
-} from "../query.js";
+} from "../core/query.js";
 
 /** The `caltype` enum, in its order (gemini_metadata_utils cal_types). */
 export const CAL_TYPES = [

@@ -3,8 +3,8 @@
  * arcs, tellurics and standards share the "common descriptors" (disperser,
  * Lyot stop, filter, focal-plane mask).
  */
-import type { Frame } from "../frame.js";
-import type { Clause, Column } from "../query.js";
+import type { Frame } from "../core/frame.js";
+import type { Clause, Column } from "../core/query.js";
 import {
   byObservationType,
   type InstrumentRules,

@@ -3,8 +3,8 @@
  * the 5.0arcsec slit family, flexure limits for spectroscopic flats, and the
  * weighted time/wavelength score for standards and slit illuminations.
  */
-import type { Frame } from "../frame.js";
-import type { CalLookup, Clause, Column, Order } from "../query.js";
+import type { Frame } from "../core/frame.js";
+import type { CalLookup, Clause, Column, Order } from "../core/query.js";
 import {
   byObservationType,
   byTag,

@@ -3,9 +3,14 @@
  * interleave of IR and QH flats for cross-dispersed data, a preference for
  * the science's own observation, and (for HR-IFU) no acqCal flats.
  */
-import type { Frame } from "../frame.js";
-import { ReferenceRaised } from "../python.js";
-import type { CalLookup, CalSearch, Clause, MatchFirst } from "../query.js";
+import type { Frame } from "../core/frame.js";
+import { ReferenceRaised } from "../core/python.js";
+import type {
+  CalLookup,
+  CalSearch,
+  Clause,
+  MatchFirst,
+} from "../core/query.js";
 import {
   buildSearch,
   byObservationType,

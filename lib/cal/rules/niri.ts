@@ -2,9 +2,9 @@
  * NIRI (calibration_niri.py). No rule matches the instrument name: the join
  * with the niri table is what keeps other instruments out.
  */
-import type { Frame } from "../frame.js";
-import { ReferenceRaised } from "../python.js";
-import type { Clause } from "../query.js";
+import type { Frame } from "../core/frame.js";
+import { ReferenceRaised } from "../core/python.js";
+import type { Clause } from "../core/query.js";
 import { byObservationType, type InstrumentRules } from "./common.js";
 
 const F = "calibration_niri.py";

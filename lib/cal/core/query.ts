@@ -11,7 +11,7 @@
  * diskfiles, qa_state not 'Fail', and no engineering frames unless the
  * science frame is itself engineering (exactly `False`; NULL lets them in).
  */
-import { quoteIdent } from "../db/sql.js";
+import { quoteIdent } from "../../db/sql.js";
 import { Decimal, Timestamp } from "./python.js";
 
 /** A column of the candidate calibration: `h.` header, `i.` the instrument table. */
