@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it, type TestContext } from "node:test";
 
 import { writeFrameAssociations } from "../../lib/cal/calcache.js";
-import { calcacheRows } from "../../lib/cal/evaluate.js";
+import { calcacheRows, headerIdOfDiskfile } from "../../lib/cal/evaluate.js";
 import {
   type FrameSpec,
   openSceneDatabase,
@@ -207,6 +207,17 @@ describe("frames the reference skips or fails", () => {
     assert.equal(trecs.outcome, "associated");
     assert.deepEqual(trecs.caltypes, []);
     assert.equal((await s.evaluate("ghost")).outcome, "unsupported");
+  });
+
+  it("finds a frame by its diskfile", async (t) => {
+    const { s, add } = await gmos(t);
+    const hid = await add("sci", IMAGING_SCIENCE);
+    const { rows } = await s.client.query<{ diskfile_id: number }>(
+      "SELECT diskfile_id FROM header WHERE id = $1",
+      [hid],
+    );
+    assert.equal(await headerIdOfDiskfile(s.client, rows[0]!.diskfile_id), hid);
+    await assert.rejects(headerIdOfDiskfile(s.client, -1), /no header row/);
   });
 
   it("evaluates a non-canonical science frame all the same", async (t) => {

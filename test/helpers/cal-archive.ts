@@ -318,7 +318,7 @@ function frames(rng: Random, d: InstrumentDomain, n: number) {
     const setup = rng.pick(setups);
     const obstype = rng.weighted(d.obstypes, (t) => (t === "OBJECT" ? 4 : 1));
     const reductionKind =
-      obstype !== "MASK" && rng.chance(0.2) ? "processed" : "raw";
+      obstype !== "MASK" && rng.chance(0.3) ? "processed" : "raw";
     const processedAs =
       obstype === "OBJECT"
         ? rng.pick(["STANDARD", "TELLURIC", "SCIENCE", "SLITILLUM", "FRINGE"])
@@ -369,6 +369,10 @@ function frames(rng: Random, d: InstrumentDomain, n: number) {
     const role = obstype === "OBJECT" ? rng.pick(ROLES) : undefined;
     if (role !== undefined && rng.chance(0.9)) {
       Object.assign(header, role.header);
+    }
+    // Lamp-off flats pair with lamp-on ones and serve thermal wavelengths.
+    if (obstype === "FLAT" && rng.chance(0.5)) {
+      header.gcal_lamp = rng.pick(["Off", "QH", "IRhigh"]);
     }
     const day =
       setup.night +
