@@ -175,6 +175,29 @@ function shellQuote(value: string): string {
   return `'${value.replace(/'/g, `'\\''`)}'`;
 }
 
+/**
+ * The helper's whole-line comments and blank lines, which are for its
+ * readers, not worth their bytes of EC2's 16 KB of user-data.
+ */
+function withoutComments(source: string): string {
+  let inBlock = false;
+  return source
+    .split("\n")
+    .filter((line) => {
+      const code = line.trim();
+      if (inBlock) {
+        inBlock = !code.endsWith("*/");
+        return false;
+      }
+      if (code.startsWith("/*")) {
+        inBlock = !code.endsWith("*/");
+        return false;
+      }
+      return code !== "" && !code.startsWith("//");
+    })
+    .join("\n");
+}
+
 /** The builder's user-data: the template with its values, and the helper script inside. */
 export function renderBuilderUserData(values: {
   build: string;
@@ -184,7 +207,9 @@ export function renderBuilderUserData(values: {
 }): string {
   const dir = join(packageRoot(), "ami");
   const template = readFileSync(join(dir, "builder-user-data.sh"), "utf8");
-  const helper = readFileSync(join(dir, "builder-aws.mjs"), "utf8").trimEnd();
+  const helper = withoutComments(
+    readFileSync(join(dir, "builder-aws.mjs"), "utf8"),
+  );
   const fields: Record<string, string> = {
     BUILD_ID: shellQuote(values.build),
     BUNDLE: shellQuote(values.bundle),
