@@ -108,12 +108,18 @@ export async function buildBundle(
   const outDir = options.outDir ?? mkdtempSync(join(tmpdir(), "ff-bundle-"));
   const stage = mkdtempSync(join(tmpdir(), "ff-bundle-stage-"));
   try {
-    const packed = JSON.parse(
-      await npm(
+    // Independent, and each mostly npm's own start-up: together.
+    const [packOut, lsOut] = await Promise.all([
+      npm(
         ["pack", "--json", "--ignore-scripts", "--pack-destination", stage],
         root,
       ),
-    ) as { filename: string; version: string }[];
+      npm(["ls", "--omit=dev", "--all", "--parseable"], root),
+    ]);
+    const packed = JSON.parse(packOut) as {
+      filename: string;
+      version: string;
+    }[];
     const tarball = packed[0];
     if (tarball === undefined) {
       throw new FitsfleetError(
@@ -133,9 +139,7 @@ export async function buildBundle(
     ]);
     rmSync(join(stage, tarball.filename));
 
-    const listed = (
-      await npm(["ls", "--omit=dev", "--all", "--parseable"], root)
-    )
+    const listed = lsOut
       .split("\n")
       .filter((line) => line !== "" && line !== root);
     for (const dir of listed) {

@@ -8,7 +8,7 @@
  * step leaves no builder, image, snapshot or bundle.
  */
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
@@ -30,7 +30,7 @@ import { bakeImage, type BakeOptions } from "../../ami/bake.js";
 import { FitsfleetError } from "../../lib/errors.js";
 import { packageRoot, packageVersion } from "../../lib/paths.js";
 import { IDLE } from "../aws/fixtures.js";
-import { runCli } from "../helpers/cli.js";
+import { CLI, runCli } from "../helpers/cli.js";
 import {
   type AmiSetup,
   amiSetup,
@@ -345,6 +345,47 @@ describe("ami bake", () => {
       /did not signal ready within 2 s; its console output ends with:\n\(the console output is empty so far\)/,
     );
     assert.ok(Date.now() - started < 20_000);
+    await assertNothingLeft(setup);
+  });
+
+  it("an interrupted bake (SIGINT) ends its builder and deletes its bundle", async (t) => {
+    const setup = await amiSetup(t);
+    const silent = setup.aws.registerImage({ name: "silent", argv: IDLE });
+    const child = spawn(
+      process.execPath,
+      [
+        CLI,
+        "ami",
+        "bake",
+        "--bundle-location",
+        `s3://${setup.s3.bucket}/bundles`,
+        "--base-image",
+        silent,
+        "--interval",
+        "1s",
+      ],
+      {
+        env: { ...process.env, ...setup.env },
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
+    t.after(() => child.kill("SIGKILL"));
+    let stderr = "";
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) =>
+      child.once("exit", resolve),
+    );
+    await setup.aws.waitFor(
+      (all) => all.some((i) => i.state === "running"),
+      60_000,
+    );
+    assert.equal((await bucketKeys(setup)).length, 1, "the bundle is up");
+    child.kill("SIGINT");
+    assert.equal(await exited, 130, stderr);
+    assert.match(
+      stderr,
+      /the bake failed: terminating the builder i-[0-9a-f]+, deleting the bundle s3:\/\//,
+    );
     await assertNothingLeft(setup);
   });
 

@@ -15,8 +15,11 @@ import { fileURLToPath } from "node:url";
 import { PutParameterCommand } from "@aws-sdk/client-ssm";
 
 import { DEBIAN_12_PARAMETER } from "../../ami/bake.js";
-import type { AwsEndpoint, RolePolicy } from "../aws/endpoint.js";
-import { testEndpoint } from "../aws/fixtures.js";
+import {
+  type AwsEndpoint,
+  type RolePolicy,
+  startAwsEndpoint,
+} from "../aws/endpoint.js";
 import { type TestS3, testS3 } from "../helpers/s3.js";
 import { tempDir } from "../helpers/tmp.js";
 
@@ -38,7 +41,7 @@ export interface AmiSetup {
 }
 
 export async function amiSetup(
-  t: TestContext,
+  t: Pick<TestContext, "after">,
   options: {
     roles?: Record<string, RolePolicy>;
     instanceEnv?: Record<string, string>;
@@ -46,14 +49,16 @@ export async function amiSetup(
 ): Promise<AmiSetup> {
   const s3 = await testS3(t, "images", { anyAccessKey: true });
   const root = tempDir(t, "ff-aws-");
-  const aws = await testEndpoint(t, {
+  const aws = await startAwsEndpoint({
     root,
+    terminateGraceMs: 2000,
     roles: { [BUILDER_PROFILE]: {}, ...options.roles },
     s3Endpoint: s3.endpoint,
     instanceCredentials: "imds",
     instanceEnv: options.instanceEnv,
     policy: { requireEncryptedVolumes: true, maxHopLimit: 1 },
   });
+  t.after(() => aws.close());
   const debian = aws.registerImage({
     name: "debian-12-amd64-20250610-2137",
     argv: [process.execPath, CLOUD_INIT],
@@ -82,7 +87,7 @@ export async function amiSetup(
  * prints `version` and an empty sharp, enough for the builder's checks.
  */
 export function fakeBundle(
-  t: TestContext,
+  t: Pick<TestContext, "after">,
   version: string,
 ): { path: string; sha256: string } {
   const dir = tempDir(t, "ff-fake-bundle-");
