@@ -105,6 +105,13 @@ export const TOP_COMMANDS: readonly TopCommand[] = [
       (await import("./commands/fleet/index.js")).fleetCommand(),
   },
   {
+    name: "ami",
+    term: "ami",
+    description:
+      "the worker image fleet instances boot: bake one (no secret in it), list them, prune old ones",
+    load: async () => (await import("./commands/ami/index.js")).amiCommand(),
+  },
+  {
     name: "instance",
     term: "instance",
     description:

@@ -1498,6 +1498,8 @@ export function createEc2Actions(ctx: Ec2Context): Record<string, Ec2Action> {
       // The instance's disk, without what the endpoint itself wrote there.
       cpSync(source.dir, root, {
         recursive: true,
+        // A snapshot keeps a relative symlink relative.
+        verbatimSymlinks: true,
         filter: (src) =>
           src !== join(source.dir, CONSOLE_LOG) &&
           src !== join(source.dir, USER_DATA_FILE),

@@ -91,7 +91,11 @@ export class InstanceProcesses {
   async start(instance: InstanceRecord, image: ImageRecord): Promise<void> {
     mkdirSync(instance.dir, { recursive: true });
     if (existsSync(image.root)) {
-      cpSync(image.root, instance.dir, { recursive: true });
+      // Symlinks as they are, as on a disk made from a snapshot.
+      cpSync(image.root, instance.dir, {
+        recursive: true,
+        verbatimSymlinks: true,
+      });
     }
     if (instance.userData !== undefined) {
       writeFileSync(

@@ -90,6 +90,10 @@ describe("start-up", () => {
     ["worker", "--help"],
     ["worker", "ingest", "--help"],
     ["worker", "preview", "--help"],
+    ["ami", "--help"],
+    ["ami", "bake", "--help"],
+    ["ami", "list", "--help"],
+    ["ami", "prune", "--help"],
   ]) {
     it(`\`fitsfleet ${args.join(" ")}\` loads none of the heavy modules`, async (t) => {
       const urls = await loadedBy(t, args);

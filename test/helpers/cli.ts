@@ -23,6 +23,7 @@ export const CLI = join(packageRoot(), "dist", "cli", "main.js");
 export function runCli(
   args: readonly string[],
   env: Record<string, string | undefined> = {},
+  options: { timeoutMs?: number } = {},
 ): Promise<CliResult> {
   if (!existsSync(CLI)) {
     throw new Error(`${CLI} is missing: run \`npm run build\` first`);
@@ -45,7 +46,7 @@ export function runCli(
     execFile(
       process.execPath,
       [CLI, ...args],
-      { env: { ...base, ...env }, timeout: 60_000 },
+      { env: { ...base, ...env }, timeout: options.timeoutMs ?? 60_000 },
       (error, stdout, stderr) => {
         const code =
           error === null ? 0 : typeof error.code === "number" ? error.code : 1;

@@ -41,16 +41,26 @@ process.stdin.on("end", stop).on("error", stop).resume();
 setInterval(() => process.ppid !== parent && stop(), 1000).unref();
 `;
 
+/**
+ * Preloaded with `anyAccessKey`: s3rver knows one access key; this makes it
+ * take any, as S3 takes the role credentials of an instance on the loopback
+ * AWS endpoint (s3rver checks no SigV4 signature either way).
+ */
+const anyKey = (accountModule: string) => `
+import { createRequire } from "node:module";
+const Account = createRequire(${JSON.stringify(accountModule)})(${JSON.stringify(accountModule)});
+const get = Account.registry.get.bind(Account.registry);
+Account.registry.get = (id) => get(id) ?? Account.DUMMY_ACCOUNT;
+`;
+
 export async function testS3(
   t: Pick<TestContext, "after">,
   bucket = "archive",
+  options: { anyAccessKey?: boolean } = {},
 ): Promise<TestS3> {
   const require = createRequire(import.meta.url);
-  const bin = join(
-    dirname(require.resolve("s3rver/package.json")),
-    "bin",
-    "s3rver.js",
-  );
+  const home = dirname(require.resolve("s3rver/package.json"));
+  const bin = join(home, "bin", "s3rver.js");
   const port = await freePort();
   const child = spawn(
     process.execPath,
@@ -58,6 +68,12 @@ export async function testS3(
       "--openssl-legacy-provider",
       "--import",
       `data:text/javascript,${encodeURIComponent(WATCHDOG)}`,
+      ...(options.anyAccessKey === true
+        ? [
+            "--import",
+            `data:text/javascript,${encodeURIComponent(anyKey(join(home, "lib", "models", "account.js")))}`,
+          ]
+        : []),
       bin,
       "-d",
       tempDir(t, "ff-s3-"),

@@ -36,6 +36,7 @@ export const DEFAULT_INSTANCE_PROFILE = "fitsfleet-worker";
 export interface LaunchFleetFlags {
   provider?: string;
   image?: string;
+  allowVersionMismatch?: boolean;
   instances: string;
   minInstances?: string;
   instanceTypes: string;
@@ -287,7 +288,14 @@ export function launchFleetCommand(): Command {
         "ec2 or local (default: ec2 with --image, else local)",
       ).choices(["ec2", "local"]),
     )
-    .option("--image <ami>", "the baked worker image (ec2)")
+    .option(
+      "--image <ami>",
+      "the baked worker image (ec2): an image id, or latest, the newest baked from this fitsfleet version (`fitsfleet ami list`)",
+    )
+    .option(
+      "--allow-version-mismatch",
+      "launch an image baked from another fitsfleet version (refused by default)",
+    )
     .option(
       "--instances <n>",
       "instances to launch (local: groups of worker processes)",
@@ -390,6 +398,19 @@ export function launchFleetCommand(): Command {
         config.logLevel === "info" ? undefined : config.logLevel,
         config.s3Endpoint,
       );
+      if (parsed.ec2 !== undefined) {
+        const { resolveImageIn } = await import("../../../ami/images.js");
+        const { packageVersion } = await import("../../../lib/paths.js");
+        parsed.ec2.image = await resolveImageIn(
+          parsed.ec2.region,
+          parsed.ec2.image,
+          {
+            version: packageVersion(),
+            allowVersionMismatch: flags.allowVersionMismatch === true,
+            logger,
+          },
+        );
+      }
       if (flags.dryRun === true) {
         output.result(await dryRun(parsed), describeDryRun);
         return;

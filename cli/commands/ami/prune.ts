@@ -1,0 +1,82 @@
+/**
+ * `fitsfleet ami prune --keep N`: deregisters all but the newest N baked
+ * images, deletes their snapshots and their bundles. Shows what it would
+ * do; acts with --yes.
+ */
+import { Command } from "commander";
+
+import type { PrunePlan, PruneReport } from "../../../ami/images.js";
+import { packageVersion } from "../../../lib/paths.js";
+import { wholeNumber } from "../../parse.js";
+import { runContext } from "../../run.js";
+import { REGION_OPTION, regionOf } from "../fleet/common.js";
+import { imagesTable } from "./common.js";
+
+interface PruneFlags {
+  keep: string;
+  yes?: boolean;
+  region?: string;
+}
+
+interface PruneResult extends PrunePlan {
+  done: boolean;
+  report?: PruneReport;
+}
+
+function describePrune(r: PruneResult): string {
+  const current = packageVersion();
+  if (r.prune.length === 0) {
+    return `nothing to prune: ${r.keep.length} image(s) kept`;
+  }
+  const lines = [
+    `${r.done ? "pruned" : "would prune"} ${r.prune.length} image(s):`,
+    imagesTable(r.prune, current),
+    `kept ${r.keep.length}: ${r.keep.map((i) => i.id).join(", ") || "none"}`,
+  ];
+  if (r.report !== undefined) {
+    lines.push(
+      `deregistered ${r.report.images.length} image(s), deleted ${r.report.snapshots.length} snapshot(s) and ${r.report.bundles.length} bundle(s)`,
+    );
+  } else {
+    lines.push("run it again with --yes to do it");
+  }
+  return lines.join("\n");
+}
+
+export function pruneCommand(): Command {
+  return new Command("prune")
+    .description(
+      "deregister all but the newest --keep available baked images and delete their snapshots and bundles (images still being baked are left alone); shows what it would do, and does it with --yes",
+    )
+    .requiredOption("--keep <n>", "how many of the newest images to keep")
+    .option("--yes", "do it (default: only show what would be pruned)")
+    .option(...REGION_OPTION)
+    .action(async (flags: PruneFlags, command: Command) => {
+      const { config, output } = await runContext(command);
+      const keep = wholeNumber("--keep", flags.keep, { min: 0, max: 10_000 });
+      const region = regionOf(flags.region);
+      const [images, { amiClients }] = await Promise.all([
+        import("../../../ami/images.js"),
+        import("./common.js"),
+      ]);
+      const clients = await amiClients(region, config.s3Endpoint);
+      try {
+        const plan = images.planPrune(
+          await images.listBakedImages(clients.ec2),
+          keep,
+        );
+        const result: PruneResult = { ...plan, done: false };
+        if (flags.yes === true && plan.prune.length > 0) {
+          result.report = await images.pruneImages(
+            clients.ec2,
+            clients.s3,
+            plan.prune,
+          );
+          result.done = true;
+        }
+        output.result(result, describePrune);
+      } finally {
+        clients.destroy();
+      }
+    });
+}
