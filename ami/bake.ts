@@ -43,7 +43,7 @@ import {
 import { PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { GetParameterCommand, type SSMClient } from "@aws-sdk/client-ssm";
 
-import { describeAwsError, isNotFound } from "../infra/aws-errors.js";
+import { awsFailure, type AwsRequest, isNotFound } from "../infra/aws.js";
 import {
   EXIT,
   ExternalServiceError,
@@ -237,14 +237,13 @@ function tagList(tags: Record<string, string>): Tag[] {
 }
 
 async function send<T>(
-  what: string,
+  request: Partial<AwsRequest> & Pick<AwsRequest, "action" | "resource">,
   run: () => Promise<T>,
-  service?: string,
 ): Promise<T> {
   try {
     return await run();
   } catch (error) {
-    throw describeAwsError(error, what, service);
+    throw awsFailure(error, { service: "ec2", ...request });
   }
 }
 
@@ -358,7 +357,7 @@ export async function bakeImage(options: BakeOptions): Promise<BakeResult> {
       async () => {
         made.bundle = bundleUrl;
         await send(
-          `upload the bundle to ${bundleUrl}`,
+          { service: "s3", action: "PutObject", resource: bundleUrl },
           () =>
             s3.send(
               new PutObjectCommand({
@@ -373,7 +372,6 @@ export async function bakeImage(options: BakeOptions): Promise<BakeResult> {
                 },
               }),
             ),
-          "S3",
         );
       },
     );
@@ -400,53 +398,55 @@ export async function bakeImage(options: BakeOptions): Promise<BakeResult> {
       "launch",
       `launching the builder (${options.instanceType ?? DEFAULT_BUILDER_TYPE}, on demand) from ${base.id}`,
       async () => {
-        const response = await send("launch the image builder", () =>
-          ec2.send(
-            new RunInstancesCommand({
-              ImageId: base.id,
-              InstanceType: (options.instanceType ??
-                DEFAULT_BUILDER_TYPE) as _InstanceType,
-              MinCount: 1,
-              MaxCount: 1,
-              // A retried request cannot launch a second builder.
-              ClientToken: `fitsfleet-ami-${build}`,
-              IamInstanceProfile: { Name: options.instanceProfile },
-              InstanceInitiatedShutdownBehavior: "terminate",
-              MetadataOptions: {
-                HttpTokens: "required",
-                HttpPutResponseHopLimit: 1,
-                HttpEndpoint: "enabled",
-              },
-              BlockDeviceMappings: [
-                {
-                  DeviceName: base.rootDevice,
-                  Ebs: {
-                    Encrypted: true,
-                    DeleteOnTermination: true,
-                    VolumeType: "gp3",
-                    ...(options.rootVolumeGiB === undefined
-                      ? {}
-                      : { VolumeSize: options.rootVolumeGiB }),
-                    ...(options.kmsKeyId === undefined
-                      ? {}
-                      : { KmsKeyId: options.kmsKeyId }),
-                  },
+        const response = await send(
+          { action: "RunInstances", resource: "the image builder" },
+          () =>
+            ec2.send(
+              new RunInstancesCommand({
+                ImageId: base.id,
+                InstanceType: (options.instanceType ??
+                  DEFAULT_BUILDER_TYPE) as _InstanceType,
+                MinCount: 1,
+                MaxCount: 1,
+                // A retried request cannot launch a second builder.
+                ClientToken: `fitsfleet-ami-${build}`,
+                IamInstanceProfile: { Name: options.instanceProfile },
+                InstanceInitiatedShutdownBehavior: "terminate",
+                MetadataOptions: {
+                  HttpTokens: "required",
+                  HttpPutResponseHopLimit: 1,
+                  HttpEndpoint: "enabled",
                 },
-              ],
-              ...(options.subnet === undefined
-                ? {}
-                : { SubnetId: options.subnet }),
-              ...(options.securityGroups === undefined ||
-              options.securityGroups.length === 0
-                ? {}
-                : { SecurityGroupIds: options.securityGroups }),
-              UserData: Buffer.from(userData).toString("base64"),
-              TagSpecifications: [
-                { ResourceType: "instance", Tags: builderTags },
-                { ResourceType: "volume", Tags: builderTags },
-              ],
-            }),
-          ),
+                BlockDeviceMappings: [
+                  {
+                    DeviceName: base.rootDevice,
+                    Ebs: {
+                      Encrypted: true,
+                      DeleteOnTermination: true,
+                      VolumeType: "gp3",
+                      ...(options.rootVolumeGiB === undefined
+                        ? {}
+                        : { VolumeSize: options.rootVolumeGiB }),
+                      ...(options.kmsKeyId === undefined
+                        ? {}
+                        : { KmsKeyId: options.kmsKeyId }),
+                    },
+                  },
+                ],
+                ...(options.subnet === undefined
+                  ? {}
+                  : { SubnetId: options.subnet }),
+                ...(options.securityGroups === undefined ||
+                options.securityGroups.length === 0
+                  ? {}
+                  : { SecurityGroupIds: options.securityGroups }),
+                UserData: Buffer.from(userData).toString("base64"),
+                TagSpecifications: [
+                  { ResourceType: "instance", Tags: builderTags },
+                  { ResourceType: "volume", Tags: builderTags },
+                ],
+              }),
+            ),
         );
         const id = response.Instances?.[0]?.InstanceId;
         if (id === undefined) {
@@ -482,19 +482,21 @@ export async function bakeImage(options: BakeOptions): Promise<BakeResult> {
       "image",
       `creating the image ${name} from ${builder}`,
       async () => {
-        const response = await send(`create the image ${name}`, () =>
-          ec2.send(
-            new CreateImageCommand({
-              InstanceId: builder,
-              Name: name,
-              Description: `fitsfleet ${version} worker image (commit ${commit.slice(0, 12)}, bundle ${bundle.sha256.slice(0, 12)})`,
-              NoReboot: true,
-              TagSpecifications: [
-                { ResourceType: "image", Tags: imageTags },
-                { ResourceType: "snapshot", Tags: imageTags },
-              ],
-            }),
-          ),
+        const response = await send(
+          { action: "CreateImage", resource: name },
+          () =>
+            ec2.send(
+              new CreateImageCommand({
+                InstanceId: builder,
+                Name: name,
+                Description: `fitsfleet ${version} worker image (commit ${commit.slice(0, 12)}, bundle ${bundle.sha256.slice(0, 12)})`,
+                NoReboot: true,
+                TagSpecifications: [
+                  { ResourceType: "image", Tags: imageTags },
+                  { ResourceType: "snapshot", Tags: imageTags },
+                ],
+              }),
+            ),
         );
         if (response.ImageId === undefined) {
           throw new ExternalServiceError("EC2", "CreateImage returned no id");
@@ -630,7 +632,11 @@ async function terminate(ec2: EC2Client, instanceId: string): Promise<void> {
     );
   } catch (error) {
     if (!isNotFound(error)) {
-      throw describeAwsError(error, `terminate the builder ${instanceId}`);
+      throw awsFailure(error, {
+        service: "ec2",
+        action: "TerminateInstances",
+        resource: `the builder ${instanceId}`,
+      });
     }
   }
 }
@@ -641,12 +647,11 @@ async function baseImage(
   let id = options.baseImage;
   if (id === undefined) {
     const parameter = await send(
-      `read the public parameter ${DEBIAN_12_PARAMETER}`,
+      { service: "ssm", action: "GetParameter", resource: DEBIAN_12_PARAMETER },
       () =>
         options.ssm.send(
           new GetParameterCommand({ Name: DEBIAN_12_PARAMETER }),
         ),
-      "SSM",
     );
     id = parameter.Parameter?.Value;
     if (id === undefined || !id.startsWith("ami-")) {
@@ -657,8 +662,9 @@ async function baseImage(
     }
   }
   const imageId = id;
-  const described = await send(`describe the base image ${imageId}`, () =>
-    options.ec2.send(new DescribeImagesCommand({ ImageIds: [imageId] })),
+  const described = await send(
+    { action: "DescribeImages", resource: imageId, flag: "--base-image" },
+    () => options.ec2.send(new DescribeImagesCommand({ ImageIds: [imageId] })),
   );
   const image = described.Images?.[0];
   if (image === undefined || image.State !== "available") {
@@ -689,7 +695,11 @@ async function waitForReady(
     } catch (error) {
       // EC2 is eventually consistent: a new instance may not be found at once.
       if (!isNotFound(error)) {
-        throw describeAwsError(error, `describe the builder ${instanceId}`);
+        throw awsFailure(error, {
+          service: "ec2",
+          action: "DescribeInstances",
+          resource: `the builder ${instanceId}`,
+        });
       }
     }
     const state = instance?.Tags?.find((t) => t.Key === BUILD_STATE_TAG)?.Value;
@@ -725,8 +735,9 @@ async function waitForImage(
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const described = await send(`describe the new image ${imageId}`, () =>
-      ec2.send(new DescribeImagesCommand({ ImageIds: [imageId] })),
+    const described = await send(
+      { action: "DescribeImages", resource: imageId },
+      () => ec2.send(new DescribeImagesCommand({ ImageIds: [imageId] })),
     );
     const image = described.Images?.[0];
     const state = String(image?.State ?? "");

@@ -15,7 +15,7 @@ import {
 } from "@aws-sdk/client-ec2";
 import { DeleteObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 
-import { describeAwsError, isNotFound } from "../infra/aws-errors.js";
+import { awsFailure, isNotFound } from "../infra/aws.js";
 import { PreconditionError, UsageError } from "../lib/errors.js";
 import type { Logger } from "../lib/logger.js";
 
@@ -81,7 +81,11 @@ export async function listBakedImages(
         }),
       )
       .catch((error: unknown) => {
-        throw describeAwsError(error, "list the baked images");
+        throw awsFailure(error, {
+          service: "ec2",
+          action: "DescribeImages",
+          resource: "the baked images",
+        });
       });
     found.push(...(page.Images ?? []).map(bakedImage));
     token = page.NextToken;
@@ -147,7 +151,12 @@ export async function resolveImage(
       if (isNotFound(error)) {
         return { Images: [] };
       }
-      throw describeAwsError(error, `describe the image ${ref}`);
+      throw awsFailure(error, {
+        service: "ec2",
+        action: "DescribeImages",
+        resource: ref,
+        flag: "--image",
+      });
     });
   const found = described.Images?.[0];
   if (found === undefined || tag(found, VERSION_TAG) === undefined) {
@@ -225,7 +234,11 @@ export async function deleteBundle(
     await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
   } catch (error) {
     if (!isNotFound(error) && (error as Error).name !== "NoSuchKey") {
-      throw describeAwsError(error, `delete the bundle ${location}`, "S3");
+      throw awsFailure(error, {
+        service: "s3",
+        action: "DeleteObject",
+        resource: location,
+      });
     }
   }
 }
@@ -243,7 +256,11 @@ export async function deleteImage(
     await ec2.send(new DeregisterImageCommand({ ImageId: image.id }));
   } catch (error) {
     if (!isNotFound(error)) {
-      throw describeAwsError(error, `deregister the image ${image.id}`);
+      throw awsFailure(error, {
+        service: "ec2",
+        action: "DeregisterImage",
+        resource: image.id,
+      });
     }
   }
   const snapshots = new Set(image.snapshots ?? []);
@@ -256,10 +273,11 @@ export async function deleteImage(
         }),
       )
       .catch((error: unknown) => {
-        throw describeAwsError(
-          error,
-          `list the snapshots of the bake ${image.build}`,
-        );
+        throw awsFailure(error, {
+          service: "ec2",
+          action: "DescribeSnapshots",
+          resource: `the snapshots of the bake ${image.build}`,
+        });
       });
     for (const s of tagged.Snapshots ?? []) {
       if (s.SnapshotId !== undefined) {
@@ -272,7 +290,11 @@ export async function deleteImage(
       await ec2.send(new DeleteSnapshotCommand({ SnapshotId: id }));
     } catch (error) {
       if (!isNotFound(error)) {
-        throw describeAwsError(error, `delete the snapshot ${id}`);
+        throw awsFailure(error, {
+          service: "ec2",
+          action: "DeleteSnapshot",
+          resource: id,
+        });
       }
     }
   }

@@ -56,7 +56,7 @@ export async function ssmClient(region: string): Promise<SSMClient> {
   return new SSMClient({ region });
 }
 
-export type AwsService = "ec2" | "ssm";
+export type AwsService = "ec2" | "ssm" | "s3";
 
 /** What was asked of AWS when it failed, for the message and the advice. */
 export interface AwsRequest {
@@ -80,6 +80,7 @@ export interface AwsRequest {
 const SERVICE_NAMES: Record<AwsService, string> = {
   ec2: "EC2",
   ssm: "SSM Parameter Store",
+  s3: "S3",
 };
 
 /** The endpoint the SDK uses for `service`, for messages. */

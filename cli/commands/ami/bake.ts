@@ -8,7 +8,7 @@ import type { BakeResult } from "../../../ami/bake.js";
 import { duration, wholeNumber } from "../../parse.js";
 import { runContext } from "../../run.js";
 import { onInterrupt } from "../../signals.js";
-import { REGION_OPTION, regionOf } from "../fleet/common.js";
+import { REGION_OPTION } from "../fleet/common.js";
 
 interface BakeFlags {
   bundleLocation: string;
@@ -93,7 +93,9 @@ export function bakeCommand(): Command {
     .option(...REGION_OPTION)
     .action(async (flags: BakeFlags, command: Command) => {
       const { config, output } = await runContext(command);
-      const region = regionOf(flags.region);
+      const region = (await import("../../../infra/aws.js")).awsRegion(
+        flags.region,
+      );
       const options = {
         region,
         bundleLocation: flags.bundleLocation,

@@ -25,11 +25,11 @@ export async function amiClients(
   region: string,
   s3Endpoint: string | undefined,
 ): Promise<AmiClients> {
-  const [{ awsClients }, { S3Client }] = await Promise.all([
+  const [{ ec2Client, ssmClient }, { S3Client }] = await Promise.all([
     import("../../../infra/aws.js"),
     import("@aws-sdk/client-s3"),
   ]);
-  const aws = awsClients({ region });
+  const [ec2, ssm] = await Promise.all([ec2Client(region), ssmClient(region)]);
   const s3 = new S3Client({
     region,
     ...(s3Endpoint === undefined
@@ -43,11 +43,12 @@ export async function amiClients(
         }),
   });
   return {
-    ec2: aws.ec2,
-    ssm: aws.ssm,
+    ec2,
+    ssm,
     s3,
     destroy() {
-      aws.destroy();
+      ec2.destroy();
+      ssm.destroy();
       s3.destroy();
     },
   };

@@ -3,7 +3,7 @@ import { Command } from "commander";
 
 import { packageVersion } from "../../../lib/paths.js";
 import { runContext } from "../../run.js";
-import { REGION_OPTION, regionOf } from "../fleet/common.js";
+import { REGION_OPTION } from "../fleet/common.js";
 import { imagesTable } from "./common.js";
 
 export function listCommand(): Command {
@@ -14,7 +14,9 @@ export function listCommand(): Command {
     .option(...REGION_OPTION)
     .action(async (flags: { region?: string }, command: Command) => {
       const { config, output } = await runContext(command);
-      const region = regionOf(flags.region);
+      const region = (await import("../../../infra/aws.js")).awsRegion(
+        flags.region,
+      );
       const [{ listBakedImages }, { amiClients }] = await Promise.all([
         import("../../../ami/images.js"),
         import("./common.js"),

@@ -9,7 +9,7 @@ import type { PrunePlan, PruneReport } from "../../../ami/images.js";
 import { packageVersion } from "../../../lib/paths.js";
 import { wholeNumber } from "../../parse.js";
 import { runContext } from "../../run.js";
-import { REGION_OPTION, regionOf } from "../fleet/common.js";
+import { REGION_OPTION } from "../fleet/common.js";
 import { imagesTable } from "./common.js";
 
 interface PruneFlags {
@@ -54,7 +54,9 @@ export function pruneCommand(): Command {
     .action(async (flags: PruneFlags, command: Command) => {
       const { config, output } = await runContext(command);
       const keep = wholeNumber("--keep", flags.keep, { min: 0, max: 10_000 });
-      const region = regionOf(flags.region);
+      const region = (await import("../../../infra/aws.js")).awsRegion(
+        flags.region,
+      );
       const [images, { amiClients }] = await Promise.all([
         import("../../../ami/images.js"),
         import("./common.js"),
