@@ -407,7 +407,7 @@ describe("ami bake", () => {
           },
         }),
       ),
-      /describe the new image ami-[0-9a-f]+: RequestLimitExceeded/,
+      /throttled DescribeImages on ami-[0-9a-f]+ .*RequestLimitExceeded/,
     );
     assert.ok(
       aws
