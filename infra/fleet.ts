@@ -152,6 +152,12 @@ export interface GuardOptions {
   intervalMs?: number;
   /** Progress stalled: no file finished for this long while work remains (default 15 min). */
   stallMs?: number;
+  /**
+   * Once the queue has drained, how long the members may take to end by
+   * themselves (workers finishing, instances powering off) before they
+   * are terminated (default 60 s).
+   */
+  drainGraceMs?: number;
   signal?: AbortSignal;
   logger?: Logger;
   onTick?: (tick: GuardTick) => void;
@@ -252,6 +258,8 @@ export async function guardFleet(
     options.databaseUrl,
     async (client) => {
       const aborted = () => options.signal?.aborted === true;
+      const drainGraceMs = options.drainGraceMs ?? 60_000;
+      let drainedAt: number | undefined;
       let finished = -1;
       let since = Date.now();
       for (;;) {
@@ -279,7 +287,11 @@ export async function guardFleet(
                 message: `the fleet had already ended (${seen.fleet.endReason ?? "no reason recorded"})`,
               }
             : guardDecision(tick, stallMs);
-        if (decision !== undefined) {
+        const waitingForMembers =
+          decision?.reason === "drained" &&
+          tick.members.some((m) => m.state !== "ended") &&
+          Date.now() - (drainedAt ??= Date.now()) < drainGraceMs;
+        if (decision !== undefined && !waitingForMembers) {
           options.logger?.info("ending the fleet", {
             fleet: name,
             reason: decision.reason,
