@@ -163,28 +163,37 @@ export async function heldElsewhere(
   return Number(rows[0]?.n ?? 0);
 }
 
+/**
+ * Extends the lease on the batch's rows this delivery holds. By the batch's
+ * ids: `claim` has no index, and the state index alone finds every active
+ * row of the fleet (a fleet of 600 workers holds 120,000), so every
+ * renewal of every worker read them all (docs/BENCHMARKS.md, "The central
+ * database at fleet scale").
+ */
 export async function renewLease(
   client: AnyClient,
   claim: Claim,
+  ids: number[],
 ): Promise<void> {
   await client.query(
     `UPDATE fitsfleet.ingest_ledger
         SET lease_until = now() + make_interval(secs => $2)
-      WHERE claim = $1 AND state = 'active'`,
-    [claim.token, claim.leaseSeconds],
+      WHERE id = ANY($3::bigint[]) AND claim = $1 AND state = 'active'`,
+    [claim.token, claim.leaseSeconds, ids],
   );
 }
 
-/** Hands a delivery's unfinished rows back (a stop, a retry): claimable again at once. */
+/** Hands a delivery's unfinished rows of the batch back (a stop, a retry): claimable again at once. */
 export async function releaseClaim(
   client: AnyClient,
   token: string,
+  ids: number[],
 ): Promise<number> {
   const { rowCount } = await client.query(
     `UPDATE fitsfleet.ingest_ledger
         SET state = 'queued', claim = NULL, lease_until = NULL
-      WHERE claim = $1 AND state = 'active'`,
-    [token],
+      WHERE id = ANY($2::bigint[]) AND claim = $1 AND state = 'active'`,
+    [token, ids],
   );
   return rowCount ?? 0;
 }
