@@ -631,6 +631,15 @@ async function main(): Promise<void> {
     await withClient(dbUrl(urls.adminUrl, "fleet_template"), (c) =>
       runMigrations(c),
     );
+    if (!values["skip-check"]) {
+      // Before the ledger rows: a worker would queue them all again.
+      await realWorkerCheck(
+        made.archive,
+        urls,
+        (db) => pgbouncerUrl(bouncer, db),
+        say,
+      );
+    }
     // Every point starts from a clone of this: 0.5 s, where writing the
     // rows takes several.
     const ids = await ledgerRows(
@@ -640,14 +649,6 @@ async function main(): Promise<void> {
         Math.max(...opts.workers, ...opts.paced) * opts.batch * 2,
       ),
     );
-    if (!values["skip-check"]) {
-      await realWorkerCheck(
-        made.archive,
-        urls,
-        (db) => pgbouncerUrl(bouncer, db),
-        say,
-      );
-    }
 
     for (let i = 0; i < opts.processes; i++) {
       const c = fork(fileURLToPath(import.meta.url), ["--child"], {
@@ -949,6 +950,9 @@ async function ledgerRows(url: string, n: number): Promise<number[]> {
       forceMd5: false,
       notBefore: null,
     });
+    // As autovacuum leaves a ledger some time after its enqueue; and so
+    // that no autovacuum of the template is running when a point clones it.
+    await c.query("VACUUM (FREEZE, ANALYZE) fitsfleet.ingest_ledger");
     return ids;
   });
 }
