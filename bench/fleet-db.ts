@@ -139,6 +139,7 @@ import {
   stackUrls,
 } from "../lib/stack/index.js";
 import {
+  pgbouncerPaths,
   pgbouncerPid,
   pgbouncerUrl,
   startPgbouncer,
@@ -754,6 +755,15 @@ async function main(): Promise<void> {
         await withClient(pgbouncerUrl(bouncer, "pgbouncer"), async (c) => {
           await c.query(`KILL ${db}`);
           await c.query(`RESUME ${db}`);
+        }).catch((error: unknown) => {
+          const log = readFileSync(pgbouncerPaths(bouncerDir).log, "utf8")
+            .trim()
+            .split("\n")
+            .slice(-8)
+            .join("\n");
+          say(
+            `   pgbouncer's KILL ${db} failed (${(error as Error).message}); pgbouncer ${pgbouncerPid(bouncerDir) === undefined ? "is gone" : "runs"}; its log ends:\n${log}`,
+          );
         });
       }
       await withClient(urls.adminUrl, (c) =>
