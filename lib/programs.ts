@@ -4,7 +4,8 @@
  * so they belong to neither lib/stack nor lib/db. Debian keeps the server
  * programs of PostgreSQL in /usr/lib/postgresql/<major>/bin, off PATH, so we
  * look on PATH first and then there (newest major first). All server programs
- * come from one directory, so initdb and pg_ctl always match.
+ * come from one directory, so initdb and pg_ctl always match. Debian puts
+ * pgbouncer in /usr/sbin, which is not on a normal user's PATH.
  */
 import {
   accessSync,
@@ -79,6 +80,16 @@ export function redisServerProgram(): string {
   const found = onPath("redis-server");
   if (found === undefined) {
     throw new MissingDependencyError("redis-server", "redis-server");
+  }
+  return found;
+}
+
+export function pgbouncerProgram(): string {
+  const found =
+    onPath("pgbouncer") ??
+    (existsSync("/usr/sbin/pgbouncer") ? "/usr/sbin/pgbouncer" : undefined);
+  if (found === undefined) {
+    throw new MissingDependencyError("pgbouncer", "pgbouncer");
   }
   return found;
 }

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Prepares a fresh Debian machine for fitsfleet: the PostgreSQL and Redis server
-# programs and the bzip2 decompressors (Debian packages, installed only when
-# missing), the npm
-# dependencies, and the build. Safe to run again.
+# programs, the pgbouncer connection pooler and the bzip2 decompressors (Debian
+# packages, installed only when missing), the npm dependencies, and the build.
+# Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +13,10 @@ fi
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v lbzip2 >/dev/null 2>&1 || missing+=(lbzip2)
 command -v bzip2 >/dev/null 2>&1 || missing+=(bzip2)
+# Debian installs it in /usr/sbin, off a normal user's PATH.
+if ! command -v pgbouncer >/dev/null 2>&1 && [ ! -x /usr/sbin/pgbouncer ]; then
+  missing+=(pgbouncer)
+fi
 
 if ((${#missing[@]} > 0)); then
   if [ "$(id -u)" -eq 0 ]; then

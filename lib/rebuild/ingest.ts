@@ -625,7 +625,7 @@ export async function ingestBatch(
   const renewal = setInterval(
     () =>
       void db
-        .withClient((c) => renewLease(c, claim))
+        .withClient((c) => renewLease(c, claim, ids))
         .catch((error: unknown) =>
           ctx.logger.debug("lease renewal failed", {
             error: (error as Error).message,
@@ -653,7 +653,7 @@ export async function ingestBatch(
     }
   } catch (error) {
     await db
-      .withClient((c) => releaseClaim(c, claim.token))
+      .withClient((c) => releaseClaim(c, claim.token, ids))
       .catch(
         () => undefined, // its lease runs out instead
       );

@@ -163,28 +163,41 @@ export async function heldElsewhere(
   return Number(rows[0]?.n ?? 0);
 }
 
+// A delivery finds its rows by the batch's ids and its claim, never by
+// `state = 'active'`: `claim` has no index, and the state index finds every
+// active row of the fleet (120,000 for 600 workers with batches of 200).
+// With `state = 'active'` in the condition the planner takes that index
+// whenever its statistics count few active rows, as they do for a ledger
+// analysed after its enqueue, and each statement read them all
+// (docs/BENCHMARKS.md, "The central database at fleet scale"). A claim
+// implies the row is active: only claimRows sets one, and every statement
+// that takes a row out of `active` clears it.
+
+/** Extends the lease on the batch's rows this delivery holds. */
 export async function renewLease(
   client: AnyClient,
   claim: Claim,
+  ids: number[],
 ): Promise<void> {
   await client.query(
     `UPDATE fitsfleet.ingest_ledger
         SET lease_until = now() + make_interval(secs => $2)
-      WHERE claim = $1 AND state = 'active'`,
-    [claim.token, claim.leaseSeconds],
+      WHERE id = ANY($3::bigint[]) AND claim = $1`,
+    [claim.token, claim.leaseSeconds, ids],
   );
 }
 
-/** Hands a delivery's unfinished rows back (a stop, a retry): claimable again at once. */
+/** Hands a delivery's unfinished rows of the batch back (a stop, a retry): claimable again at once. */
 export async function releaseClaim(
   client: AnyClient,
   token: string,
+  ids: number[],
 ): Promise<number> {
   const { rowCount } = await client.query(
     `UPDATE fitsfleet.ingest_ledger
         SET state = 'queued', claim = NULL, lease_until = NULL
-      WHERE claim = $1 AND state = 'active'`,
-    [token],
+      WHERE id = ANY($2::bigint[]) AND claim = $1`,
+    [token, ids],
   );
   return rowCount ?? 0;
 }
@@ -201,13 +214,15 @@ export async function lockOwnedRows(
 ): Promise<Set<number>> {
   // Locked in id order (numeric, as every writer takes them), so that two
   // transactions never wait on each other in a circle; bigint comes back as text.
-  const { rows } = await client.query<{ id: string }>(
-    `SELECT id FROM fitsfleet.ingest_ledger
-      WHERE id = ANY($1::bigint[]) AND claim = $2 AND state = 'active'
+  const { rows } = await client.query<{ id: string; state: LedgerState }>(
+    `SELECT id, state FROM fitsfleet.ingest_ledger
+      WHERE id = ANY($1::bigint[]) AND claim = $2
       ORDER BY id FOR UPDATE`,
     [ids, token],
   );
-  return new Set(rows.map((r) => Number(r.id)));
+  return new Set(
+    rows.filter((r) => r.state === "active").map((r) => Number(r.id)),
+  );
 }
 
 export interface LedgerFinish {

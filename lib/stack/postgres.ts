@@ -35,12 +35,13 @@ export interface PostgresSettings {
   statementStats?: boolean;
 }
 
-interface Owner {
+export interface Owner {
   uid: number;
   gid: number;
 }
 
-function serverOwner(): Owner | undefined {
+/** The system user postgres when we are root (servers refuse to run as root), else undefined. */
+export function serverOwner(): Owner | undefined {
   if (process.getuid?.() !== 0) {
     return undefined;
   }
