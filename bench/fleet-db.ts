@@ -32,11 +32,12 @@
  * Unthrottled (the saturation measure) a worker goes straight from one
  * batch to the next. Paced (--pace-ms per file, at the worker counts of
  * --paced) it sleeps that long per file after claiming, as a worker reading
- * and parsing would. A paced worker first waits a random part of a lease
- * renewal period, and its first batch's sleep is a random part of a whole
- * one, so that claims, renewals and commits arrive as from a fleet that
- * has been running a while, not all at once; from a renewal period on
- * (the paced warm-up) the commits arrive at the offered rate.
+ * and parsing would. A paced worker first waits part of a lease renewal
+ * period, and its first batch's sleep is part of a whole one, both spread
+ * evenly over the fleet, so that claims, renewals and commits arrive as
+ * from a fleet that has been running a while, not all at once; from a
+ * renewal period on (the paced warm-up) the commits arrive at the offered
+ * rate.
  *
  * The ledger rows (--ledger-rows, written once by the enqueue's statement)
  * are part of the migrated database that every point clones. In every
@@ -164,12 +165,25 @@ interface Template {
   dataSize: number;
 }
 
+/**
+ * A paced worker's place in the fleet, as fractions: how far into its
+ * first batch it is (its first commit comes after that part of a batch's
+ * parsing), and when within a renewal period it starts. Spread evenly, not
+ * at random, so that the commits in a window are the offered rate and not
+ * a sample of it.
+ */
+interface SimulatedWorker {
+  name: string;
+  phase: number;
+  delay: number;
+}
+
 type ToChild =
   | {
       kind: "start";
       contender: Contender;
       url: string;
-      names: string[];
+      workers: SimulatedWorker[];
       /** This process's share of the ledger ids, in queue order, taken `take` at a time. */
       ids: number[];
       take: number;
@@ -269,7 +283,7 @@ async function child(): Promise<void> {
 
   async function fitsfleetWorker(
     url: string,
-    name: string,
+    { name, phase, delay }: SimulatedWorker,
     next: () => number[] | undefined,
     paceMs: number,
     started: Promise<void>,
@@ -284,7 +298,7 @@ async function child(): Promise<void> {
       // A fleet's workers start and finish batches at their own times:
       // spread the first claims, and with them the lease renewals, over a
       // renewal period, as in a fleet that has been running for a while.
-      await sleep((Math.random() * DEFAULT_LEASE_SECONDS * 1000) / 3);
+      await sleep((delay * DEFAULT_LEASE_SECONDS * 1000) / 3);
     }
     let first = true;
     try {
@@ -313,7 +327,7 @@ async function child(): Promise<void> {
         try {
           const entries = await db.withClient((c) => claimRows(c, ids, claim));
           if (paceMs > 0) {
-            await sleep(paceMs * entries.length * (first ? Math.random() : 1));
+            await sleep(paceMs * entries.length * (first ? phase : 1));
           }
           first = false;
           const toWrite = entries.map((e) => prepare(e, templates));
@@ -371,7 +385,7 @@ async function child(): Promise<void> {
   /** One file at a time, as the reference's ingest threads do. */
   async function baselineWorker(
     client: PgClient,
-    name: string,
+    { name, phase }: SimulatedWorker,
     next: () => number[] | undefined,
     paceMs: number,
     started: Promise<void>,
@@ -402,7 +416,7 @@ async function child(): Promise<void> {
             continue;
           }
           if (paceMs > 0) {
-            await sleep(first ? paceMs * Math.random() : paceMs);
+            await sleep(first ? paceMs * phase : paceMs);
           }
           first = false;
           const p = prepare(entry, templates);
@@ -445,31 +459,31 @@ async function child(): Promise<void> {
         };
         void (async () => {
           if (message.contender === "fitsfleet") {
-            const workers = message.names.map((name) =>
-              fitsfleetWorker(message.url, name, next, message.paceMs, started),
+            const workers = message.workers.map((w) =>
+              fitsfleetWorker(message.url, w, next, message.paceMs, started),
             );
             send({ kind: "ready" });
             await Promise.all(workers);
           } else {
             // Connect first (the reference's threads connect once, at start),
             // a few dozen at a time so that no connection times out.
-            const connected: [string, PgClient][] = [];
-            const queue = [...message.names];
+            const connected: [SimulatedWorker, PgClient][] = [];
+            const queue = [...message.workers];
             await Promise.all(
               Array.from({ length: 24 }, async () => {
-                for (let name = queue.shift(); name; name = queue.shift()) {
+                for (let w = queue.shift(); w; w = queue.shift()) {
                   const client = await connect(message.url, {
-                    applicationName: `fleet-db ${name}`,
+                    applicationName: `fleet-db ${w.name}`,
                     connectTimeoutMs: 120_000,
                   });
-                  connected.push([name, client]);
+                  connected.push([w, client]);
                 }
               }),
             );
             send({ kind: "ready" });
             await Promise.all(
-              connected.map(([name, client]) =>
-                baselineWorker(client, name, next, message.paceMs, started),
+              connected.map(([w, client]) =>
+                baselineWorker(client, w, next, message.paceMs, started),
               ),
             );
           }
@@ -703,16 +717,22 @@ async function main(): Promise<void> {
           inbox[k]!.put(m);
         }),
       );
+      // Phases evenly spaced; start delays spread by the golden ratio, so
+      // that neither follows the other.
+      const fleet = Array.from(
+        { length: workers },
+        (_, i): SimulatedWorker => ({
+          name: `w${i + 1}`,
+          phase: (i + 0.5) / workers,
+          delay: ((i + 0.5) * 0.6180339887) % 1,
+        }),
+      );
       children.forEach((c, k) => {
-        const names = Array.from(
-          { length: workers },
-          (_, i) => `w${i + 1}`,
-        ).filter((_, i) => i % children.length === k);
         c.send({
           kind: "start",
           contender,
           url,
-          names,
+          workers: fleet.filter((_, i) => i % children.length === k),
           ids: shares[k]!,
           take,
           paceMs: paced ? opts.paceMs : 0,
