@@ -44,6 +44,7 @@ import { PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { GetParameterCommand, type SSMClient } from "@aws-sdk/client-ssm";
 
 import { awsFailure, type AwsRequest, isNotFound } from "../infra/aws.js";
+import { encryptedRoot, IMDS_V2_ONLY } from "../infra/ec2.js";
 import {
   EXIT,
   ExternalServiceError,
@@ -412,27 +413,8 @@ export async function bakeImage(options: BakeOptions): Promise<BakeResult> {
                 ClientToken: `fitsfleet-ami-${build}`,
                 IamInstanceProfile: { Name: options.instanceProfile },
                 InstanceInitiatedShutdownBehavior: "terminate",
-                MetadataOptions: {
-                  HttpTokens: "required",
-                  HttpPutResponseHopLimit: 1,
-                  HttpEndpoint: "enabled",
-                },
-                BlockDeviceMappings: [
-                  {
-                    DeviceName: base.rootDevice,
-                    Ebs: {
-                      Encrypted: true,
-                      DeleteOnTermination: true,
-                      VolumeType: "gp3",
-                      ...(options.rootVolumeGiB === undefined
-                        ? {}
-                        : { VolumeSize: options.rootVolumeGiB }),
-                      ...(options.kmsKeyId === undefined
-                        ? {}
-                        : { KmsKeyId: options.kmsKeyId }),
-                    },
-                  },
-                ],
+                MetadataOptions: IMDS_V2_ONLY,
+                BlockDeviceMappings: [encryptedRoot(base.rootDevice, options)],
                 ...(options.subnet === undefined
                   ? {}
                   : { SubnetId: options.subnet }),

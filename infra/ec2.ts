@@ -104,6 +104,36 @@ export interface Ec2FleetPlan {
 export const TEMPLATE_PREFIX = "fitsfleet-";
 const END_STATES = ["pending", "running", "stopping", "stopped"];
 
+/**
+ * What every instance fitsfleet launches gets, fleet workers and image
+ * builders alike: metadata over IMDSv2 only, one hop (a container on the
+ * host cannot reach it)...
+ */
+export const IMDS_V2_ONLY = {
+  HttpTokens: "required",
+  HttpPutResponseHopLimit: 1,
+  HttpEndpoint: "enabled",
+} as const;
+
+/** ...and an encrypted root volume that goes with the instance. */
+export function encryptedRoot(
+  deviceName: string,
+  options: { rootVolumeGiB?: number; kmsKeyId?: string },
+) {
+  return {
+    DeviceName: deviceName,
+    Ebs: {
+      Encrypted: true,
+      DeleteOnTermination: true,
+      VolumeType: "gp3" as const,
+      ...(options.rootVolumeGiB === undefined
+        ? {}
+        : { VolumeSize: options.rootVolumeGiB }),
+      ...(options.kmsKeyId === undefined ? {} : { KmsKeyId: options.kmsKeyId }),
+    },
+  };
+}
+
 function tags(spec: FleetSpec, extra: Record<string, string> = {}): Tag[] {
   return Object.entries({
     [FLEET_TAG]: spec.name,
@@ -298,27 +328,9 @@ export async function planEc2Fleet(
       ImageId: options.image,
       IamInstanceProfile: { Name: options.instanceProfile },
       InstanceInitiatedShutdownBehavior: "terminate",
-      MetadataOptions: {
-        HttpTokens: "required",
-        HttpPutResponseHopLimit: 1,
-        HttpEndpoint: "enabled",
-        InstanceMetadataTags: "enabled",
-      },
+      MetadataOptions: { ...IMDS_V2_ONLY, InstanceMetadataTags: "enabled" },
       BlockDeviceMappings: [
-        {
-          DeviceName: image.RootDeviceName ?? "/dev/xvda",
-          Ebs: {
-            Encrypted: true,
-            DeleteOnTermination: true,
-            VolumeType: "gp3",
-            ...(options.rootVolumeGiB === undefined
-              ? {}
-              : { VolumeSize: options.rootVolumeGiB }),
-            ...(options.kmsKeyId === undefined
-              ? {}
-              : { KmsKeyId: options.kmsKeyId }),
-          },
-        },
+        encryptedRoot(image.RootDeviceName ?? "/dev/xvda", options),
       ],
       ...(options.securityGroups !== undefined &&
       options.securityGroups.length > 0
