@@ -425,6 +425,47 @@ CREATE TABLE fitsfleet.preview_claims (
     lease_until timestamp with time zone NOT NULL
 );
 
+CREATE SEQUENCE fitsfleet.run_event_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+CREATE TABLE fitsfleet.run_events (
+    run_id text NOT NULL,
+    seq bigint NOT NULL,
+    epoch bigint DEFAULT 0 NOT NULL,
+    type text NOT NULL,
+    event jsonb NOT NULL,
+    writer xid8 DEFAULT pg_current_xact_id() NOT NULL,
+    in_flight xid8[] DEFAULT '{}'::xid8[] NOT NULL,
+    written_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+CREATE TABLE fitsfleet.run_journals (
+    run_id text NOT NULL,
+    highest_deleted bigint DEFAULT 0 NOT NULL
+);
+
+CREATE TABLE fitsfleet.run_leases (
+    run_id text NOT NULL,
+    holder text NOT NULL,
+    epoch bigint NOT NULL,
+    holder_pid integer NOT NULL,
+    holder_started timestamp with time zone NOT NULL,
+    acquired_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone NOT NULL
+);
+
+CREATE TABLE fitsfleet.run_snapshots (
+    run_id text NOT NULL,
+    seq bigint NOT NULL,
+    taken_at timestamp with time zone DEFAULT now() NOT NULL,
+    state bytea NOT NULL,
+    sha256 bytea NOT NULL
+);
+
 CREATE TABLE fitsfleet.schema_migrations (
     version integer NOT NULL,
     name text NOT NULL,
@@ -2028,6 +2069,18 @@ ALTER TABLE ONLY fitsfleet.ingest_ledger
 
 ALTER TABLE ONLY fitsfleet.preview_claims
     ADD CONSTRAINT preview_claims_pkey PRIMARY KEY (queue_id);
+
+ALTER TABLE ONLY fitsfleet.run_events
+    ADD CONSTRAINT run_events_pkey PRIMARY KEY (run_id, seq);
+
+ALTER TABLE ONLY fitsfleet.run_journals
+    ADD CONSTRAINT run_journals_pkey PRIMARY KEY (run_id);
+
+ALTER TABLE ONLY fitsfleet.run_leases
+    ADD CONSTRAINT run_leases_pkey PRIMARY KEY (run_id);
+
+ALTER TABLE ONLY fitsfleet.run_snapshots
+    ADD CONSTRAINT run_snapshots_pkey PRIMARY KEY (run_id, seq);
 
 ALTER TABLE ONLY fitsfleet.schema_migrations
     ADD CONSTRAINT schema_migrations_pkey PRIMARY KEY (version);

@@ -19,3 +19,11 @@ export const PREVIEW_ROWS_LOCK_CLASS = 7379557;
 
 /** Class of the session lock a fleet's launcher holds (`pg_advisory_lock(class, hashtext(name))`): `fleet sweep` leaves a launching fleet alone while it is held. */
 export const FLEET_LAUNCH_LOCK_CLASS = 7379558;
+
+/**
+ * Class of the shared transaction lock an append to a run's event log holds
+ * (`pg_advisory_xact_lock_shared(class, hashtext(run))`): appends never wait
+ * for each other, but a reader finds in pg_locks which transactions may
+ * still commit events of that run (lib/run/events.ts).
+ */
+export const RUN_APPEND_LOCK_CLASS = 7379559;
