@@ -9,6 +9,11 @@
  * The `rebuild run` pipeline drives it: `Coordinator.start` for a new or
  * resumed run, `Coordinator.standby` for `rebuild run --standby RUN`, then
  * `append(...)` as steps start and finish.
+ *
+ * Every event of the run goes through `append` on the active coordinator:
+ * its state and its snapshots are the fold of what it appended itself (one
+ * append at a time), so a snapshot at number n never leaves out an event
+ * below n that another connection still had open.
  */
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";

@@ -252,7 +252,14 @@ describe("coordinator failover", () => {
       epoch: 1,
       inTransaction: true,
     });
-    await sleep(200);
+    for (
+      let i = 0;
+      i < 100 && (await describeLease(b, "r"))?.expired !== true;
+      i++
+    ) {
+      await sleep(50);
+    }
+    assert.equal((await describeLease(b, "r"))?.expired, true);
     // Expired, but the old holder's append is open: no takeover yet.
     assert.equal(await acquireLease(b, "r", "b"), undefined);
     await a.query("COMMIT");
