@@ -19,7 +19,7 @@ import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 
 import type { PgClient } from "../db/connect.js";
-import { connect } from "../db/connect.js";
+import { connect, withTransaction } from "../db/connect.js";
 import { PreconditionError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { appendEvents, StaleEpochError } from "./events.js";
@@ -238,14 +238,33 @@ export class Coordinator {
    * state; refused (StaleEpochError) once another coordinator has taken over.
    */
   async append(...events: RunEvent[]): Promise<number[]> {
-    const seqs = await this.serial(async () => {
+    return (await this.transact(async () => ({ events, result: undefined })))
+      .seqs;
+  }
+
+  /**
+   * Runs `fn` in one transaction on the coordinator's connection and
+   * appends the events it returns in the same transaction, so that the
+   * pipeline's own rows (a step's row, say) and the events that tell of them
+   * commit together or not at all. Refused, and everything `fn` wrote
+   * rolled back, once another coordinator has taken over.
+   */
+  async transact<T>(
+    fn: (client: PgClient) => Promise<{ events: RunEvent[]; result: T }>,
+  ): Promise<{ seqs: number[]; result: T }> {
+    const { seqs, events, result } = await this.serial(async () => {
       try {
-        return await appendEvents(this.client, this.runId, events, {
-          epoch: this.lease.epoch,
+        return await withTransaction(this.client, async (c) => {
+          const out = await fn(c);
+          const seqs = await appendEvents(c, this.runId, out.events, {
+            epoch: this.lease.epoch,
+            inTransaction: true,
+          });
+          return { seqs, ...out };
         });
       } catch (error) {
         if (error instanceof StaleEpochError) {
-          this.lose((error as Error).message);
+          this.lose(error.message);
         }
         throw error;
       }
@@ -259,7 +278,7 @@ export class Coordinator {
     if (this.sinceSnapshot >= (this.options.snapshotEvery ?? 1_000)) {
       await this.snapshot();
     }
-    return seqs;
+    return { seqs, result };
   }
 
   /** Saves the state as a snapshot now and keeps the youngest few. */

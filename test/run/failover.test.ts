@@ -313,4 +313,58 @@ describe("coordinator failover", () => {
     const [seq] = await second.append(sampleEvent(21, "r"));
     assert.equal(second.state.seq, seq);
   });
+
+  it("Coordinator.transact: the pipeline's own rows and the events that tell of them commit together, or not at all", async (t) => {
+    const db = await testDatabase(t);
+    const c = await client(t, db.url);
+    await c.query("CREATE TABLE steps (step text PRIMARY KEY, status text)");
+    const co = await Coordinator.start(db.url, "r", { renewMs: 600_000 });
+    t.after(() => co.close());
+    const { seqs, result } = await co.transact(async (tx) => {
+      await tx.query("INSERT INTO steps VALUES ('init', 'running')");
+      return {
+        events: [{ type: "step-started", step: "init", at: "t" }],
+        result: "ok",
+      };
+    });
+    assert.equal(result, "ok");
+    assert.equal(co.state.steps.init.status, "running");
+    assert.equal(co.state.seq, seqs[0]);
+    await assert.rejects(
+      co.transact(async (tx) => {
+        await tx.query("UPDATE steps SET status = 'done'");
+        return {
+          events: [
+            { type: "step-finished", step: "init", at: "t", figures: {} },
+            {
+              type: "step-failed",
+              step: "migrate",
+              at: "t",
+              reason: "a\u0000b",
+            },
+          ],
+          result: undefined,
+        };
+      }),
+      /unsupported Unicode escape sequence/,
+    );
+    assert.equal(co.state.steps.init.status, "running");
+    const { rows } = await c.query("SELECT status FROM steps");
+    assert.deepEqual(rows, [{ status: "running" }]);
+    assert.equal((await readEvents(c, "r")).events.length, 1);
+    // Taken over: the stale coordinator's writes are rolled back with its refused events.
+    await c.query("UPDATE fitsfleet.run_leases SET expires_at = '-infinity'");
+    const other = await acquireLease(c, "r", "other");
+    assert.equal(other?.epoch, 2);
+    await assert.rejects(
+      co.transact(async (tx) => {
+        await tx.query("UPDATE steps SET status = 'stale'");
+        return { events: [sampleEvent(5, "r")], result: undefined };
+      }),
+      StaleEpochError,
+    );
+    assert.deepEqual((await c.query("SELECT status FROM steps")).rows, [
+      { status: "running" },
+    ]);
+  });
 });
