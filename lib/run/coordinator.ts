@@ -255,6 +255,17 @@ export class Coordinator {
     const { seqs, events, result } = await this.serial(async () => {
       try {
         return await withTransaction(this.client, async (c) => {
+          // Fenced from the start: no takeover while `fn` works, and no
+          // work at all under an epoch that is already stale.
+          const { rows } = await c.query<{ epoch: string }>(
+            "SELECT epoch FROM fitsfleet.run_leases WHERE run_id = $1 FOR KEY SHARE",
+            [this.runId],
+          );
+          const current =
+            rows[0] === undefined ? undefined : Number(rows[0].epoch);
+          if (current !== this.lease.epoch) {
+            throw new StaleEpochError(this.runId, this.lease.epoch, current);
+          }
           const out = await fn(c);
           const seqs = await appendEvents(c, this.runId, out.events, {
             epoch: this.lease.epoch,
