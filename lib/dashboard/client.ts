@@ -108,7 +108,26 @@ function chartData(p: DashboardProgress): uPlot.AlignedData {
   ];
 }
 
+/**
+ * The ETA axis's top: the first minutes of a run, when little has finished
+ * yet, give ETAs of days that would flatten the rest of the line.
+ */
+let etaTop = 1;
+
+function etaScaleTop(p: DashboardProgress): number {
+  const etas = p.history
+    .map((h) => h.etaSeconds)
+    .filter((e): e is number => e !== null)
+    .map((e) => e / 60)
+    .sort((a, b) => a - b);
+  if (etas.length === 0) {
+    return 1;
+  }
+  return Math.max(1, etas[Math.floor((etas.length - 1) * 0.9)]! * 1.2);
+}
+
 function drawChart(p: DashboardProgress): void {
+  etaTop = etaScaleTop(p);
   const box = el("chart");
   el("chart-empty").hidden = p.history.length > 0;
   if (chart === undefined) {
@@ -144,6 +163,7 @@ function drawChart(p: DashboardProgress): void {
         ],
         scales: {
           rate: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] },
+          eta: { range: () => [0, etaTop] },
         },
       },
       chartData(p),

@@ -35,7 +35,7 @@ export interface ProgressPoint {
   t: number;
   /** Files finished (done, failed, skipped) by then. */
   finished: number;
-  /** Files finished per second over the minute (at least one interval) before `t`. */
+  /** Files finished per second over the minute (or the few intervals) before `t`. */
   rate: number;
   /** Seconds left at that rate for what was left at `t`; null when nothing was finishing. */
   etaSeconds: number | null;
@@ -525,7 +525,9 @@ export class DashboardSource {
     const width =
       Math.ceil((end - start) / MAX_POINTS / BUCKET_SECONDS) * BUCKET_SECONDS ||
       BUCKET_SECONDS;
-    const smooth = Math.max(width, 60);
+    // Each point's rate is taken over a few of its neighbours' intervals (at
+    // least a minute), or a chart of a few files a minute is all steps.
+    const smooth = Math.max(width * 3, 60, (end - start) / 40);
     const allFinished = keys.reduce((n, k) => n + this.buckets.get(k)!, 0);
     const history: ProgressPoint[] = [];
     let finished = 0;
@@ -537,8 +539,13 @@ export class DashboardSource {
         k += 1;
       }
       const at = Math.min(t, end);
-      const span = Math.max(1, Math.min(smooth, at - start));
-      const rate = finishedIn(at - span, at) / span;
+      // From a bucket's start, so that no bucket is half in the window.
+      const from = Math.max(
+        Math.floor((at - smooth) / BUCKET_SECONDS) * BUCKET_SECONDS,
+        Math.floor(start / BUCKET_SECONDS) * BUCKET_SECONDS,
+      );
+      const rate =
+        finishedIn(from, at) / Math.max(1, at - Math.max(from, start));
       // What was left then: what is left now plus what finished since.
       const left = remaining + (allFinished - finished);
       history.push({

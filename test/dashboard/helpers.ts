@@ -5,7 +5,9 @@
  * browser is ever downloaded) with a profile of its own.
  */
 import { randomUUID } from "node:crypto";
-import { existsSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { TestContext } from "node:test";
 
 import puppeteer, { type Browser, type Page } from "puppeteer-core";
@@ -16,7 +18,6 @@ import {
   finishRows,
   insertLedgerRows,
 } from "../../lib/rebuild/ledger.js";
-import { tempDir } from "../helpers/tmp.js";
 
 export const CHROMIUM = process.env.FFTEST_CHROMIUM ?? "/usr/bin/chromium";
 
@@ -98,10 +99,13 @@ export async function browser(t: TestContext): Promise<Browser> {
       `${CHROMIUM} is missing: install Debian's chromium (scripts/setup.sh does: apt-get install -y --no-install-recommends chromium)`,
     );
   }
+  // A profile of its own, removed after the browser has closed (and written
+  // its last files): a folder from tempDir could go first.
+  const profile = mkdtempSync(join(tmpdir(), "ff-chromium-"));
   const b = await puppeteer.launch({
     executablePath: CHROMIUM,
     headless: true,
-    userDataDir: tempDir(t, "ff-chromium-"),
+    userDataDir: profile,
     args: [
       "--no-sandbox",
       "--disable-gpu",
@@ -112,7 +116,10 @@ export async function browser(t: TestContext): Promise<Browser> {
       "--disable-dev-shm-usage",
     ],
   });
-  t.after(() => b.close());
+  t.after(async () => {
+    await b.close();
+    rmSync(profile, { recursive: true, force: true });
+  });
   return b;
 }
 
