@@ -182,6 +182,8 @@ const BUCKET_SECONDS = 10;
 /** The chart gets at most about this many points, whatever the run's length. */
 const MAX_POINTS = 300;
 const FINAL_STATES = ["done", "failed", "skipped"] as const;
+/** How far back a late commit's finishes are looked for before the whole history is read again. */
+const LATE_COMMIT_SECONDS = 600;
 
 interface TickRow {
   ledger: Record<string, { n: number; last: string | null }> | null;
@@ -394,8 +396,20 @@ export class DashboardSource {
       await this.loadHistory(client, 0, true);
       this.historyLoaded = true;
     } else if (finishesMoved) {
-      const latest = Math.max(0, ...this.buckets.keys());
+      const latest = this.latestBucket();
       await this.loadHistory(client, latest, false);
+      // A worker's finished_at is its transaction's start: a long one
+      // commits finishes older than what was read before, which a read from
+      // the latest bucket on never sees (the high-water-mark hazard,
+      // RELIABILITY.md section 3). The counts tell: fewer finishes in the
+      // history than in the ledger. Then the last ten minutes are read
+      // again, and if that is not enough, everything.
+      if (this.historyTotal() < finishedNow) {
+        await this.loadHistory(client, latest - LATE_COMMIT_SECONDS, false);
+        if (this.historyTotal() < finishedNow) {
+          await this.loadHistory(client, 0, true);
+        }
+      }
     }
     this.counts = counts;
     this.lastFinish = lastFinish;
@@ -448,6 +462,22 @@ export class DashboardSource {
       steps: this.steps(run, now),
       error: null,
     };
+  }
+
+  private latestBucket(): number {
+    let latest = 0;
+    for (const k of this.buckets.keys()) {
+      latest = Math.max(latest, k);
+    }
+    return latest;
+  }
+
+  private historyTotal(): number {
+    let n = 0;
+    for (const v of this.buckets.values()) {
+      n += v;
+    }
+    return n;
   }
 
   private async loadHistory(
