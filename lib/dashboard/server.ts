@@ -219,9 +219,17 @@ export async function startDashboardServer(
   let timer: NodeJS.Timeout | undefined;
   let waiting: (() => void)[] = [];
   const getClient = async (): Promise<AnyClient> => {
-    client ??= await connect(options.databaseUrl, {
-      applicationName: "fitsfleet dashboard",
-    });
+    if (client === undefined) {
+      const made = await connect(options.databaseUrl, {
+        applicationName: "fitsfleet dashboard",
+      });
+      if (stopped) {
+        // Closed while connecting: nothing may outlive close().
+        await made.end().catch(() => undefined);
+        throw new Error("the dashboard is closing");
+      }
+      client = made;
+    }
     return client;
   };
   const push = (section: DashboardSection | "snapshot", data: unknown) => {
