@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prepares a fresh Debian machine for fitsfleet: the PostgreSQL and Redis server
-# programs, the pgbouncer connection pooler and the bzip2 decompressors (Debian
-# packages, installed only when missing), the npm dependencies, and the build.
+# programs, the pgbouncer connection pooler, the bzip2 decompressors and Chromium
+# (the dashboard's browser tests drive it headless; Debian packages, installed
+# only when missing), the npm dependencies, and the build.
 # Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +18,8 @@ command -v bzip2 >/dev/null 2>&1 || missing+=(bzip2)
 if ! command -v pgbouncer >/dev/null 2>&1 && [ ! -x /usr/sbin/pgbouncer ]; then
   missing+=(pgbouncer)
 fi
+# test/dashboard drives Debian's Chromium with puppeteer-core (which never downloads a browser).
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 
 if ((${#missing[@]} > 0)); then
   if [ "$(id -u)" -eq 0 ]; then

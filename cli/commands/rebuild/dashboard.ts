@@ -1,0 +1,133 @@
+import { spawn } from "node:child_process";
+
+import { Command } from "commander";
+
+import type { DashboardServer } from "../../../lib/dashboard/server.js";
+import type { RunStateLoader } from "../../../lib/dashboard/source.js";
+import type { Logger } from "../../../lib/logger.js";
+import { registerSecret } from "../../../lib/redact.js";
+import { runContext } from "../../run.js";
+import { onInterrupt } from "../../signals.js";
+
+export interface DashboardOptions {
+  databaseUrl: string;
+  /** The run whose steps are shown. */
+  run?: string;
+  fleet?: string;
+  /** `HOST:PORT`; default 127.0.0.1 on a free port. */
+  listen?: string;
+  pollMs?: number;
+  /** Where the run's steps come from; default: none (the panel says "no run"). */
+  loadRunState?: RunStateLoader;
+  logger?: Logger;
+}
+
+/**
+ * Starts the dashboard (lib/dashboard/server.ts) and returns it running;
+ * `close()` ends it. Not on a loopback address, it warns: anyone who can
+ * reach the port and has the token sees the rebuild.
+ */
+export async function startRebuildDashboard(
+  options: DashboardOptions,
+): Promise<DashboardServer & { warnings: string[] }> {
+  const { parseListen, isLoopback, startDashboardServer } =
+    await import("../../../lib/dashboard/server.js");
+  const listen =
+    options.listen === undefined
+      ? { host: "127.0.0.1", port: 0 }
+      : parseListen(options.listen);
+  const warnings = isLoopback(listen.host)
+    ? []
+    : [
+        `--listen ${options.listen}: the dashboard is reachable from other machines; anyone with its URL (and token) sees the rebuild. It is plain HTTP: put it behind TLS, or use an SSH tunnel instead`,
+      ];
+  const server = await startDashboardServer({
+    databaseUrl: options.databaseUrl,
+    host: listen.host,
+    port: listen.port,
+    pollMs: options.pollMs,
+    logger: options.logger,
+    source: {
+      runId: options.run,
+      fleet: options.fleet,
+      loadRunState: options.loadRunState,
+    },
+  });
+  return Object.assign(server, { warnings });
+}
+
+/** Opens the URL in the desktop's browser, if there is one; failing is no error. */
+function openBrowser(url: string, logger: Logger): void {
+  const opener =
+    process.platform === "darwin"
+      ? "open"
+      : process.platform === "win32"
+        ? "explorer"
+        : "xdg-open";
+  try {
+    const child = spawn(opener, [url], { stdio: "ignore", detached: true });
+    child.on("error", () =>
+      logger.warn(`--open: could not start ${opener}; open the URL by hand`),
+    );
+    child.unref();
+  } catch {
+    logger.warn(`--open: could not start ${opener}; open the URL by hand`);
+  }
+}
+
+export function dashboardCommand(): Command {
+  return new Command("dashboard")
+    .description(
+      "a live web page of the rebuild: progress with a files/s and ETA chart, failures with their reasons, the fleet's instances, spend against the cap, the run's steps; updated through server-sent events, the same data as JSON under /api/ (snapshot, progress, failures, fleet, spend, steps). Served on 127.0.0.1 on a free port; every request needs the token in the URL it prints once. Runs until interrupted",
+    )
+    .option("--run <id>", "the run whose steps are shown (and whose fleet)")
+    .option(
+      "--fleet <name>",
+      "the fleet shown (default: the run's newest, else the newest live one, else the newest)",
+    )
+    .option(
+      "--listen <host:port>",
+      "where to listen (default 127.0.0.1 and a free port); another address than loopback exposes it to the network, with a warning",
+    )
+    .option("--open", "open the page in this desktop's browser")
+    .action(
+      async (
+        flags: {
+          run?: string;
+          fleet?: string;
+          listen?: string;
+          open?: boolean;
+        },
+        command: Command,
+      ) => {
+        const { output, logger, databaseUrl } = await runContext(command);
+        const server = await startRebuildDashboard({
+          databaseUrl: databaseUrl(),
+          run: flags.run,
+          fleet: flags.fleet,
+          listen: flags.listen,
+          logger,
+        });
+        for (const warning of server.warnings) {
+          logger.warn(warning);
+        }
+        // The one place the token is shown: Output masks `token=…` (rightly,
+        // everywhere else), so this line goes to stdout directly. From here
+        // on the token is a registered secret, masked in any later output.
+        process.stdout.write(
+          output.json
+            ? `${JSON.stringify({ url: server.tokenUrl, host: server.host, port: server.port })}\n`
+            : `dashboard: ${server.tokenUrl}\n`,
+        );
+        registerSecret(server.token);
+        output.note("Ctrl-C to stop");
+        if (flags.open === true) {
+          openBrowser(server.tokenUrl, logger);
+        }
+        // SIGINT/SIGTERM (cli/main.ts runs the handler): a clean stop.
+        await new Promise<void>((resolve) => onInterrupt(resolve));
+        await server.close();
+        output.note("dashboard stopped");
+      },
+    );
+}
