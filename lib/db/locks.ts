@@ -19,3 +19,6 @@ export const PREVIEW_ROWS_LOCK_CLASS = 7379557;
 
 /** Class of the session lock a fleet's launcher holds (`pg_advisory_lock(class, hashtext(name))`): `fleet sweep` leaves a launching fleet alone while it is held. */
 export const FLEET_LAUNCH_LOCK_CLASS = 7379558;
+
+/** Class of the per-frame lock (`pg_advisory_xact_lock(class, obs_hid)`) held while a frame's `calcache` rows are evaluated and rewritten. */
+export const CALCACHE_FRAME_LOCK_CLASS = 7379559;
