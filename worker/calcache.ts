@@ -14,7 +14,10 @@
  * under a savepoint, so an unexpected error fails that frame alone. A
  * transient fault (a restart, a deadlock between two workers' dependents)
  * rolls the batch back; it is retried with capped backoff for at most
- * --max-retry-time in a row.
+ * --max-retry-time in a row. A frame whose dependents cannot be queued at
+ * once (another worker's batch holds one of their entries, and may be
+ * queueing this batch's frames) is put back untouched and taken again,
+ * rather than waited for into a deadlock.
  */
 import { syncFrameAssociations } from "../lib/cal/calcache.js";
 import { evaluateFrame, type FrameEvaluation } from "../lib/cal/evaluate.js";
@@ -30,6 +33,7 @@ import {
   takeCalcacheEntries,
 } from "../lib/cal/queue.js";
 import type { AnyClient } from "../lib/db/connect.js";
+import { sqlState } from "../lib/db/errors.js";
 import { isTransient } from "../lib/errors.js";
 import { sleep } from "../lib/exec.js";
 import type { Logger } from "../lib/logger.js";
@@ -83,6 +87,8 @@ export interface CalcacheWorkerSummary {
   outcomes: Record<CalcacheOutcome, number>;
   /** Frames queued as dependents of new frames. */
   dependentsQueued: number;
+  /** Frames put back to be taken again, because a dependent's entry was held by another worker. */
+  postponed: number;
   seconds: number;
 }
 
@@ -95,13 +101,18 @@ const DEFAULT_IDLE_MS = 10_000;
  */
 const STALLED_TRANSACTION = "60s";
 const CONNECTION_CHECK = "2s";
+/** How long queueing a dependent waits for another worker's batch before the frame is put back. */
+const DEPENDENT_WAIT = "200ms";
+const LOCK_NOT_AVAILABLE = "55P03";
+const POSTPONED_PAUSE_MS = 100;
 
 /** Thrown inside a batch to roll it back when its work is handed back. */
 class HandedBack extends Error {}
 
 interface FrameResult {
   entry: QueueEntry;
-  outcome: CalcacheOutcome;
+  /** postponed: put back untouched, to be taken again (see DEPENDENT_WAIT). */
+  outcome: CalcacheOutcome | "postponed";
   reason?: string;
   dependents: number;
 }
@@ -136,6 +147,7 @@ export async function runCalcacheWorker(
       failed: 0,
     },
     dependentsQueued: 0,
+    postponed: 0,
     seconds: 0,
   };
 
@@ -158,15 +170,25 @@ export async function runCalcacheWorker(
       let dependents = 0;
       if (fresh) {
         const frames = await dependentsOf(c, entry.obsHid);
+        // A dependent's entry may be held by another worker's batch, which
+        // may in turn be queueing this worker's frames: rather than wait
+        // (and deadlock), this frame is put back untouched and taken again.
+        await c.query(`SET LOCAL lock_timeout = '${DEPENDENT_WAIT}'`);
         dependents = await queueDependents(
           c,
           frames,
           `${entry.filename ?? "?"} (header ${entry.obsHid})`,
         );
+        await c.query("SET LOCAL lock_timeout = 0");
       }
       await c.query("RELEASE SAVEPOINT frame");
       return { entry, outcome, reason: evaluation.reason, dependents };
     } catch (error) {
+      if (sqlState(error) === LOCK_NOT_AVAILABLE) {
+        // Undoes the frame's writes and the SET LOCAL with them.
+        await c.query("ROLLBACK TO SAVEPOINT frame");
+        return { entry, outcome: "postponed", dependents: 0 };
+      }
       if (isTransient(error) || error instanceof HandedBack) {
         throw error;
       }
@@ -207,7 +229,7 @@ export async function runCalcacheWorker(
     }
   }
 
-  async function oneBatch(): Promise<number> {
+  async function oneBatch(): Promise<{ taken: number; finished: number }> {
     const results = await rt.db.transaction(async (c) => {
       await c.query(
         `SET LOCAL idle_in_transaction_session_timeout = '${STALLED_TRANSACTION}'`,
@@ -228,7 +250,12 @@ export async function runCalcacheWorker(
       return done;
     });
     // Counted once committed.
-    for (const r of results) {
+    const finished = results.filter(
+      (r): r is FrameResult & { outcome: CalcacheOutcome } =>
+        r.outcome !== "postponed",
+    );
+    summary.postponed += results.length - finished.length;
+    for (const r of finished) {
       summary.outcomes[r.outcome]++;
       summary.dependentsQueued += r.dependents;
       if (r.outcome === "failed" || r.outcome === "unsupported") {
@@ -240,18 +267,18 @@ export async function runCalcacheWorker(
         });
       }
     }
-    summary.frames += results.length;
+    summary.frames += finished.length;
     if (results.length > 0) {
       summary.batches++;
     }
-    return results.length;
+    return { taken: results.length, finished: finished.length };
   }
 
   async function loop(): Promise<void> {
     let failingSince: number | undefined;
     let attempt = 0;
     while (!rt.stopping.aborted) {
-      let taken: number;
+      let taken: { taken: number; finished: number };
       try {
         taken = await oneBatch();
         failingSince = undefined;
@@ -271,11 +298,14 @@ export async function runCalcacheWorker(
         await sleep(retryDelayMs(++attempt), rt.stopping);
         continue;
       }
-      if (taken === 0) {
+      if (taken.taken === 0) {
         if (options.empty) {
           return;
         }
         await sleep(options.idleMs ?? DEFAULT_IDLE_MS, rt.stopping);
+      } else if (taken.finished === 0) {
+        // Everything put back: give the other worker's batch time to end.
+        await sleep(POSTPONED_PAUSE_MS, rt.stopping);
       }
     }
   }

@@ -19,9 +19,9 @@
  * The reference re-evaluates only the queued frame: a new calibration
  * reaches the science frames that should take it only when those are
  * queued again (its cron re-queues the last 2 and 180 days). fitsfleet
- * queues them at once: evaluating a new frame (one the cache does not name
- * yet, from an entry that is not itself a dependent) queues every frame
- * whose associations it can change:
+ * queues them at once: evaluating a new frame (one with no rows of its own
+ * in the cache yet, from an entry that is not itself a dependent) queues
+ * every frame whose associations it can change:
  * - frames whose cache names an older version of the same file (no longer
  *   canonical, so no longer a calibration);
  * - frames of the same instrument rules whose searches could find it: in
@@ -153,18 +153,20 @@ export async function failEntry(
 }
 
 /**
- * Whether the cache names the frame already, as a frame or as a
- * calibration: then it is not new, and its dependents were queued when it
- * was (a bulk re-queue does not fan out again). A new version of a file is
- * a new header, so it is always new here.
+ * Whether the frame has rows of its own in the cache: then it was evaluated
+ * before, and its dependents were queued when it was first (a bulk re-queue
+ * does not fan out again). A new version of a file is a new header, so it
+ * is always new here. (Being some other frame's calibration proves
+ * nothing: that frame may have been evaluated after this one arrived while
+ * others were not.) A frame with no rows at all fans out each time it is
+ * queued, which costs work, not correctness.
  */
 export async function knownToCache(
   client: AnyClient,
   headerId: number,
 ): Promise<boolean> {
   const { rows } = await client.query<{ known: boolean }>(
-    `SELECT EXISTS (SELECT 1 FROM calcache WHERE obs_hid = $1)
-         OR EXISTS (SELECT 1 FROM calcache WHERE cal_hid = $1) AS known`,
+    "SELECT EXISTS (SELECT 1 FROM calcache WHERE obs_hid = $1) AS known",
     [headerId],
   );
   return rows[0]?.known === true;
