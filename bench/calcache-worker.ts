@@ -12,7 +12,7 @@
  * over an empty cache then re-evaluates the neighbours of the first frames).
  *
  * Usage: node --import tsx bench/calcache-worker.ts [--frames-per-instrument 100]
- *          [--rounds 2] [--batch-size 16] [--dependents]
+ *          [--rounds 2] [--batch-size 4] [--dependents]
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -36,7 +36,7 @@ function option(name: string, fallback: string): string {
 
 const perInstrument = Number(option("--frames-per-instrument", "100"));
 const rounds = Number(option("--rounds", "2"));
-const batchSize = Number(option("--batch-size", "16"));
+const batchSize = Number(option("--batch-size", "4"));
 const withDependents = process.argv.includes("--dependents");
 const logger = createLogger({ level: "error" });
 

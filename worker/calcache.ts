@@ -92,7 +92,12 @@ export interface CalcacheWorkerSummary {
   seconds: number;
 }
 
-const DEFAULT_BATCH = 16;
+/**
+ * Small: a batch holds its entries' locks while it works, and another
+ * worker queueing one of them as a dependent waits for it (or puts its own
+ * frame back); batching saves little besides commits.
+ */
+const DEFAULT_BATCH = 4;
 const DEFAULT_IDLE_MS = 10_000;
 /**
  * A worker that stalls holding a batch (not dead, so its connection stays)

@@ -29,7 +29,8 @@
  *   or at any time for the kinds that are searched without one (processed
  *   BPMs, at or after it; GMOS masks; GNIRS processed flats).
  * A dependent's entry carries DEPENDENT_NOTE in `error` (its reason, for
- * the operator) and queues nothing in turn, so the cascade ends there. A
+ * the operator) and queues nothing in turn, so the cascade ends there; its
+ * sortkey puts it after all other work (DEPENDENT_SORTKEY_PREFIX). A
  * frame whose rows come out the same is not rewritten (`syncFrameAssociations`).
  */
 import { NOT_FAILED } from "../archive-writer.js";
@@ -40,6 +41,14 @@ import { INSTRUMENT_RULES } from "./rules/index.js";
 
 /** The start of a dependent entry's `error`: why it was queued, and that it queues nothing itself. */
 export const DEPENDENT_NOTE = "fitsfleet: re-evaluate for a new calibration:";
+
+/**
+ * Before every sortkey the reference makes ('z…', 'y…', 'x…', 'aaaa…'), so
+ * in the descending pop dependents come after all other work: new frames
+ * first, and a frame many new calibrations reach waits in the queue once
+ * (one waiting entry per frame) instead of being evaluated after each.
+ */
+export const DEPENDENT_SORTKEY_PREFIX = "0";
 
 /** The reference's error text for a frame that raised (service_calcache_queue.py). */
 export const REFERENCE_FAILURE =
@@ -194,7 +203,17 @@ export async function dependentsOf(
   for (const r of superseded.rows) {
     found.set(r.id, r.filename);
   }
-  for (const rules of INSTRUMENT_RULES) {
+  // Only the tables the frame has a row in (normally one): the base query
+  // joins the instrument table, so no other rules can find it.
+  const { rows: tables } = await client.query<{ tables: string[] }>(
+    `SELECT array_remove(ARRAY[${INSTRUMENT_RULES.map(
+      (r) =>
+        `CASE WHEN EXISTS (SELECT 1 FROM ${r.table} WHERE header_id = $1) THEN '${r.table}' END`,
+    ).join(", ")}], NULL) AS tables`,
+    [headerId],
+  );
+  const inTables = new Set(tables[0]?.tables ?? []);
+  for (const rules of INSTRUMENT_RULES.filter((r) => inTables.has(r.table))) {
     const window = WIDEST_WINDOW_DAYS[rules.table];
     if (window === undefined) {
       throw new Error(`no widest window for the ${rules.table} rules`);
@@ -257,7 +276,7 @@ export async function queueDependents(
       NOT_FAILED,
       sorted.map((f) => f.id),
       sorted.map((f) => f.filename),
-      sorted.map((f) => sortKey(f.filename)),
+      sorted.map((f) => DEPENDENT_SORTKEY_PREFIX + sortKey(f.filename)),
       `${DEPENDENT_NOTE} ${cause}`,
     ],
   );

@@ -74,6 +74,7 @@ export async function findCalFrame(
       "FILE is empty: give a file name such as N20200127S0023.fits",
     );
   }
+  // file.name is the name without .bz2 (the reference's trim_name).
   const trimmed = name.replace(/\.bz2$/, "");
   const { rows } = await client.query<{
     header_id: number;
@@ -90,10 +91,10 @@ export async function findCalFrame(
        FROM file f
        JOIN diskfile d ON d.file_id = f.id
        JOIN header h ON h.diskfile_id = d.id
-      WHERE f.name = $1 OR d.filename = $2 OR d.filename = $1
+      WHERE f.name = $1
       ORDER BY d.canonical DESC NULLS LAST, d.id DESC, h.id
       LIMIT 1`,
-    [trimmed, name],
+    [trimmed],
   );
   const row = rows[0];
   if (row === undefined) {

@@ -40,7 +40,7 @@ export function calcacheCommand(): Command {
     .option(
       "--batch-size <n>",
       "queue entries per batch (one transaction)",
-      "16",
+      "4",
     )
     .option(
       "--no-dependents",
