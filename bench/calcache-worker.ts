@@ -12,7 +12,7 @@
  * over an empty cache then re-evaluates the neighbours of the first frames).
  *
  * Usage: node --import tsx bench/calcache-worker.ts [--frames-per-instrument 100]
- *          [--rounds 2] [--batch-size 4] [--dependents]
+ *          [--rounds 2] [--batch-size 4] [--dependents] [--durable]
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -38,6 +38,8 @@ const perInstrument = Number(option("--frames-per-instrument", "100"));
 const rounds = Number(option("--rounds", "2"));
 const batchSize = Number(option("--batch-size", "4"));
 const withDependents = process.argv.includes("--dependents");
+// fsync on, as a production database runs: each commit waits for the disk.
+const durable = process.argv.includes("--durable");
 const logger = createLogger({ level: "error" });
 
 function urlOf(admin: string, db: string): string {
@@ -147,7 +149,7 @@ const contenders: Contender[] = [1, 2].flatMap((workers) => [
 
 const stackDir = mkdtempSync(join(tmpdir(), "fitsfleet-bench-calq-"));
 try {
-  const { state } = await stackUp(stackDir, { unsafeFast: true });
+  const { state } = await stackUp(stackDir, { unsafeFast: !durable });
   const admin = stackUrls(state).adminUrl;
   await withClient(admin, (c) => c.query("CREATE DATABASE calq_template"));
   const template = urlOf(admin, "calq_template");
@@ -172,7 +174,7 @@ try {
     return rows.length;
   });
   console.log(
-    `${queued} queued frames (${perInstrument} per instrument), batch size ${batchSize}, ${rounds} round(s)`,
+    `${queued} queued frames (${perInstrument} per instrument), batch size ${batchSize}, ${rounds} round(s), fsync ${durable ? "on" : "off"}`,
   );
   const totals = new Map<string, { frames: number; seconds: number }>();
   let n = 0;
