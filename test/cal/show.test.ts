@@ -194,6 +194,42 @@ describe("cal show", () => {
     assert.match(json.stderr, /nosuch\.fits/);
   });
 
+  it("worker calcache: a bad flag is exit 2 naming it; --json prints the summary", async () => {
+    const bad = await runCli([
+      "--database-url",
+      url,
+      "worker",
+      "calcache",
+      "--batch-size",
+      "0",
+    ]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--batch-size/);
+    const run = await runCli([
+      "--database-url",
+      url,
+      "--json",
+      "worker",
+      "calcache",
+      "--empty",
+      "--name",
+      "cli",
+    ]);
+    assert.equal(run.code, 0, run.stderr);
+    const summary = JSON.parse(run.stdout) as {
+      name: string;
+      outcomes: Record<string, number>;
+    };
+    assert.equal(summary.name, "cli");
+    // The NIFS frame queued above: no rules yet, so its entry is failed.
+    assert.equal(summary.outcomes.unsupported, 1);
+    const after = await show("N20190615S0777.fits");
+    assert.match(
+      after.stdout,
+      /failed at .*: fitsfleet has no calibration rules for NIFS yet/,
+    );
+  });
+
   it("--live marks where the cache differs", async () => {
     const { removed, planted } = await withClient(url, async (c) => {
       const rows = await cached(c, frame.id);
