@@ -89,6 +89,13 @@ export const TOP_COMMANDS: readonly TopCommand[] = [
       (await import("./commands/worker/index.js")).workerCommand(),
   },
   {
+    name: "cal",
+    term: "cal",
+    description:
+      "the calibration cache: which calibrations go with a frame (cal show)",
+    load: async () => (await import("./commands/cal/index.js")).calCommand(),
+  },
+  {
     name: "infra",
     term: "infra",
     description:

@@ -25,9 +25,12 @@ export function defaultLockDir(): string {
  * pid. A lock whose process is gone is stale and taken over; a live one
  * refuses the second worker.
  */
+/** The kinds of worker process; one lock per kind and name. */
+export type WorkerKind = "ingest" | "preview" | "calcache";
+
 export function takeLock(
   dir: string,
-  kind: "ingest" | "preview",
+  kind: WorkerKind,
   name: string,
 ): () => void {
   if (!/^[A-Za-z0-9_.-]+$/.test(name)) {

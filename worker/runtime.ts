@@ -17,7 +17,7 @@ import type {
 } from "../lib/preview/render-thread.js";
 import { newPreviewPool } from "../lib/preview/store.js";
 import { StorageSet } from "../lib/storage/index.js";
-import { takeLock } from "../lib/worker-lock.js";
+import { takeLock, type WorkerKind } from "../lib/worker-lock.js";
 import {
   handBackTime,
   type InterruptionNotice,
@@ -28,7 +28,7 @@ import {
 export const DEFAULT_SHUTDOWN_MS = 90_000;
 
 export interface RuntimeOptions {
-  kind: "ingest" | "preview";
+  kind: WorkerKind;
   name: string;
   databaseUrl: string;
   /** Units of work at once; the database pool allows one connection more. */

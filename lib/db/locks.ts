@@ -27,3 +27,6 @@ export const FLEET_LAUNCH_LOCK_CLASS = 7379558;
  * still commit events of that run (lib/run/events.ts).
  */
 export const RUN_APPEND_LOCK_CLASS = 7379559;
+
+/** Class of the per-frame lock (`pg_advisory_xact_lock(class, obs_hid)`) held while a frame's `calcache` rows are evaluated and rewritten. */
+export const CALCACHE_FRAME_LOCK_CLASS = 7379560;

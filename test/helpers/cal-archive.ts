@@ -8,9 +8,16 @@
  * The same seed gives the same rows.
  */
 import { Random } from "../../fixtures/synthetic/random.js";
+import {
+  fileIds,
+  lockFileName,
+  supersedeDiskfiles,
+  writeDiskfiles,
+} from "../../lib/archive-writer.js";
 import type { AnyClient } from "../../lib/db/connect.js";
-import { utDatetimeSecs } from "../../lib/gemini/rows.js";
+import { HEADER_COLUMN_NAMES, utDatetimeSecs } from "../../lib/gemini/rows.js";
 import { typesText } from "../../lib/gemini/tags.js";
+import { sortKey } from "../../lib/rebuild/names.js";
 
 type Cell = string | number | boolean | null;
 type Domain = Record<string, readonly Cell[]>;
@@ -469,6 +476,87 @@ async function insert(
     `INSERT INTO ${table} (${columns.join(", ")})
      VALUES (${columns.map((_, i) => `$${i + 1}`).join(", ")}) RETURNING id`,
     Object.values(row),
+  );
+  return rows[0]!.id;
+}
+
+export interface IngestedFrame {
+  /** The file's name as ingest stores it (its `file.name`). */
+  name: string;
+  table: "gmos" | "niri" | "f2" | "gnirs";
+  /** header columns; ut_datetime as 'YYYY-MM-DDTHH:MM:SS[.ffffff]'. */
+  header: Record<string, Cell>;
+  /** The instrument row; null for none. */
+  inst: Record<string, Cell> | null;
+  /** Written to header.types as the reference's set repr; without, header.types is kept. */
+  tags?: string[];
+  path?: string;
+}
+
+/**
+ * Writes one frame through the archive writer, exactly as ingest's careful
+ * path does (lib/rebuild/ingest.ts writeOne): the file-name lock, the
+ * `file` row, earlier versions superseded, then diskfile, header,
+ * instrument row and the `calcachequeue` entry. Returns the header id.
+ * Call inside a transaction.
+ */
+export async function ingestFrame(
+  client: AnyClient,
+  frame: IngestedFrame,
+): Promise<number> {
+  const path = frame.path ?? "";
+  const ut = frame.header.ut_datetime;
+  const header: Record<string, Cell> = {
+    ...frame.header,
+    ut_datetime_secs:
+      typeof ut === "string" ? utDatetimeSecs(ut) : (ut ?? null),
+    ...(frame.tags === undefined
+      ? {}
+      : { types: typesText(new Set(frame.tags)) }),
+  };
+  const unknown = Object.keys(header).filter(
+    (c) => !HEADER_COLUMN_NAMES.includes(c),
+  );
+  if (unknown.length > 0) {
+    throw new Error(`not header columns: ${unknown.join(", ")}`);
+  }
+  await lockFileName(client, frame.name);
+  const fileId = (await fileIds(client, [frame.name])).get(frame.name)!;
+  await supersedeDiskfiles(client, fileId, path);
+  const [diskfileId] = await writeDiskfiles(client, [
+    {
+      fileId,
+      filename: frame.name,
+      path,
+      sortkey: sortKey(frame.name),
+      stat: {
+        path,
+        name: frame.name,
+        size: 2880,
+        lastModified: new Date(),
+      },
+      read: {
+        name: frame.name,
+        compressed: false,
+        fileMd5: "0".repeat(32),
+        fileSize: 2880,
+        dataMd5: "0".repeat(32),
+        dataSize: 2880,
+      },
+      rows: {
+        header,
+        instrument:
+          frame.inst === null
+            ? []
+            : [{ table: frame.table, values: frame.inst }],
+        warnings: [],
+        reasons: {},
+      },
+    },
+  ]);
+  const { rows } = await client.query<{ id: number }>(
+    "SELECT id FROM header WHERE diskfile_id = $1",
+    [diskfileId],
   );
   return rows[0]!.id;
 }

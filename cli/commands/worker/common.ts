@@ -2,7 +2,7 @@
 import type { Command } from "commander";
 
 import { UsageError } from "../../../lib/errors.js";
-import { defaultLockDir } from "../../../lib/worker-lock.js";
+import { defaultLockDir, type WorkerKind } from "../../../lib/worker-lock.js";
 import { duration } from "../../parse.js";
 import { onInterrupt } from "../../signals.js";
 
@@ -23,13 +23,13 @@ export const SPOT_POLL_ENV = "FITSFLEET_SPOT_POLL_MS";
 
 export function addCommonWorkerOptions(
   command: Command,
-  kind: "ingest" | "preview",
+  kind: WorkerKind,
 ): Command {
   return command
     .option("--name <name>", "this worker's name (logs, ledger, lock)", "1")
     .option(
       "--lockfile",
-      `refuse to start if ${kind === "ingest" ? "an ingest" : "a preview"} worker of the same name runs on this host`,
+      `refuse to start if ${kind === "ingest" ? "an ingest" : `a ${kind}`} worker of the same name runs on this host`,
     )
     .option(
       "--lock-dir <dir>",
