@@ -19,3 +19,9 @@ export const PREVIEW_ROWS_LOCK_CLASS = 7379557;
 
 /** Class of the session lock a fleet's launcher holds (`pg_advisory_lock(class, hashtext(name))`): `fleet sweep` leaves a launching fleet alone while it is held. */
 export const FLEET_LAUNCH_LOCK_CLASS = 7379558;
+
+/** Class of the session lock a rollcall holds on its scope (`pg_advisory_lock(class, hashtext(scope))`): one run of a scope at a time. */
+export const ROLLCALL_LOCK_CLASS = 7379559;
+
+/** `summit seed-historic`: one seeding of a database at a time. */
+export const SUMMIT_SEED_LOCK_KEY = "7379557503411709287";
