@@ -54,7 +54,11 @@ async function diskfiles(url: string, name: string, path: string) {
 }
 
 /** Every assertion about the seeded-and-ingested summit database. */
-async function checkSummit(url: string, world: SummitWorld): Promise<void> {
+async function checkSummit(
+  url: string,
+  world: SummitWorld,
+  previewRows = 0,
+): Promise<void> {
   for (const f of world.files) {
     const rows = await diskfiles(url, f.name, f.path);
     const present = rows.filter((r) => r.present);
@@ -87,8 +91,8 @@ async function checkSummit(url: string, world: SummitWorld): Promise<void> {
   assert.equal(await count(url, "SELECT count(*) AS n FROM calcache"), 0);
   assert.equal(
     await count(url, "SELECT count(*) AS n FROM preview"),
-    0,
-    "the archive's previews are gone (the workers here make none)",
+    previewRows,
+    "the archive's previews are gone, and only the preview worker makes new ones",
   );
 }
 
@@ -146,7 +150,10 @@ describe("summit seed-historic", () => {
     assert.ok(world.files.some((f) => f.site === "S"));
 
     const dry = await runCli(
-      seedArgs(world, target.url, queue, world.volume, ["--dry-run"]),
+      seedArgs(world, target.url, queue, world.volume, [
+        "--dry-run",
+        "--queue-previews",
+      ]),
       {},
       { timeoutMs: 120_000 },
     );
@@ -169,7 +176,7 @@ describe("summit seed-historic", () => {
     );
 
     const run = await runCli(
-      seedArgs(world, target.url, queue, world.volume),
+      seedArgs(world, target.url, queue, world.volume, ["--queue-previews"]),
       {},
       { timeoutMs: 120_000 },
     );
@@ -196,9 +203,43 @@ describe("summit seed-historic", () => {
     assert.deepEqual(comparable(dryReport), comparable(report));
     assert.match(run.stderr, /"step":"rename"/, "steps are printed as they go");
 
+    assert.equal(steps.get("previews")!.count, onVolume.length);
     const worker = await ingest(target.url, queue);
     assert.equal(worker.code, 0, worker.stderr);
     await checkSummit(target.url, world);
+
+    // The queued previews, made by the preview worker for what is present.
+    const previews = tempDir(t, "ff-summit-previews-");
+    const rendered = await runCli(
+      [
+        "--database-url",
+        target.url,
+        "--storage",
+        world.volume,
+        "--previews",
+        previews,
+        "worker",
+        "preview",
+        "--empty",
+        "--name",
+        "summit",
+      ],
+      {},
+      { timeoutMs: 120_000 },
+    );
+    assert.equal(rendered.code, 0, rendered.stderr);
+    const unchanged = onVolume.filter((f) => !f.changed);
+    for (const f of unchanged) {
+      assert.equal(
+        await count(
+          target.url,
+          "SELECT count(*) AS n FROM preview WHERE diskfile_id = $1",
+          [f.archiveId],
+        ),
+        1,
+        `${f.path}/${f.name}: a preview again`,
+      );
+    }
 
     // Seeding again into the now non-empty database is refused, untouched.
     const again = await runCli(
@@ -208,7 +249,7 @@ describe("summit seed-historic", () => {
     );
     assert.equal(again.code, 3, again.stderr);
     assert.match(again.stderr, /not empty|not a fresh database/);
-    await checkSummit(target.url, world);
+    await checkSummit(target.url, world, onVolume.length);
   });
 
   it("seeds onto an S3 volume, and with --force replaces what the target held", async (t) => {
