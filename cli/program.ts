@@ -85,7 +85,7 @@ export const TOP_COMMANDS: readonly TopCommand[] = [
     name: "rollcall",
     term: "rollcall [options]",
     description:
-      "check that every present diskfile is still in the storage, by its full path or key; mark the missing ones not present (resumable)",
+      "check that every present diskfile is still in the storage (--storage), by its full path or key; mark the missing ones not present; resumes after a kill",
     load: async () =>
       (await import("./commands/rollcall.js")).rollcallCommand(),
   },
