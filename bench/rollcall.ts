@@ -173,14 +173,16 @@ try {
   await storage.close();
   const baseRate = baseRates.reduce((a, b) => a + b, 0) / baseRates.length;
   const best = Math.min(...ours.map((o) => o.seconds));
-  const ourRate = rows / best;
+  const mean = ours.reduce((a, o) => a + o.seconds, 0) / ours.length;
   console.log(
-    `fitsfleet rollcall: ${ours.map((o) => `${o.seconds.toFixed(1)} s`).join(", ")} for ${fmt(rows)} rows (${fmt(ours[0]!.missing)} marked not present); best ${fmt(ourRate)} rows/s`,
+    `fitsfleet rollcall: ${ours.map((o) => `${o.seconds.toFixed(1)} s`).join(", ")} for ${fmt(rows)} rows (${fmt(ours[0]!.missing)} marked not present); mean ${fmt(rows / mean)} rows/s, best ${fmt(rows / best)} rows/s`,
   );
   console.log(
     `reference's way (a check, and a commit per missing file), ${baseRates.length} samples of ${fmt(sample)} rows interleaved: ${baseRates.map(fmt).join(", ")} rows/s; scaled to ${fmt(rows)} rows: ${fmt(rows / baseRate)} s`,
   );
-  console.log(`ratio: ${(ourRate / baseRate).toFixed(1)}x (target >= 20x)`);
+  console.log(
+    `ratio: ${(rows / mean / baseRate).toFixed(1)}x on the mean run, ${(rows / best / baseRate).toFixed(1)}x on the best (target >= 20x)`,
+  );
 } finally {
   await stackDown(stackDir, { purge: true }).catch(() => undefined);
   rmSync(work, { recursive: true, force: true });

@@ -25,6 +25,7 @@
  * names have no `.bz2` and `file_md5 = data_md5`.
  */
 import { createHash } from "node:crypto";
+import { statSync } from "node:fs";
 
 import { connect, type PgClient, withTransaction } from "../db/connect.js";
 import { ROLLCALL_LOCK_CLASS } from "../db/locks.js";
@@ -147,13 +148,16 @@ async function checkRow(
   storage: Storage,
   row: Row,
   checkMd5: boolean,
+  knownFound = false,
 ): Promise<Check> {
   if (row.filename === null || row.filename === "") {
     return { kind: "error", error: "the diskfile has no filename" };
   }
   const path = row.path ?? "";
   try {
-    const stat = await storage.stat(path, row.filename);
+    const stat = knownFound
+      ? { md5: undefined }
+      : await storage.stat(path, row.filename);
     if (stat === undefined) {
       return { kind: "missing" };
     }
@@ -369,94 +373,116 @@ export async function rollcall(
     report(true);
     let previousSeconds = run.seconds;
     let mark = Date.now();
-    for (;;) {
-      options.signal?.throwIfAborted();
-      const take = Math.min(batchSize, remainingLimit());
-      if (take === 0) {
-        break;
-      }
-      const { rows } = await client.query<Row>(
-        `SELECT id, path, filename, file_md5 FROM diskfile
-          WHERE present AND id > $1 AND id <= $2
-            AND ($3::text IS NULL OR filename LIKE $3)
-          ORDER BY id LIMIT $4`,
-        [lastId, run.max_id, pattern, take],
-      );
-      if (rows.length === 0) {
-        break;
-      }
-      const checks = await checkAll(storage, rows, checkMd5, concurrency);
-      const missing: number[] = [];
-      const findings: RollcallFinding[] = [];
-      rows.forEach((row, i) => {
-        const check = checks[i]!;
-        if (check.kind === "missing") {
-          missing.push(row.id);
-        } else if (check.kind === "mismatch" || check.kind === "error") {
-          findings.push({
-            diskfileId: row.id,
-            path: row.path ?? "",
-            filename: row.filename ?? "",
-            kind: check.kind,
-            ...(check.kind === "mismatch"
-              ? {
-                  expectedMd5: row.file_md5,
-                  foundMd5: check.found,
-                  md5From: check.from,
-                }
-              : { error: check.error }),
-          });
-        }
-      });
-      const batchLast = rows[rows.length - 1]!.id;
-      const mismatched = findings.filter((f) => f.kind === "mismatch").length;
-      const errors = findings.length - mismatched;
-      if (dryRun) {
-        dryFindings.push(
-          ...findings.slice(0, LISTED_FINDINGS - dryFindings.length),
-        );
-      } else {
-        const now = Date.now();
-        const seconds = previousSeconds + (now - mark) / 1000;
-        await withTransaction(client, async () => {
-          // `AND present`: a row an ingest superseded meanwhile stays as it is.
-          await client.query(
-            "UPDATE diskfile SET present = false WHERE id = ANY($1::int[]) AND present",
-            [missing],
-          );
-          if (findings.length > 0) {
-            await recordFindings(client, scope, findings);
+    const fetch = async (after: number, take: number): Promise<Row[]> =>
+      take === 0
+        ? []
+        : (
+            await client.query<Row>(
+              `SELECT id, path, filename, file_md5 FROM diskfile
+                WHERE present AND id > $1 AND id <= $2
+                  AND ($3::text IS NULL OR filename LIKE $3)
+                ORDER BY id LIMIT $4`,
+              [after, run.max_id, pattern, take],
+            )
+          ).rows;
+    // A batch's commit runs while the next batch is checked: the storage
+    // and the database work at the same time.
+    let pending: Promise<void> | undefined;
+    const checker = new Checker(storage, checkMd5, concurrency);
+    const settle = async () => {
+      const p = pending;
+      pending = undefined;
+      await p;
+    };
+    try {
+      let rows = await fetch(lastId, Math.min(batchSize, remainingLimit()));
+      while (rows.length > 0) {
+        options.signal?.throwIfAborted();
+        const checks = await checker.check(rows);
+        await settle();
+        const missing: number[] = [];
+        const findings: RollcallFinding[] = [];
+        rows.forEach((row, i) => {
+          const check = checks[i]!;
+          if (check.kind === "missing") {
+            missing.push(row.id);
+          } else if (check.kind === "mismatch" || check.kind === "error") {
+            findings.push({
+              diskfileId: row.id,
+              path: row.path ?? "",
+              filename: row.filename ?? "",
+              kind: check.kind,
+              ...(check.kind === "mismatch"
+                ? {
+                    expectedMd5: row.file_md5,
+                    foundMd5: check.found,
+                    md5From: check.from,
+                  }
+                : { error: check.error }),
+            });
           }
-          await client.query(
-            `UPDATE fitsfleet.rollcall_runs
-                SET last_id = $2, checked = checked + $3, missing = missing + $4,
-                    mismatched = mismatched + $5, errors = errors + $6,
-                    seconds = $7, updated_at = now()
-              WHERE scope = $1`,
-            [
-              scope,
-              batchLast,
-              rows.length,
-              missing.length,
-              mismatched,
-              errors,
-              seconds,
-            ],
-          );
         });
-        previousSeconds = seconds;
-        mark = now;
+        const batchLast = rows[rows.length - 1]!.id;
+        const batchSizeNow = rows.length;
+        const mismatched = findings.filter((f) => f.kind === "mismatch").length;
+        const errors = findings.length - mismatched;
+        lastId = batchLast;
+        totals.checked += batchSizeNow;
+        totals.missing += missing.length;
+        totals.mismatched += mismatched;
+        totals.errors += errors;
+        checkedNow += batchSizeNow;
+        // Queued on the connection before the commit; it reads only rows
+        // past this batch, which the commit does not touch.
+        const next = fetch(lastId, Math.min(batchSize, remainingLimit()));
+        if (dryRun) {
+          dryFindings.push(
+            ...findings.slice(0, LISTED_FINDINGS - dryFindings.length),
+          );
+        } else {
+          const now = Date.now();
+          const seconds = previousSeconds + (now - mark) / 1000;
+          previousSeconds = seconds;
+          mark = now;
+          pending = withTransaction(client, async () => {
+            // `AND present`: a row an ingest superseded meanwhile stays as it is.
+            await client.query(
+              "UPDATE diskfile SET present = false WHERE id = ANY($1::int[]) AND present",
+              [missing],
+            );
+            if (findings.length > 0) {
+              await recordFindings(client, scope, findings);
+            }
+            await client.query(
+              `UPDATE fitsfleet.rollcall_runs
+                  SET last_id = $2, checked = checked + $3, missing = missing + $4,
+                      mismatched = mismatched + $5, errors = errors + $6,
+                      seconds = $7, updated_at = now()
+                WHERE scope = $1`,
+              [
+                scope,
+                batchLast,
+                batchSizeNow,
+                missing.length,
+                mismatched,
+                errors,
+                seconds,
+              ],
+            );
+          });
+          pending.catch(() => undefined); // awaited by settle()
+        }
+        rows = await next;
+        report(false);
+        if (options.pauseMs !== undefined && options.pauseMs > 0) {
+          await settle();
+          await sleep(options.pauseMs, options.signal);
+        }
       }
-      lastId = batchLast;
-      totals.checked += rows.length;
-      totals.missing += missing.length;
-      totals.mismatched += mismatched;
-      totals.errors += errors;
-      checkedNow += rows.length;
-      report(false);
-      if (options.pauseMs !== undefined && options.pauseMs > 0) {
-        await sleep(options.pauseMs, options.signal);
-      }
+      await settle();
+    } finally {
+      // A failure while a commit is in flight: let it end before the connection does.
+      await pending?.catch(() => undefined);
     }
     report(true);
     let findings = dryFindings;
@@ -493,30 +519,111 @@ export async function rollcall(
   }
 }
 
-/** The checks of a batch, `concurrency` at a time, in row order. */
-async function checkAll(
-  storage: Storage,
-  rows: Row[],
-  checkMd5: boolean,
-  concurrency: number,
-): Promise<Check[]> {
-  const results: Check[] = new Array<Check>(rows.length);
-  let next = 0;
-  const lane = async () => {
-    while (next < rows.length) {
-      const i = next++;
-      results[i] = await checkRow(storage, rows[i]!, checkMd5);
-    }
-  };
-  // Every lane runs to its end before a failure goes on, so no check is left behind.
-  const settled = await Promise.allSettled(
-    Array.from({ length: Math.min(concurrency, rows.length) }, lane),
-  );
-  const failed = settled.find((s) => s.status === "rejected");
-  if (failed !== undefined) {
-    throw (failed as PromiseRejectedResult).reason;
+/** Synchronous stats run in slices of this long, then yield to the event loop. */
+const SYNC_SLICE_MS = 4;
+/** An average stat slower than this is not served from the cache: go asynchronous. */
+const SLOW_STAT_MS = 0.1;
+
+/** A file's existence on a local disk, synchronously; undefined: no name to look up. */
+function statLocal(storage: Storage, row: Row): Check | "found" | undefined {
+  if (row.filename === null || row.filename === "") {
+    return undefined;
   }
-  return results;
+  let abs = "";
+  try {
+    abs = storage.localPath!(row.path ?? "", row.filename);
+    const stats = statSync(abs, { throwIfNoEntry: false });
+    return stats?.isFile() === true ? "found" : { kind: "missing" };
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ENOTDIR" || code === "ELOOP") {
+      return { kind: "missing" };
+    }
+    return {
+      kind: "error",
+      error:
+        code === "EACCES" || code === "EPERM"
+          ? `cannot stat ${abs}: permission denied`
+          : (error as Error).message,
+    };
+  }
+}
+
+/**
+ * The checks of batches, in row order. On a local disk the existence checks
+ * are synchronous stats, in slices that yield to the event loop (a batch's
+ * commit goes on meanwhile): from the page cache that is several times the
+ * thread pool's rate. When stats turn slow (a network file system, a cold
+ * disk), the rest of the run uses `concurrency` asynchronous checks, as S3
+ * always does; so do the md5 reads of --checkmd5.
+ */
+class Checker {
+  private sync: boolean;
+
+  constructor(
+    private readonly storage: Storage,
+    private readonly checkMd5: boolean,
+    private readonly concurrency: number,
+  ) {
+    this.sync = storage.kind === "disk" && storage.localPath !== undefined;
+  }
+
+  async check(rows: Row[]): Promise<Check[]> {
+    const known: (Check | "found" | undefined)[] = new Array<
+      Check | "found" | undefined
+    >(rows.length);
+    let i = 0;
+    while (this.sync && i < rows.length) {
+      const start = performance.now();
+      let done = 0;
+      while (i < rows.length) {
+        known[i] = statLocal(this.storage, rows[i]!);
+        i++;
+        done++;
+        const elapsed = performance.now() - start;
+        if (elapsed > SYNC_SLICE_MS) {
+          if (elapsed / done > SLOW_STAT_MS) {
+            this.sync = false;
+          }
+          break;
+        }
+      }
+      if (i < rows.length) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+    }
+    const results: Check[] = new Array<Check>(rows.length);
+    const todo: number[] = [];
+    rows.forEach((_, j) => {
+      const k = known[j];
+      if (k === undefined || (k === "found" && this.checkMd5)) {
+        todo.push(j);
+      } else {
+        results[j] = k === "found" ? { kind: "found" } : k;
+      }
+    });
+    let next = 0;
+    const lane = async () => {
+      while (next < todo.length) {
+        const j = todo[next++]!;
+        results[j] = await checkRow(
+          this.storage,
+          rows[j]!,
+          this.checkMd5,
+          known[j] === "found",
+        );
+      }
+    };
+    // Every lane runs to its end before a failure goes on, so no check is left behind.
+    const settled = await Promise.allSettled(
+      Array.from({ length: Math.min(this.concurrency, todo.length) }, lane),
+    );
+    const failed = settled.find((s) => s.status === "rejected");
+    if (failed !== undefined) {
+      throw (failed as PromiseRejectedResult).reason;
+    }
+    return results;
+  }
 }
 
 async function recordFindings(
