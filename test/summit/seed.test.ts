@@ -102,6 +102,7 @@ const seedArgs = (
   queue: string,
   storage: string,
   extra: string[] = [],
+  from = world.dump,
 ) => [
   "--database-url",
   url,
@@ -113,7 +114,7 @@ const seedArgs = (
   "summit",
   "seed-historic",
   "--from",
-  world.dump,
+  from,
   "--site",
   "N",
   "--queue",
@@ -141,7 +142,7 @@ const ingest = (url: string, queue: string, env: Record<string, string> = {}) =>
   );
 
 describe("summit seed-historic", () => {
-  it("seeds from a dump onto a disk volume: dry run writes nothing, then the real run and the workers leave exactly the volume present", async (t) => {
+  it("seeds from a dump (dry run: from the live database) onto a disk volume: dry run writes nothing, then the real run and the workers leave exactly the volume present", async (t) => {
     const world = await summitWorld(t);
     const target = await testDatabase(t);
     const queue = uniqueQueueName("summit");
@@ -150,10 +151,15 @@ describe("summit seed-historic", () => {
     assert.ok(world.files.some((f) => f.site === "S"));
 
     const dry = await runCli(
-      seedArgs(world, target.url, queue, world.volume, [
-        "--dry-run",
-        "--queue-previews",
-      ]),
+      // From the live archive database; the real run reads its dump.
+      seedArgs(
+        world,
+        target.url,
+        queue,
+        world.volume,
+        ["--dry-run", "--queue-previews"],
+        world.archive.url,
+      ),
       {},
       { timeoutMs: 120_000 },
     );
@@ -252,7 +258,7 @@ describe("summit seed-historic", () => {
     await checkSummit(target.url, world, onVolume.length);
   });
 
-  it("seeds onto an S3 volume, and with --force replaces what the target held", async (t) => {
+  it("seeds from an s3:// copy of the dump onto an S3 volume, and with --force replaces what the target held", async (t) => {
     const world = await summitWorld(t, { perInstrument: 3 });
     const s3 = await testS3(t, "summit");
     // Some objects carry the md5 metadata the reference's upload sets, some do not.
@@ -281,8 +287,23 @@ describe("summit seed-historic", () => {
     );
     assert.equal(refused.code, 3, refused.stderr);
     assert.match(refused.stderr, /not empty/);
+    // The backup as an s3:// copy of the dump.
+    await s3.client.send(
+      new PutObjectCommand({
+        Bucket: "summit",
+        Key: "backups/archive.dump",
+        Body: readFileSync(world.dump),
+      }),
+    );
     const run = await runCli(
-      seedArgs(world, target.url, queue, "s3://summit/vol", ["--force"]),
+      seedArgs(
+        world,
+        target.url,
+        queue,
+        "s3://summit/vol",
+        ["--force"],
+        "s3://summit/backups/archive.dump",
+      ),
       s3.env,
       { timeoutMs: 120_000 },
     );
