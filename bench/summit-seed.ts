@@ -80,7 +80,7 @@ try {
     );
     await c.query(
       `INSERT INTO calcache (obs_hid, cal_hid, rank, caltype)
-       SELECT id, 1 + (id * 7919) % $1, 0, 'bias' FROM header`,
+       SELECT id, (1 + (id::bigint * 7919) % $1)::int, 0, 'bias' FROM header`,
       [files],
     );
     await c.query("VACUUM ANALYZE");

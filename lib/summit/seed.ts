@@ -18,11 +18,14 @@
  * 4. Mark what is not on the summit volume not present: by the storage's
  *    listing (exact, by path and name), by site and year prefixes (the
  *    reference's `filename LIKE 'N2013%'`), both, or everything.
- * 5. Enqueue the ingest of the volume's files (`rebuild enqueue`), for the
+ * 5. With `queuePreviews`, a preview work item for every diskfile left
+ *    present, for the preview worker.
+ * 6. Enqueue the ingest of the volume's files (`rebuild enqueue`), for the
  *    usual rebuild workers.
  *
- * Steps 1 to 4 are one transaction on the target: a failure, or --dry-run,
- * leaves it as it was. Step 5 runs after the commit.
+ * Steps 1 to 5 are one transaction on the target: a failure, or --dry-run
+ * (which rolls it back once every count is known), leaves it as it was. Step
+ * 6 runs after the commit (a dry run only counts).
  *
  * What the workers then do (lib/rebuild/ingest.ts, the reference's
  * need_to_add_diskfile): a file on the volume finds its present diskfile by

@@ -4,7 +4,7 @@ import { UsageError } from "../../../lib/errors.js";
 import { formatCount } from "../../../lib/progress.js";
 import type { SeedReport, SeedStep } from "../../../lib/summit/seed.js";
 import { runContext } from "../../run.js";
-import { QUEUE_OPTION } from "../rebuild/common.js";
+import { QUEUE_OPTION, storageLocation } from "../rebuild/common.js";
 import { progressPrinter } from "../upgrade/migrate-tables.js";
 
 interface SeedFlags {
@@ -102,11 +102,7 @@ export function seedHistoricCommand(): Command {
         );
       }
       const location =
-        config.storage === undefined
-          ? undefined
-          : config.storage.startsWith("s3://")
-            ? config.storage.replace(/\/+$/, "")
-            : (await import("node:path")).resolve(config.storage);
+        config.storage === undefined ? undefined : storageLocation(config);
       const storage =
         location === undefined
           ? undefined
