@@ -82,6 +82,22 @@ export const TOP_COMMANDS: readonly TopCommand[] = [
       (await import("./commands/rebuild/index.js")).rebuildCommand(),
   },
   {
+    name: "rollcall",
+    term: "rollcall [options]",
+    description:
+      "check that every present diskfile is still in the storage (--storage), by its full path or key; mark the missing ones not present; resumes after a kill",
+    load: async () =>
+      (await import("./commands/rollcall.js")).rollcallCommand(),
+  },
+  {
+    name: "summit",
+    term: "summit",
+    description:
+      "a summit server's database: seed it from an archive backup (seed-historic)",
+    load: async () =>
+      (await import("./commands/summit/index.js")).summitCommand(),
+  },
+  {
     name: "worker",
     term: "worker",
     description: "long-running workers that take work from the queue",

@@ -425,6 +425,38 @@ CREATE TABLE fitsfleet.preview_claims (
     lease_until timestamp with time zone NOT NULL
 );
 
+CREATE TABLE fitsfleet.rollcall_findings (
+    scope text NOT NULL,
+    diskfile_id integer NOT NULL,
+    kind text NOT NULL,
+    path text,
+    filename text,
+    expected_md5 text,
+    found_md5 text,
+    md5_from text,
+    error text,
+    CONSTRAINT rollcall_findings_kind_check CHECK ((kind = ANY (ARRAY['mismatch'::text, 'error'::text])))
+);
+
+CREATE TABLE fitsfleet.rollcall_runs (
+    scope text NOT NULL,
+    storage text NOT NULL,
+    file_pre text,
+    row_limit bigint,
+    checkmd5 boolean NOT NULL,
+    max_id integer NOT NULL,
+    last_id integer DEFAULT 0 NOT NULL,
+    checked bigint DEFAULT 0 NOT NULL,
+    missing bigint DEFAULT 0 NOT NULL,
+    mismatched bigint DEFAULT 0 NOT NULL,
+    errors bigint DEFAULT 0 NOT NULL,
+    seconds double precision DEFAULT 0 NOT NULL,
+    invocations integer DEFAULT 1 NOT NULL,
+    started_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    finished_at timestamp with time zone
+);
+
 CREATE SEQUENCE fitsfleet.run_event_seq
     START WITH 1
     INCREMENT BY 1
@@ -2070,6 +2102,12 @@ ALTER TABLE ONLY fitsfleet.ingest_ledger
 ALTER TABLE ONLY fitsfleet.preview_claims
     ADD CONSTRAINT preview_claims_pkey PRIMARY KEY (queue_id);
 
+ALTER TABLE ONLY fitsfleet.rollcall_findings
+    ADD CONSTRAINT rollcall_findings_pkey PRIMARY KEY (scope, diskfile_id);
+
+ALTER TABLE ONLY fitsfleet.rollcall_runs
+    ADD CONSTRAINT rollcall_runs_pkey PRIMARY KEY (scope);
+
 ALTER TABLE ONLY fitsfleet.run_events
     ADD CONSTRAINT run_events_pkey PRIMARY KEY (run_id, seq);
 
@@ -2747,6 +2785,9 @@ CREATE INDEX ix_users_username ON public.users USING btree (username);
 
 ALTER TABLE ONLY fitsfleet.fleet_instances
     ADD CONSTRAINT fleet_instances_fleet_fkey FOREIGN KEY (fleet) REFERENCES fitsfleet.fleets(name) ON DELETE CASCADE;
+
+ALTER TABLE ONLY fitsfleet.rollcall_findings
+    ADD CONSTRAINT rollcall_findings_scope_fkey FOREIGN KEY (scope) REFERENCES fitsfleet.rollcall_runs(scope) ON DELETE CASCADE;
 
 ALTER TABLE ONLY public.calcache
     ADD CONSTRAINT calcache_cal_hid_fkey FOREIGN KEY (cal_hid) REFERENCES public.header(id);

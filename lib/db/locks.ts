@@ -30,3 +30,9 @@ export const RUN_APPEND_LOCK_CLASS = 7379559;
 
 /** Class of the per-frame lock (`pg_advisory_xact_lock(class, obs_hid)`) held while a frame's `calcache` rows are evaluated and rewritten. */
 export const CALCACHE_FRAME_LOCK_CLASS = 7379560;
+
+/** Class of the session lock a rollcall holds on its scope (`pg_advisory_lock(class, hashtext(scope))`): one run of a scope at a time. */
+export const ROLLCALL_LOCK_CLASS = 7379561;
+
+/** `summit seed-historic`: one seeding of a database at a time. */
+export const SUMMIT_SEED_LOCK_KEY = "7379557503411709287";

@@ -1,5 +1,5 @@
 /**
- * The run's event log (migration 0007): append-only, ordered by sequence
+ * The run's event log (migration 0005): append-only, ordered by sequence
  * number, read only up to a safe high-water mark.
  *
  * ## Why a high-water mark

@@ -1,5 +1,5 @@
 /**
- * The coordinator lease (migration 0007): which coordinator is active for a
+ * The coordinator lease (migration 0005): which coordinator is active for a
  * run, with a fencing epoch.
  *
  * The holder renews the row every second or so. A standby takes over when

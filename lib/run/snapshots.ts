@@ -1,5 +1,5 @@
 /**
- * Snapshots of a run's folded state (migration 0007), after Akka's snapshot
+ * Snapshots of a run's folded state (migration 0005), after Akka's snapshot
  * store: saved at a sequence number (saving again at the same number
  * overwrites), loaded as the youngest one matching the criteria, deleted one
  * by one or by criteria, and pruned to the youngest N.

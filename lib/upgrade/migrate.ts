@@ -404,6 +404,14 @@ export interface MigrateOptions extends Omit<PlanInput, "target"> {
    * seam for tests to commit a row where a concurrent writer could.
    */
   beforeTransaction?: () => Promise<void>;
+  /**
+   * Inside the transaction, once the tables are locked and before they are
+   * checked empty and loaded: for a caller whose own edits belong to the
+   * same transaction (`summit seed-historic`).
+   */
+  beforeLoad?: (client: PgClient) => Promise<void>;
+  /** Inside the transaction, after everything verified, just before COMMIT; a throw rolls it all back. */
+  beforeCommit?: (client: PgClient) => Promise<void>;
 }
 
 export async function migrateTables(
@@ -455,6 +463,10 @@ export async function migrateTables(
       await client.query(
         `LOCK TABLE ${tables.map((t) => quoteIdent(t)).join(", ")} IN ACCESS EXCLUSIVE MODE`,
       );
+      if (options.beforeLoad !== undefined) {
+        doing = "preparing the target";
+        await options.beforeLoad(client);
+      }
       doing = "checking the target tables are empty";
       await checkEmpty(client, tables, options.truncateTarget === true);
       // Emptying the (empty, or to be replaced) tables here lets COPY write frozen rows.
@@ -591,6 +603,10 @@ export async function migrateTables(
           seconds: (Date.now() - started) / 1000,
           phases,
         });
+      }
+      if (options.beforeCommit !== undefined) {
+        doing = "finishing the load";
+        await options.beforeCommit(client);
       }
       await client.query("COMMIT");
       return {

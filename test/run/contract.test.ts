@@ -1,7 +1,7 @@
 /**
  * The event log and the snapshot store against the Akka persistence TCK's
  * JournalSpec and SnapshotStoreSpec cases (RELIABILITY.md section 3), on
- * the real tables of migration 0007.
+ * the real tables of migration 0005.
  */
 import assert from "node:assert/strict";
 import { describe, it, type TestContext } from "node:test";
