@@ -336,6 +336,25 @@ describe("the image policies", () => {
       human.stdout,
       /^# the image builder's role fitsfleet-ami-builder/,
     );
+    const bare = await runCli([
+      "--json",
+      "infra",
+      "iam-policy",
+      "--worker-role",
+      "w",
+      "--bundle-location",
+      "s3://fitsfleet-bundles/images",
+      "--which",
+      "ami",
+    ]);
+    assert.equal(bare.code, 0, bare.stderr);
+    const document = JSON.parse(bare.stdout) as PolicyDocument;
+    assert.equal(
+      document.Version,
+      "2012-10-17",
+      "the bare document, for aws iam",
+    );
+    assert.ok(document.Statement.some((s) => s.Sid === "AmiBundles"));
     const missing = await runCli([
       "infra",
       "iam-policy",

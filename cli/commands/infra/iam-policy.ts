@@ -80,6 +80,13 @@ export async function iamPolicyAction(
     ami: "the operator's policy for `fitsfleet ami` (bake, list, prune, sweep): attach it too to the user or role that bakes",
     builder: `the image builder's role ${flags.builderRole} (trusting ec2.amazonaws.com, with an instance profile of the same name)`,
   };
+  const names = Object.keys(chosen) as PolicyName[];
+  if (output.json && names.length === 1) {
+    // One policy with --json is the bare document, as `aws iam create-policy
+    // --policy-document file://…` and `put-role-policy` take it.
+    output.result(chosen[names[0]!], () => "");
+    return;
+  }
   output.result(chosen, (r) =>
     Object.entries(r)
       .map(

@@ -50,7 +50,7 @@ export function infraCommand(): Command {
         )
         .option(
           "--which <policy>",
-          "operator, worker, both (those two), ami (the operator's for `fitsfleet ami`), builder, or all (every one the flags allow)",
+          "operator, worker, both (those two), ami (the operator's for `fitsfleet ami`), builder, or all (every one the flags allow); one policy with --json is its bare policy document, for `aws iam`",
           "all",
         )
         .action(async (flags: IamPolicyFlags, command: Command) =>
