@@ -24,7 +24,7 @@ import { withClient } from "../../lib/db/connect.js";
 import { packageRoot } from "../../lib/paths.js";
 import { freePort } from "../../lib/stack/index.js";
 import { pgbouncerUrl, startPgbouncer } from "../../lib/stack/pgbouncer.js";
-import { startRedis, stopRedis } from "../../lib/stack/redis.js";
+import { redisPid, startRedis } from "../../lib/stack/redis.js";
 import { testArchive } from "../helpers/archive.js";
 import { CLI } from "../helpers/cli.js";
 import { testDatabase } from "../helpers/db.js";
@@ -122,7 +122,16 @@ it("every command of README.md's 'Rebuilding on AWS' runs against the loopback e
   const redisPort = await freePort();
   const redisPassword = randomBytes(12).toString("hex");
   await startRedis(redisDir, redisPort, redisPassword);
-  t.after(() => stopRedis(redisDir));
+  // By its pid, as pgbouncer below: its folder may be gone by the time this runs.
+  const redisServer = redisPid(redisDir);
+  assert.ok(redisServer !== undefined, "redis-server wrote its pid");
+  t.after(() => {
+    try {
+      process.kill(redisServer, "SIGTERM");
+    } catch {
+      // Gone already.
+    }
+  });
   // The workers' database URL through pgbouncer in transaction pooling.
   const server = new URL(db.url);
   const bouncer = {
