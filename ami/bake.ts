@@ -66,6 +66,12 @@ import {
   SHA256_TAG,
   VERSION_TAG,
 } from "./images.js";
+import {
+  bakeFolder,
+  DEFAULT_HEARTBEAT_MS,
+  HEARTBEAT_FILE,
+  heartbeatBody,
+} from "./sweep.js";
 
 /** Debian's public parameter naming its current Debian 12 image. */
 export const DEBIAN_12_PARAMETER =
@@ -115,6 +121,8 @@ export interface BakeOptions {
   readyTimeoutMs?: number;
   imageTimeoutMs?: number;
   pollMs?: number;
+  /** How often the bake's heartbeat (ami/sweep.ts) is rewritten. */
+  heartbeatMs?: number;
   signal?: AbortSignal;
   onStep?: (step: BakeStep, message: string) => void;
 }
@@ -321,7 +329,16 @@ export async function bakeImage(options: BakeOptions): Promise<BakeResult> {
   };
 
   let bundleDir: string | undefined;
+  const heartbeat = new Heartbeat(
+    s3,
+    location.bucket,
+    `${bakeFolder(options.bundleLocation, build)}${HEARTBEAT_FILE}`,
+    build,
+    options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS,
+  );
   try {
+    // First, before anything is made: `ami sweep` leaves a bake with a fresh heartbeat alone.
+    await heartbeat.start();
     const commit = options.commit ?? (await gitCommit());
     const bundle = await step(
       "bundle",
@@ -347,10 +364,7 @@ export async function bakeImage(options: BakeOptions): Promise<BakeResult> {
         return built;
       },
     );
-    const key = [location.key.replace(/^\/+|\/+$/g, ""), build]
-      .filter((p) => p !== "")
-      .concat(`fitsfleet-${version}.tar.gz`)
-      .join("/");
+    const key = `${bakeFolder(options.bundleLocation, build)}fitsfleet-${version}.tar.gz`;
     const bundleUrl = `s3://${location.bucket}/${key}`;
     await step(
       "upload",
@@ -533,8 +547,67 @@ export async function bakeImage(options: BakeOptions): Promise<BakeResult> {
     }
     throw error;
   } finally {
+    // Last, after the cleanup: until it is gone, a sweep finds this bake.
+    await heartbeat.stop();
     if (bundleDir !== undefined) {
       rmSync(bundleDir, { recursive: true, force: true });
+    }
+  }
+}
+
+/**
+ * The bake's heartbeat object, rewritten on a timer. A write that fails is
+ * tried again at the next beat: a sweep only ends a bake whose heartbeat
+ * missed several.
+ */
+class Heartbeat {
+  private timer: NodeJS.Timeout | undefined;
+  private writing: Promise<unknown> = Promise.resolve();
+  private started = false;
+  constructor(
+    private readonly s3: S3Client,
+    private readonly bucket: string,
+    private readonly key: string,
+    private readonly build: string,
+    private readonly everyMs: number,
+  ) {}
+
+  private write(): Promise<unknown> {
+    return this.s3.send(
+      new PutObjectCommand({
+        Bucket: this.bucket,
+        Key: this.key,
+        Body: heartbeatBody(this.build, this.everyMs),
+        ContentType: "application/json",
+      }),
+    );
+  }
+
+  async start(): Promise<void> {
+    await send(
+      {
+        service: "s3",
+        action: "PutObject",
+        resource: `s3://${this.bucket}/${this.key}`,
+      },
+      () => this.write(),
+    );
+    this.started = true;
+    this.timer = setInterval(() => {
+      this.writing = this.writing.then(() =>
+        this.write().catch(() => undefined),
+      );
+    }, this.everyMs);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.writing;
+    if (this.started) {
+      await deleteBundle(this.s3, `s3://${this.bucket}/${this.key}`).catch(
+        () => undefined,
+      );
     }
   }
 }

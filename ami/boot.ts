@@ -2,6 +2,8 @@
  * What a fleet instance does from boot to power-off (`fitsfleet instance
  * boot`, run by the image's one boot unit, ami/README.md):
  *
+ * 0. Checks that the installed fitsfleet is the bundle that was baked
+ *    (ami/verify.ts): a mismatch stops the boot before anything starts.
  * 1. Asks its metadata service, IMDSv2 only (lib/imds.ts), for its
  *    instance id and its user-data, the fleet configuration
  *    (infra/fleet-config.ts).
@@ -44,7 +46,9 @@ import {
 import { sleep } from "../lib/exec.js";
 import { ImdsClient, imdsEndpoint } from "../lib/imds.js";
 import type { Logger } from "../lib/logger.js";
+import { packageRoot } from "../lib/paths.js";
 import { registerSecret } from "../lib/redact.js";
+import { BundleMismatchError, verifyInstalledBundle } from "./verify.js";
 
 /** Tries per metadata request: IMDS may not answer in the first moments of a boot. */
 const IMDS_ATTEMPTS = 5;
@@ -88,6 +92,8 @@ export interface BootOptions {
   /** Hand back at once: the second. */
   abandon?: AbortSignal;
   env?: Record<string, string | undefined>;
+  /** The installed folder checked against its baked bundle (default: this package's root). */
+  bundleRoot?: string;
 }
 
 /**
@@ -128,6 +134,7 @@ export interface BootResult {
 export async function bootInstance(options: BootOptions): Promise<BootResult> {
   const env = options.env ?? process.env;
   const logger = options.logger;
+  await checkBundle(options.bundleRoot ?? packageRoot(), logger);
   const imds = new ImdsClient({
     endpoint: options.imdsEndpoint ?? imdsEndpoint(env),
     attempts: IMDS_ATTEMPTS,
@@ -192,6 +199,34 @@ export async function bootInstance(options: BootOptions): Promise<BootResult> {
     workers,
     clean,
   };
+}
+
+/**
+ * Before the metadata service, the secrets or any worker: code that is not
+ * what was baked must not be handed the database's password.
+ */
+async function checkBundle(root: string, logger: Logger): Promise<void> {
+  try {
+    const check = await verifyInstalledBundle(root);
+    if (check.state === "verified") {
+      logger.info("bundle verified", {
+        sha256: check.sha256,
+        files: check.files,
+      });
+    }
+  } catch (error) {
+    if (error instanceof BundleMismatchError) {
+      // The one line an operator reads in the console output to know why.
+      logger.error("bundle sha256 mismatch: no worker starts", {
+        expected: error.mismatch.expected,
+        actual: error.mismatch.actual,
+        file: error.mismatch.file ?? "BUNDLE.tar.gz",
+        bundle: error.mismatch.bundle,
+        action: error.suggestion,
+      });
+    }
+    throw error;
+  }
 }
 
 /**

@@ -95,7 +95,10 @@ log "bundle sha256 verified: $actual"
 rm -rf "$ROOT$APP.new"
 mkdir -p "$ROOT$APP.new"
 tar -xzf "$WORK/bundle.tar.gz" -C "$ROOT$APP.new" --strip-components=1 --no-same-owner
+# The verified archive and its sha256 stay in the image: every boot checks
+# the installed folder against them before it starts anything (ami/verify.ts).
 echo "$BUNDLE_SHA256" >"$ROOT$APP.new/BUNDLE-SHA256"
+cp "$WORK/bundle.tar.gz" "$ROOT$APP.new/BUNDLE.tar.gz"
 rm -rf "$ROOT$APP"
 mv "$ROOT$APP.new" "$ROOT$APP"
 ran=$("$NODE" "$ROOT$APP/dist/cli/main.js" --version)

@@ -8,6 +8,9 @@ import {
   DeleteSnapshotCommand,
   DeregisterImageCommand,
   DescribeImagesCommand,
+  DescribeInstancesCommand,
+  DescribeLaunchTemplatesCommand,
+  DescribeLaunchTemplateVersionsCommand,
   DescribeSnapshotsCommand,
   EC2Client,
   type Filter,
@@ -16,6 +19,7 @@ import {
 import { DeleteObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 
 import { awsFailure, isNotFound } from "../infra/aws.js";
+import { FLEET_TAG } from "../infra/iam-policy.js";
 import { PreconditionError, UsageError } from "../lib/errors.js";
 import type { Logger } from "../lib/logger.js";
 
@@ -203,18 +207,124 @@ export async function resolveImageIn(
 export interface PrunePlan {
   keep: BakedImage[];
   prune: BakedImage[];
+  /** Older than the newest `keep`, and kept all the same: what uses each. */
+  inUse: { image: BakedImage; usedBy: string[] }[];
 }
 
 /**
  * Keeps the newest `keep` available images; prunes every other one but
- * those still being made (pending), which belong to a bake in progress.
+ * those still being made (pending), which belong to a bake in progress,
+ * and those in `usedBy` (imagesInUse): a fleet that launches from a
+ * deregistered image gets no new instance, and the spot capacity it loses
+ * is never replaced.
  */
-export function planPrune(images: BakedImage[], keep: number): PrunePlan {
+export function planPrune(
+  images: BakedImage[],
+  keep: number,
+  usedBy: ReadonlyMap<string, string[]> = new Map(),
+): PrunePlan {
   const kept = images.filter((i) => i.state === "available").slice(0, keep);
+  const candidates = images.filter(
+    (i) => !kept.includes(i) && i.state !== "pending",
+  );
   return {
     keep: kept,
-    prune: images.filter((i) => !kept.includes(i) && i.state !== "pending"),
+    prune: candidates.filter((i) => !usedBy.has(i.id)),
+    inUse: candidates
+      .filter((i) => usedBy.has(i.id))
+      .map((image) => ({ image, usedBy: usedBy.get(image.id) ?? [] })),
   };
+}
+
+const NOT_ENDED = [
+  "pending",
+  "running",
+  "stopping",
+  "stopped",
+  "shutting-down",
+];
+
+/**
+ * Which of `imageIds` something still uses: an instance that has not
+ * ended (any instance of the account, fitsfleet's or not), or a version of
+ * a fitsfleet launch template (a fleet's template lives as long as the
+ * fleet: `fleet terminate` and `fleet sweep` delete it).
+ */
+export async function imagesInUse(
+  ec2: EC2Client,
+  imageIds: string[],
+): Promise<Map<string, string[]>> {
+  const used = new Map<string, string[]>();
+  if (imageIds.length === 0) {
+    return used;
+  }
+  const add = (image: string | undefined, by: string) => {
+    if (image !== undefined && imageIds.includes(image)) {
+      used.set(image, [...(used.get(image) ?? []), by]);
+    }
+  };
+  const fail = (action: string, resource: string) => (error: unknown) => {
+    throw awsFailure(error, { service: "ec2", action, resource });
+  };
+  let token: string | undefined;
+  do {
+    const page = await ec2
+      .send(
+        new DescribeInstancesCommand({
+          Filters: [
+            { Name: "image-id", Values: imageIds },
+            { Name: "instance-state-name", Values: NOT_ENDED },
+          ],
+          NextToken: token,
+        }),
+      )
+      .catch(fail("DescribeInstances", "the instances of the images"));
+    for (const instance of (page.Reservations ?? []).flatMap(
+      (r) => r.Instances ?? [],
+    )) {
+      const fleet = instance.Tags?.find((t) => t.Key === FLEET_TAG)?.Value;
+      add(
+        instance.ImageId,
+        `instance ${instance.InstanceId ?? "?"} (${String(instance.State?.Name ?? "?")}${fleet === undefined ? "" : `, fleet ${fleet}`})`,
+      );
+    }
+    token = page.NextToken;
+  } while (token !== undefined);
+
+  const templates = await ec2
+    .send(
+      new DescribeLaunchTemplatesCommand({
+        Filters: [{ Name: "tag-key", Values: [FLEET_TAG] }],
+      }),
+    )
+    .catch(fail("DescribeLaunchTemplates", "the fleets' launch templates"));
+  for (const template of templates.LaunchTemplates ?? []) {
+    const fleet = template.Tags?.find((t) => t.Key === FLEET_TAG)?.Value;
+    let next: string | undefined;
+    do {
+      const versions = await ec2
+        .send(
+          new DescribeLaunchTemplateVersionsCommand({
+            LaunchTemplateId: template.LaunchTemplateId,
+            NextToken: next,
+          }),
+        )
+        .catch(
+          fail(
+            "DescribeLaunchTemplateVersions",
+            `the launch template ${template.LaunchTemplateName ?? template.LaunchTemplateId ?? "?"}`,
+          ),
+        );
+      for (const v of versions.LaunchTemplateVersions ?? []) {
+        add(
+          v.LaunchTemplateData?.ImageId,
+          `launch template ${template.LaunchTemplateName ?? template.LaunchTemplateId ?? "?"}${fleet === undefined ? "" : ` of fleet ${fleet}`}`,
+        );
+      }
+      next = versions.NextToken;
+    } while (next !== undefined);
+  }
+  return used;
 }
 
 export function parseS3Url(location: string): { bucket: string; key: string } {

@@ -379,7 +379,11 @@ describe("ami bake", () => {
       (all) => all.some((i) => i.state === "running"),
       60_000,
     );
-    assert.equal((await bucketKeys(setup)).length, 1, "the bundle is up");
+    assert.deepEqual(
+      (await bucketKeys(setup)).map((k) => k.replace(/^.*\//, "")),
+      ["bake.json", `fitsfleet-${VERSION}.tar.gz`],
+      "the heartbeat and the bundle are up",
+    );
     child.kill("SIGINT");
     assert.equal(await exited, 130, stderr);
     assert.match(

@@ -113,6 +113,7 @@ it("a fleet of baked images boots through the unit, rebuilds the archive with pr
     assert.equal(instance.imageId, image, "launched from the baked image");
     const log = consoleOf(aws, id);
     assert.match(log, /systemd: starting fitsfleet-boot\.service/);
+    assert.match(log, /bundle verified/, "the boot checked its bundle");
     assert.match(log, /booted/);
     assert.match(log, /all workers ended/);
     assert.match(log, /systemd: fitsfleet-boot\.service exited 0/);

@@ -11,9 +11,12 @@ import { describe, it } from "node:test";
 
 import {
   CreateImageCommand,
+  CreateLaunchTemplateCommand,
+  DeleteLaunchTemplateCommand,
   DescribeImagesCommand,
   DescribeSnapshotsCommand,
   RunInstancesCommand,
+  TerminateInstancesCommand,
 } from "@aws-sdk/client-ec2";
 import { ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
 
@@ -202,6 +205,117 @@ describe("baked images", () => {
     );
     assert.equal(again.code, 0, again.stderr);
     assert.match(again.stdout, /nothing to prune: 1 image\(s\) kept/);
+  });
+
+  it("ami prune never deregisters an image that an instance or a live fleet's launch template uses, and says which and why", async (t) => {
+    const setup = await amiSetup(t);
+    const { aws } = setup;
+    const running = await baked(setup, "fitsfleet-running", VERSION);
+    const templated = await baked(setup, "fitsfleet-templated", VERSION);
+    const unused = await baked(setup, "fitsfleet-unused", VERSION);
+    const newest = await baked(setup, "fitsfleet-newest", VERSION);
+    const ec2 = aws.ec2Client();
+    const launched = await ec2.send(
+      new RunInstancesCommand({
+        ImageId: running,
+        MinCount: 1,
+        MaxCount: 1,
+        ...SECURE_LAUNCH,
+        BlockDeviceMappings: [
+          { DeviceName: "/dev/xvda", Ebs: { Encrypted: true } },
+        ],
+        TagSpecifications: [
+          {
+            ResourceType: "instance",
+            Tags: [{ Key: "fitsfleet:fleet", Value: "old-fleet" }],
+          },
+        ],
+      }),
+    );
+    const instance = launched.Instances![0]!.InstanceId!;
+    const template = await ec2.send(
+      new CreateLaunchTemplateCommand({
+        LaunchTemplateName: "fitsfleet-live-fleet",
+        LaunchTemplateData: { ImageId: templated, ...SECURE_LAUNCH },
+        TagSpecifications: [
+          {
+            ResourceType: "launch-template",
+            Tags: [{ Key: "fitsfleet:fleet", Value: "live-fleet" }],
+          },
+        ],
+      }),
+    );
+
+    const pruned = await runCli(
+      ["--json", "ami", "prune", "--keep", "1", "--yes"],
+      setup.env,
+    );
+    assert.equal(pruned.code, 0, pruned.stderr);
+    const result = JSON.parse(pruned.stdout) as {
+      keep: { id: string }[];
+      prune: { id: string }[];
+      inUse: { image: { id: string }; usedBy: string[] }[];
+    };
+    assert.deepEqual(
+      result.keep.map((i) => i.id),
+      [newest],
+    );
+    assert.deepEqual(
+      result.prune.map((i) => i.id),
+      [unused],
+    );
+    assert.deepEqual(
+      result.inUse.map((u) => [u.image.id, u.usedBy]),
+      [
+        [
+          templated,
+          ["launch template fitsfleet-live-fleet of fleet live-fleet"],
+        ],
+        [running, [`instance ${instance} (running, fleet old-fleet)`]],
+      ],
+    );
+    const left = async () =>
+      (
+        await ec2.send(
+          new DescribeImagesCommand({
+            Owners: ["self"],
+            Filters: [{ Name: "tag-key", Values: ["fitsfleet:version"] }],
+          }),
+        )
+      ).Images?.map((i) => i.ImageId).sort();
+    assert.deepEqual(await left(), [running, templated, newest].sort());
+
+    const human = await runCli(["ami", "prune", "--keep", "1"], setup.env);
+    assert.equal(human.code, 0, human.stderr);
+    assert.match(
+      human.stdout,
+      new RegExp(
+        `kept ${running} \\(fitsfleet-running\\): in use by instance ${instance} \\(running, fleet old-fleet\\)`,
+      ),
+    );
+    assert.match(
+      human.stdout,
+      new RegExp(
+        `kept ${templated} \\(fitsfleet-templated\\): in use by launch template fitsfleet-live-fleet of fleet live-fleet`,
+      ),
+    );
+
+    // Once the fleet and the instance have ended, the images go.
+    await ec2.send(new TerminateInstancesCommand({ InstanceIds: [instance] }));
+    await aws.waitFor(
+      (all) => all.find((i) => i.id === instance)?.state === "terminated",
+    );
+    await ec2.send(
+      new DeleteLaunchTemplateCommand({
+        LaunchTemplateId: template.LaunchTemplate!.LaunchTemplateId,
+      }),
+    );
+    const after = await runCli(
+      ["ami", "prune", "--keep", "1", "--yes"],
+      setup.env,
+    );
+    assert.equal(after.code, 0, after.stderr);
+    assert.deepEqual(await left(), [newest]);
   });
 
   it("launch-fleet --image latest takes the newest image of this version, and refuses another version unless allowed", async (t) => {

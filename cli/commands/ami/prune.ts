@@ -25,13 +25,20 @@ interface PruneResult extends PrunePlan {
 
 function describePrune(r: PruneResult): string {
   const current = packageVersion();
+  const inUse = r.inUse.map(
+    (u) =>
+      `kept ${u.image.id} (${u.image.name}): in use by ${u.usedBy.join(", ")}`,
+  );
   if (r.prune.length === 0) {
-    return `nothing to prune: ${r.keep.length} image(s) kept`;
+    return [`nothing to prune: ${r.keep.length} image(s) kept`, ...inUse].join(
+      "\n",
+    );
   }
   const lines = [
     `${r.done ? "pruned" : "would prune"} ${r.prune.length} image(s):`,
     imagesTable(r.prune, current),
     `kept ${r.keep.length}: ${r.keep.map((i) => i.id).join(", ") || "none"}`,
+    ...inUse,
   ];
   if (r.report !== undefined) {
     lines.push(
@@ -46,7 +53,7 @@ function describePrune(r: PruneResult): string {
 export function pruneCommand(): Command {
   return new Command("prune")
     .description(
-      "deregister all but the newest --keep available baked images and delete their snapshots and bundles (images still being baked are left alone); shows what it would do, and does it with --yes",
+      "deregister all but the newest --keep available baked images and delete their snapshots and bundles; an image still being baked, or used by an instance that has not ended or by a live fleet's launch template, is kept and shown with what uses it; shows what it would do, and does it with --yes",
     )
     .requiredOption("--keep <n>", "how many of the newest images to keep")
     .option("--yes", "do it (default: only show what would be pruned)")
@@ -63,9 +70,14 @@ export function pruneCommand(): Command {
       ]);
       const clients = await amiClients(region, config.s3Endpoint);
       try {
+        const all = await images.listBakedImages(clients.ec2);
         const plan = images.planPrune(
-          await images.listBakedImages(clients.ec2),
+          all,
           keep,
+          await images.imagesInUse(
+            clients.ec2,
+            all.map((i) => i.id),
+          ),
         );
         const result: PruneResult = { ...plan, done: false };
         if (flags.yes === true && plan.prune.length > 0) {
