@@ -450,9 +450,6 @@ export function launchFleetCommand(): Command {
             budget: parsed.budget,
           },
         );
-        output.note(
-          describeLaunch({ fleet, launch }).split("\n").slice(0, 2).join("\n"),
-        );
         /** Ends the fleet, and says so as an interruption. */
         const endInterrupted = async (reason: string, message: string) => {
           await infra.terminateFleet(provider, fleet.name, {
@@ -475,6 +472,10 @@ export function launchFleetCommand(): Command {
           output.result({ fleet, launch }, describeLaunch);
           return;
         }
+        // The summary's head now; the whole of it once the guard ends the fleet.
+        output.note(
+          describeLaunch({ fleet, launch }).split("\n").slice(0, 2).join("\n"),
+        );
         const guard = await guardWithProgress(provider, fleet.name, output, {
           databaseUrl,
           intervalMs: parsed.intervalMs,
