@@ -19,3 +19,6 @@ export const PREVIEW_ROWS_LOCK_CLASS = 7379557;
 
 /** Class of the session lock a fleet's launcher holds (`pg_advisory_lock(class, hashtext(name))`): `fleet sweep` leaves a launching fleet alone while it is held. */
 export const FLEET_LAUNCH_LOCK_CLASS = 7379558;
+
+/** `rebuild run`: the session lock of the one run acting on a database (its holder's application_name names the run). */
+export const RUN_LOCK_KEY = "7379557503411709287";

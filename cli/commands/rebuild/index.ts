@@ -4,6 +4,8 @@ import { enqueueCommand } from "./enqueue.js";
 import { failuresCommand } from "./failures.js";
 import { launchFleetCommand } from "./launch-fleet.js";
 import { reconcileCommand, retryFailedCommand } from "./requeue.js";
+import { runCommand } from "./run.js";
+import { runsCommand } from "./runs.js";
 import { statusCommand } from "./status.js";
 
 export function rebuildCommand(): Command {
@@ -16,5 +18,7 @@ export function rebuildCommand(): Command {
     .addCommand(failuresCommand())
     .addCommand(retryFailedCommand())
     .addCommand(reconcileCommand())
-    .addCommand(launchFleetCommand());
+    .addCommand(launchFleetCommand())
+    .addCommand(runCommand())
+    .addCommand(runsCommand());
 }
