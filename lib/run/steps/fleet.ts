@@ -14,7 +14,8 @@ import { previewWorkLeft } from "../../archive-writer.js";
 import { EXIT, FitsfleetError } from "../../errors.js";
 import { processAlive, sleep } from "../../exec.js";
 import { formatCount, formatDuration, formatRate } from "../../progress.js";
-import { rebuildStatus } from "../../rebuild/ledger.js";
+import { rebuildStatus, reconcile } from "../../rebuild/ledger.js";
+import { withIngestQueue } from "../../rebuild/queue.js";
 import type { RunEvent } from "../types.js";
 import type { StepContext, StepResult } from "./context.js";
 import { fleetSpecFor } from "./spec.js";
@@ -29,13 +30,20 @@ export function fleetSpec(ctx: StepContext, name: string): FleetSpec {
  * on and finish the queue, and a resumed run counts them as its fleet.
  */
 export function localFleetPids(fleet: string): number[] {
+  return localFleetWorkers(fleet).map((w) => w.pid);
+}
+
+/** The local fleet's worker processes running here: pid and --name. */
+export function localFleetWorkers(
+  fleet: string,
+): { pid: number; name: string }[] {
   let entries: string[];
   try {
     entries = readdirSync("/proc");
   } catch {
     return [];
   }
-  const pids: number[] = [];
+  const found: { pid: number; name: string }[] = [];
   for (const entry of entries) {
     if (!/^\d+$/.test(entry) || Number(entry) === process.pid) {
       continue;
@@ -48,13 +56,38 @@ export function localFleetPids(fleet: string): number[] {
         i >= 0 &&
         (argv[i + 1] ?? "").startsWith(`${fleet}-`)
       ) {
-        pids.push(Number(entry));
+        found.push({ pid: Number(entry), name: argv[i + 1]! });
       }
     } catch {
       // A process that ended while we looked.
     }
   }
-  return pids;
+  return found;
+}
+
+/**
+ * Rows held by a local worker that is no longer running (a coordinator
+ * killed with its children, a crash): this machine knows it is gone, so its
+ * leases end now instead of at their time, and the rows go back to the
+ * queue; a delivery that claims them counts an interruption, as for any
+ * lost worker.
+ */
+async function releaseDeadLocalWorkers(ctx: StepContext, fleet: string) {
+  const alive = localFleetWorkers(fleet)
+    .filter((w) => processAlive(w.pid))
+    .map((w) => w.name);
+  const { rowCount } = await ctx.client.query(
+    `UPDATE fitsfleet.ingest_ledger SET lease_until = now() - interval '1 second'
+      WHERE state = 'active' AND lease_until > now()
+        AND starts_with(worker, $1 || '-') AND NOT (worker = ANY($2::text[]))`,
+    [fleet, alive],
+  );
+  if ((rowCount ?? 0) > 0) {
+    await withIngestQueue(ctx.redisUrl, ctx.settings.queue, (queue) =>
+      reconcile(ctx.client, queue),
+    );
+  }
+  return rowCount ?? 0;
 }
 
 function joined(members: FleetMember[], at: string): RunEvent[] {
@@ -194,6 +227,13 @@ export async function drainStep(ctx: StepContext): Promise<StepResult> {
     if (s.provider === "local") {
       // Local workers are free and die with their machine: when none is
       // left (a coordinator killed with them, a crash), start them again.
+      const released = await releaseDeadLocalWorkers(ctx, fleetName);
+      if (released > 0) {
+        ctx.logger.info("took back the rows of local workers that are gone", {
+          run: ctx.runId,
+          rows: released,
+        });
+      }
       const members = await provider.members(fleetName);
       const alive =
         members.some((m) => m.state !== "ended") ||
