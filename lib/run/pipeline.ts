@@ -142,6 +142,7 @@ export async function runPipeline(
     }
     const journal = options.journal ?? loggingJournal(options.logger);
     options.onStep?.("init", "running", "");
+    const initStarted = new Date();
     const init = await initStep(options.databaseUrl, options);
     await transition(
       client,
@@ -166,7 +167,7 @@ export async function runPipeline(
           settings,
           coordinator: coordinatorName(),
         });
-        await markStepStarted(c, runId, "init");
+        await markStepStarted(c, runId, "init", initStarted);
         await markStepEnded(c, runId, "init", {
           status: "done",
           figures: init.figures,

@@ -209,13 +209,14 @@ export async function markStepStarted(
   client: AnyClient,
   runId: string,
   step: RunStep,
+  at?: Date,
 ): Promise<void> {
   await client.query(
     `UPDATE fitsfleet.run_steps
         SET status = 'running', attempts = attempts + 1,
-            started_at = coalesce(started_at, now()), ended_at = NULL, reason = NULL
+            started_at = coalesce(started_at, $3, now()), ended_at = NULL, reason = NULL
       WHERE run_id = $1 AND step = $2`,
-    [runId, step],
+    [runId, step, at ?? null],
   );
 }
 
