@@ -3,6 +3,7 @@ import { Command } from "commander";
 import { enqueueCommand } from "./enqueue.js";
 import { failuresCommand } from "./failures.js";
 import { launchFleetCommand } from "./launch-fleet.js";
+import { planCommand } from "./plan.js";
 import { reconcileCommand, retryFailedCommand } from "./requeue.js";
 import { runCommand } from "./run.js";
 import { runsCommand } from "./runs.js";
@@ -19,6 +20,7 @@ export function rebuildCommand(): Command {
     .addCommand(retryFailedCommand())
     .addCommand(reconcileCommand())
     .addCommand(launchFleetCommand())
+    .addCommand(planCommand())
     .addCommand(runCommand())
     .addCommand(runsCommand());
 }
