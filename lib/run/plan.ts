@@ -8,7 +8,9 @@
  * fleet shapes (instances × type, priced from the spot price history) or
  * local workers, and recommends a shape for a deadline or a budget.
  */
+import { execFile } from "node:child_process";
 import { cpus } from "node:os";
+import { join } from "node:path";
 
 import type { EC2Client } from "@aws-sdk/client-ec2";
 
@@ -16,6 +18,7 @@ import { connect } from "../db/connect.js";
 import { UsageError } from "../errors.js";
 import { readFitsStream } from "../fits/read.js";
 import { archiveRows } from "../gemini/rows.js";
+import { packageRoot } from "../paths.js";
 import { isIngestable } from "../rebuild/names.js";
 import {
   openStorage,
@@ -100,6 +103,8 @@ export interface PlanOptions {
   deadlineHours?: number;
   budget?: number;
   databaseFilesPerSecond?: number;
+  /** Seconds before the first worker works (default: local, measured; ec2, 120). */
+  startupSeconds?: number;
   random?: () => number;
 }
 
@@ -111,7 +116,7 @@ export const DATABASE_FILES_PER_SECOND = 6000;
  * (ingest), where reading is nearly free.
  */
 export const DATABASE_SECONDS_PER_FILE = 0.002;
-const LOCAL_STARTUP_SECONDS = 2;
+const LOCAL_STARTUP_FLOOR_SECONDS = 1;
 const EC2_STARTUP_SECONDS = 120;
 
 function inTotals(entries: StorageEntry[]) {
@@ -337,7 +342,7 @@ export async function ledgerRates(
     const { rows } = await client.query<{
       id: string;
       options: { instances?: number; workersPerInstance?: number };
-      drain: { seconds?: number } | null;
+      drain: { seconds?: number; filesPerSecond?: number } | null;
       enqueue: { bytes?: number; matched?: number } | null;
     }>(
       `SELECT r.id, r.options,
@@ -348,16 +353,20 @@ export async function ledgerRates(
         ORDER BY r.ended_at DESC LIMIT 1`,
     );
     const r = rows[0];
-    const seconds = r?.drain?.seconds ?? 0;
+    const files = r?.enqueue?.matched ?? 0;
+    const rate = r?.drain?.filesPerSecond ?? 0;
     const bytes = r?.enqueue?.bytes ?? 0;
-    if (r === undefined || seconds <= 0 || bytes <= 0) {
+    if (r === undefined || rate <= 0 || bytes <= 0) {
       return undefined;
     }
+    // From the first file started to the last finished: the workers' time
+    // at work, without their start-up (the plan adds its own).
+    const seconds = files / rate;
     const workers =
       (r.options.instances ?? 1) * (r.options.workersPerInstance ?? 1);
     return {
       source: "ledger",
-      files: r.enqueue?.matched ?? 0,
+      files,
       bytes,
       secondsPerByte: (seconds * workers) / bytes,
       secondsPerFile: 0,
@@ -515,6 +524,29 @@ export function recommend(
   };
 }
 
+/**
+ * A local fleet's start-up on this machine now: `workers` starts of the
+ * CLI at once, to the worker's help (loading what a worker loads first),
+ * plus a second for their connections and the drain's first look.
+ */
+export async function localStartup(workers = 1): Promise<number> {
+  const cli = join(packageRoot(), "dist", "cli", "main.js");
+  const started = performance.now();
+  // As many at once as the run starts: they share the cores as they will then.
+  await Promise.all(
+    Array.from(
+      { length: Math.max(1, workers) },
+      () =>
+        new Promise<void>((resolve) => {
+          execFile(process.execPath, [cli, "worker", "ingest", "--help"], () =>
+            resolve(),
+          );
+        }),
+    ),
+  );
+  return LOCAL_STARTUP_FLOOR_SECONDS + (performance.now() - started) / 1000;
+}
+
 export async function planRebuild(options: PlanOptions): Promise<RebuildPlan> {
   const counted = await countStorage(options);
   const { sample, ...count } = counted;
@@ -533,10 +565,11 @@ export async function planRebuild(options: PlanOptions): Promise<RebuildPlan> {
   const shapes: Shape[] = [];
   let startupSeconds: number;
   if (options.provider === "local") {
-    startupSeconds = LOCAL_STARTUP_SECONDS;
     const counts =
       options.localWorkers ??
       Array.from({ length: Math.max(1, cpus().length) }, (_, i) => i + 1);
+    startupSeconds =
+      options.startupSeconds ?? (await localStartup(Math.max(...counts)));
     for (const n of counts) {
       shapes.push(
         estimateShape(
