@@ -292,36 +292,8 @@ async function drive(
     signal: options.signal,
   };
   let current: RunStep = "init";
-  if (run.state === "succeeded") {
-    return report(client, runId, started, details);
-  }
-  for (const step of RUN_STEPS) {
-    const record = run.steps.find((s) => s.step === step)!;
-    if (record.status === "done" || record.status === "skipped") {
-      continue;
-    }
-    if (step === "init") {
-      continue;
-    }
-    current = step;
-    ctx.checkpoint = { ...record.checkpoint };
-    ctx.resumed = record.attempts > 0;
-    killPoint(`before:${step}`);
-    await transition(
-      client,
-      journal,
-      runId,
-      [{ type: "step-started", step, at: now() }],
-      (c) => markStepStarted(c, runId, step),
-    );
-    options.onStep?.(step, "running", ctx.resumed ? "resumed" : "");
-    let result: StepResult;
-    try {
-      result = await STEPS[step as Exclude<RunStep, "init">](ctx);
-    } catch (error) {
-      await fail(ctx, step, error, options);
-      throw error;
-    }
+  /** Records the step's end; if that fails (the journal too), the step fails. */
+  const finish = async (step: RunStep, result: StepResult) => {
     if (result.status === "done") {
       const figures = result.figures;
       await transition(
@@ -351,6 +323,37 @@ async function drive(
         (c) => markStepEnded(c, runId, step, { status: "skipped", reason }),
       );
       options.onStep?.(step, "skipped", reason);
+    }
+  };
+  if (run.state === "succeeded") {
+    return report(client, runId, started, details);
+  }
+  for (const step of RUN_STEPS) {
+    const record = run.steps.find((s) => s.step === step)!;
+    if (record.status === "done" || record.status === "skipped") {
+      continue;
+    }
+    if (step === "init") {
+      continue;
+    }
+    current = step;
+    ctx.checkpoint = { ...record.checkpoint };
+    ctx.resumed = record.attempts > 0;
+    killPoint(`before:${step}`);
+    await transition(
+      client,
+      journal,
+      runId,
+      [{ type: "step-started", step, at: now() }],
+      (c) => markStepStarted(c, runId, step),
+    );
+    options.onStep?.(step, "running", ctx.resumed ? "resumed" : "");
+    try {
+      const result = await STEPS[step as Exclude<RunStep, "init">](ctx);
+      await finish(step, result);
+    } catch (error) {
+      await fail(ctx, step, error, options);
+      throw error;
     }
     killPoint(`after:${step}`);
   }
