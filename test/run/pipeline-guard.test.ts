@@ -13,6 +13,7 @@ import { describe, it } from "node:test";
 import { connect, withClient } from "../../lib/db/connect.js";
 import { RUN_APPLICATION_PREFIX, takeRunLock } from "../../lib/run/lock.js";
 import { freePort } from "../../lib/stack/index.js";
+import { IDLE, testEndpoint } from "../aws/fixtures.js";
 import { testArchive } from "../helpers/archive.js";
 import { runCli } from "../helpers/cli.js";
 import { testDatabase, testEnv } from "../helpers/db.js";
@@ -155,6 +156,47 @@ describe("rebuild run: refused before anything is written", () => {
     });
     assert.equal(r.code, 3, r.stderr);
     assert.match(r.stdout, /FAIL storage: .*nowhere/);
+    assert.ok(await untouched(db.url));
+  });
+
+  it("--dry-run on EC2 (the loopback endpoint): the image, types, subnets and spot prices are checked; an unknown image fails the check (exit 2)", async (t) => {
+    const aws = await testEndpoint(t);
+    const image = aws.registerImage({ name: "worker", argv: IDLE });
+    const db = await testDatabase(t, { empty: true });
+    const env = {
+      FITSFLEET_DATABASE_URL: db.url,
+      FITSFLEET_REDIS_URL: testEnv().redisUrl,
+      FITSFLEET_STORAGE: tempDir(t),
+      AWS_ENDPOINT_URL_EC2: aws.url,
+      AWS_REGION: aws.region,
+      AWS_ACCESS_KEY_ID: aws.operatorCredentials.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: aws.operatorCredentials.secretAccessKey,
+    };
+    const args = (ami: string) => [
+      "rebuild",
+      "run",
+      "--dry-run",
+      "--provider",
+      "ec2",
+      "--image",
+      ami,
+      "--subnets",
+      "subnet-0000000000000001a,subnet-0000000000000002b",
+      "--instances",
+      "3",
+    ];
+    const ok = await runCli(args(image), env);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(
+      ok.stdout,
+      new RegExp(
+        `ok {3}ec2: image ${image} available; 3 spot instance\\(s\\) at \\$[\\d.]+ to \\$[\\d.]+ an hour`,
+      ),
+    );
+    const bad = await runCli(args("ami-0123456789abcdef0"), env);
+    assert.equal(bad.code, 2, bad.stderr);
+    assert.match(bad.stdout, /FAIL ec2: --image ami-0123456789abcdef0/);
+    assert.equal(aws.instances().length, 0, "a dry run launched nothing");
     assert.ok(await untouched(db.url));
   });
 });
