@@ -8,7 +8,11 @@
 import { readdirSync, readFileSync } from "node:fs";
 
 import { launchFleet, terminateFleet } from "../../../infra/fleet.js";
-import { getFleet } from "../../../infra/fleet-store.js";
+import {
+  endMembers,
+  getFleet,
+  recordSpend,
+} from "../../../infra/fleet-store.js";
 import type { FleetMember, FleetSpec } from "../../../infra/provider.js";
 import { previewWorkLeft } from "../../archive-writer.js";
 import { EXIT, FitsfleetError } from "../../errors.js";
@@ -161,7 +165,7 @@ export async function launchStep(ctx: StepContext): Promise<StepResult> {
 
 export async function drainStep(ctx: StepContext): Promise<StepResult> {
   const s = ctx.settings;
-  const fleetName = ctx.fleet;
+  let fleetName = ctx.fleet;
   if (fleetName === null) {
     throw new FitsfleetError(
       "run-no-fleet",
@@ -174,6 +178,22 @@ export async function drainStep(ctx: StepContext): Promise<StepResult> {
   let finished = -1;
   let since = Date.now();
   let relaunches = Number(ctx.checkpoint.relaunches ?? 0);
+  if (s.provider === "ec2") {
+    // A failed run's fleet was ended (lib/run/pipeline.ts, fail): its
+    // resume, with work left, needs another one.
+    const record = await getFleet(ctx.client, fleetName);
+    const status = await rebuildStatus(ctx.client, 1);
+    if (
+      (record?.state === "ended" || record?.state === "failed") &&
+      status.counts.queued + status.counts.active > 0
+    ) {
+      relaunches++;
+      await ctx.commit({ relaunches }, []);
+      const { launch } = await launchNamed(ctx, `${ctx.runId}-d${relaunches}`);
+      await ctx.commit({}, joined(launch.members, new Date().toISOString()));
+      fleetName = ctx.fleet!;
+    }
+  }
   let ticks = 0;
   const started = Date.now();
   for (;;) {
@@ -223,7 +243,6 @@ export async function drainStep(ctx: StepContext): Promise<StepResult> {
         },
       };
     }
-    const fleet = await getFleet(ctx.client, fleetName);
     if (s.provider === "local") {
       // Local workers are free and die with their machine: when none is
       // left (a coordinator killed with them, a crash), start them again.
@@ -249,6 +268,13 @@ export async function drainStep(ctx: StepContext): Promise<StepResult> {
       }
     } else {
       const members = await provider.members(fleetName);
+      const ended = members.filter((m) => m.state === "ended").map((m) => m.id);
+      if (ended.length > 0) {
+        await endMembers(ctx.client, fleetName, ended);
+      }
+      // Spend as of now, from the recorded prices: the budget check reads it.
+      await recordSpend(ctx.client, fleetName);
+      const fleet = await getFleet(ctx.client, fleetName);
       const gone =
         fleet?.state === "ended" ||
         fleet?.state === "failed" ||
