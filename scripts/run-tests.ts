@@ -47,7 +47,7 @@ const CONCURRENCY = 2;
  */
 const TIME_LIMITS: [RegExp, number][] = [
   [
-    /^test\/(ami|aws|cli|dashboard|drills|fleet|preview|rebuild|stack|storage|upgrade)\//,
+    /^test\/(ami|aws|cli|dashboard|drills|fleet|preview|rebuild|run|stack|storage|summit|upgrade)\//,
     900,
   ],
   [/^test\/unit\/test-harness\.test\.ts$/, 900],

@@ -498,6 +498,38 @@ CREATE TABLE fitsfleet.run_snapshots (
     sha256 bytea NOT NULL
 );
 
+CREATE TABLE fitsfleet.run_steps (
+    run_id text NOT NULL,
+    step text NOT NULL,
+    "position" smallint NOT NULL,
+    status text DEFAULT 'pending'::text NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    started_at timestamp with time zone,
+    ended_at timestamp with time zone,
+    figures jsonb DEFAULT '{}'::jsonb NOT NULL,
+    checkpoint jsonb DEFAULT '{}'::jsonb NOT NULL,
+    reason text,
+    CONSTRAINT run_steps_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'running'::text, 'done'::text, 'skipped'::text, 'failed'::text]))),
+    CONSTRAINT run_steps_step_check CHECK ((step = ANY (ARRAY['init'::text, 'migrate'::text, 'enqueue'::text, 'launch'::text, 'drain'::text, 'calcache'::text, 'terminate'::text, 'verify'::text])))
+);
+
+CREATE TABLE fitsfleet.runs (
+    id text NOT NULL,
+    state text DEFAULT 'running'::text NOT NULL,
+    provider text NOT NULL,
+    storage text NOT NULL,
+    queue text NOT NULL,
+    options jsonb NOT NULL,
+    fleet text,
+    coordinator text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    ended_at timestamp with time zone,
+    reason text,
+    CONSTRAINT runs_provider_check CHECK ((provider = ANY (ARRAY['local'::text, 'ec2'::text]))),
+    CONSTRAINT runs_state_check CHECK ((state = ANY (ARRAY['running'::text, 'succeeded'::text, 'failed'::text, 'aborted'::text])))
+);
+
 CREATE TABLE fitsfleet.schema_migrations (
     version integer NOT NULL,
     name text NOT NULL,
@@ -2120,6 +2152,12 @@ ALTER TABLE ONLY fitsfleet.run_leases
 ALTER TABLE ONLY fitsfleet.run_snapshots
     ADD CONSTRAINT run_snapshots_pkey PRIMARY KEY (run_id, seq);
 
+ALTER TABLE ONLY fitsfleet.run_steps
+    ADD CONSTRAINT run_steps_pkey PRIMARY KEY (run_id, step);
+
+ALTER TABLE ONLY fitsfleet.runs
+    ADD CONSTRAINT runs_pkey PRIMARY KEY (id);
+
 ALTER TABLE ONLY fitsfleet.schema_migrations
     ADD CONSTRAINT schema_migrations_pkey PRIMARY KEY (version);
 
@@ -2332,6 +2370,8 @@ CREATE INDEX ingest_ledger_state_sortkey ON fitsfleet.ingest_ledger USING btree 
 CREATE INDEX ingest_ledger_unfinished ON fitsfleet.ingest_ledger USING btree (id) WHERE (state = ANY (ARRAY['queued'::text, 'active'::text]));
 
 CREATE INDEX preview_claims_claim ON fitsfleet.preview_claims USING btree (claim);
+
+CREATE INDEX runs_created_at ON fitsfleet.runs USING btree (created_at DESC);
 
 CREATE INDEX ix_calcache_cal_hid ON public.calcache USING btree (cal_hid);
 
@@ -2788,6 +2828,9 @@ ALTER TABLE ONLY fitsfleet.fleet_instances
 
 ALTER TABLE ONLY fitsfleet.rollcall_findings
     ADD CONSTRAINT rollcall_findings_scope_fkey FOREIGN KEY (scope) REFERENCES fitsfleet.rollcall_runs(scope) ON DELETE CASCADE;
+
+ALTER TABLE ONLY fitsfleet.run_steps
+    ADD CONSTRAINT run_steps_run_id_fkey FOREIGN KEY (run_id) REFERENCES fitsfleet.runs(id) ON DELETE CASCADE;
 
 ALTER TABLE ONLY public.calcache
     ADD CONSTRAINT calcache_cal_hid_fkey FOREIGN KEY (cal_hid) REFERENCES public.header(id);

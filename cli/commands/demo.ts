@@ -2,10 +2,11 @@ import { Command } from "commander";
 
 import type { DemoRebuild, DemoResult } from "../../fixtures/demo.js";
 import { UsageError } from "../../lib/errors.js";
-import { formatCount, formatDuration, formatRate } from "../../lib/progress.js";
+import { formatCount, formatRate } from "../../lib/progress.js";
 import { commandContext } from "../context.js";
 import { describeInit } from "./db/init.js";
 import { describeStatus } from "./db/status.js";
+import { describeRun } from "./rebuild/runs.js";
 import { describeStack } from "./stack/up.js";
 import { describeMigration } from "./upgrade/migrate-tables.js";
 
@@ -18,6 +19,7 @@ function describeRebuild(r: DemoRebuild): string {
       .map(([t, n]) => `${t} ${formatCount(n)}`)
       .join(", ")}`,
     `previews: ${formatCount(r.previews)} JPEGs in ${r.previewLocation}, rendered while ingesting`,
+    `calibration cache: ${formatCount(r.calcache.frames)} frames, ${formatCount(r.calcache.associated)} associated, ${formatCount(r.calcache.rows)} rows`,
     ...(r.failures.length === 0
       ? []
       : [
@@ -41,8 +43,11 @@ function describeDemo(result: DemoResult): string {
     "== upgrade migrate-tables (a generated v2 archive's dump, mapped by mappings/fitsstorage-v2-to-v3.json)",
     describeMigration(result.upgrade),
     "",
-    "== rebuild (enqueue, local ingest workers)",
+    "== rebuild (enqueue, local ingest workers, calibration cache, verify)",
     describeRebuild(result.rebuild),
+    "",
+    `== rebuild run ${result.run.id} (\`fitsfleet rebuild runs show ${result.run.id}\`)`,
+    describeRun(result.run),
     "",
     `demo finished in ${result.seconds.toFixed(1)} s; the stack keeps running (\`fitsfleet rebuild status\`, \`fitsfleet stack down\`)`,
   ].join("\n");
@@ -51,7 +56,7 @@ function describeDemo(result: DemoResult): string {
 export function demoCommand(): Command {
   return new Command("demo")
     .description(
-      "run the toolkit end to end on the embedded local stack: stack up, db init, upgrade migrate-tables from a generated previous-version dump, and a rebuild of a synthetic archive by local worker processes",
+      "run the toolkit end to end on the embedded local stack: stack up, a generated previous-version dump and a synthetic archive, then `rebuild run` on the local provider over them (db init, migrate-tables from the dump, enqueue, local worker processes, the calibration cache, verify)",
     )
     .option("--files <n>", "files in the synthetic archive", "240")
     .option("--workers <n>", "local ingest worker processes", "2")
@@ -77,20 +82,13 @@ export function demoCommand(): Command {
             files,
             workers,
             logger,
-            onProgress: (s) => {
-              const finished =
-                s.counts.done + s.counts.failed + s.counts.skipped;
+            onProgress: (p) =>
+              output.progress({ step: p.step, ...p.fields }, p.message),
+            onStep: (step, status, detail) =>
               output.progress(
-                {
-                  phase: "ingest",
-                  ...s.counts,
-                  total: s.total,
-                  filesPerSecond: s.runFilesPerSecond,
-                  etaSeconds: s.etaSeconds,
-                },
-                `ingest: ${formatCount(finished)} of ${formatCount(s.total)} files (${formatCount(s.counts.failed)} failed), ${formatRate(s.runFilesPerSecond)} files/s, ETA ${formatDuration(s.etaSeconds)}`,
-              );
-            },
+                { step, status, detail },
+                `run: ${step} ${status}${detail === "" ? "" : ` (${detail})`}`,
+              ),
           }),
           describeDemo,
         );

@@ -36,3 +36,6 @@ export const ROLLCALL_LOCK_CLASS = 7379561;
 
 /** `summit seed-historic`: one seeding of a database at a time. */
 export const SUMMIT_SEED_LOCK_KEY = "7379557503411709287";
+
+/** `rebuild run`: the session lock of the one run acting on a database (its holder's application_name names the run). */
+export const RUN_LOCK_KEY = "7379557503411709288";

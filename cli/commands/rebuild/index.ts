@@ -4,7 +4,10 @@ import { dashboardCommand } from "./dashboard.js";
 import { enqueueCommand } from "./enqueue.js";
 import { failuresCommand } from "./failures.js";
 import { launchFleetCommand } from "./launch-fleet.js";
+import { planCommand } from "./plan.js";
 import { reconcileCommand, retryFailedCommand } from "./requeue.js";
+import { runCommand } from "./run.js";
+import { runsCommand } from "./runs.js";
 import { statusCommand } from "./status.js";
 
 export function rebuildCommand(): Command {
@@ -18,5 +21,8 @@ export function rebuildCommand(): Command {
     .addCommand(retryFailedCommand())
     .addCommand(reconcileCommand())
     .addCommand(launchFleetCommand())
+    .addCommand(planCommand())
+    .addCommand(runCommand())
+    .addCommand(runsCommand())
     .addCommand(dashboardCommand());
 }

@@ -1,0 +1,31 @@
+/**
+ * Where the pipeline's events go. `rebuild run` calls `record` inside the
+ * transaction that changes a step's state (`client` is in that
+ * transaction), so an event log that writes through the same client
+ * commits its events exactly when the state they describe commits, and a
+ * run killed between the two leaves neither.
+ *
+ * INTEGRATION POINT (the coordinator's event log, lib/run/events.ts): give
+ * `runPipeline` a `RunJournal` whose `record` appends the events with
+ * `client`; until then `loggingJournal` only logs them.
+ */
+import type { AnyClient } from "../db/connect.js";
+import type { Logger } from "../logger.js";
+import type { RunEvent } from "./types.js";
+
+export interface RunJournal {
+  /** Called inside the transaction of the state change the events describe; must use `client`. */
+  record(client: AnyClient, runId: string, events: RunEvent[]): Promise<void>;
+}
+
+/** A journal that writes nothing: each event becomes a debug log line. */
+export function loggingJournal(logger?: Logger): RunJournal {
+  return {
+    record(_client, runId, events) {
+      for (const event of events) {
+        logger?.debug("run event", { run: runId, ...event });
+      }
+      return Promise.resolve();
+    },
+  };
+}

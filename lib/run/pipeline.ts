@@ -1,0 +1,470 @@
+/**
+ * `rebuild run`: the whole rebuild as one pipeline (lib/run/types.ts
+ * RUN_STEPS): init, migrate, enqueue, launch, drain, calcache, terminate,
+ * verify. Each step's state lives in `fitsfleet.run_steps`, changed in one
+ * transaction with the journal's events (lib/run/journal.ts), so a run
+ * killed anywhere continues with `resumePipeline`: a finished step is never
+ * run again, and a step cut off resumes from its checkpoint. One run acts
+ * on a database at a time (lib/run/lock.ts).
+ */
+import { randomBytes } from "node:crypto";
+import { hostname } from "node:os";
+
+import { Ec2FleetProvider } from "../../infra/ec2.js";
+import { LocalFleetProvider } from "../../infra/local.js";
+import type { FleetProvider } from "../../infra/provider.js";
+import { REBUILT_TABLES } from "../archive-writer.js";
+import { connect, type PgClient } from "../db/connect.js";
+import {
+  coerceError,
+  EXIT,
+  FitsfleetError,
+  PreconditionError,
+} from "../errors.js";
+import type { Logger } from "../logger.js";
+import { type Failure, listFailures } from "../rebuild/ledger.js";
+import { killPoint } from "./faults.js";
+import { loggingJournal, type RunJournal } from "./journal.js";
+import { releaseRunLock, RUN_APPLICATION_PREFIX, takeRunLock } from "./lock.js";
+import {
+  preflight,
+  preflightError,
+  type PreflightReport,
+} from "./preflight.js";
+import type { RunSettings } from "./settings.js";
+import { calcacheStep } from "./steps/calcache.js";
+import type {
+  RunProgress,
+  StepContext,
+  StepFn,
+  StepResult,
+} from "./steps/context.js";
+import { initStep, migrateStep } from "./steps/database.js";
+import { enqueueStep } from "./steps/enqueue.js";
+import {
+  drainStep,
+  endRunFleet,
+  launchStep,
+  terminateStep,
+} from "./steps/fleet.js";
+import { verifyStep } from "./steps/verify.js";
+import {
+  getRun,
+  hasRunTables,
+  insertRun,
+  markRunEnded,
+  markStepEnded,
+  markStepStarted,
+  type RunRecord,
+  saveCheckpoint,
+  setCoordinator,
+  transition,
+} from "./store.js";
+import { RUN_STEPS, type RunEvent, type RunStep } from "./types.js";
+
+const STEPS: Record<Exclude<RunStep, "init">, StepFn> = {
+  migrate: migrateStep,
+  enqueue: enqueueStep,
+  launch: launchStep,
+  drain: drainStep,
+  calcache: calcacheStep,
+  terminate: terminateStep,
+  verify: verifyStep,
+};
+
+export interface PipelineOptions {
+  databaseUrl: string;
+  redisUrl: string;
+  logger: Logger;
+  /** Where events go (default: the log only). See lib/run/journal.ts. */
+  journal?: RunJournal;
+  onProgress?: (progress: RunProgress) => void;
+  /** A step starts or ends. */
+  onStep?: (step: RunStep, status: string, detail: string) => void;
+  signal?: AbortSignal;
+  /** The run's id (default: generated). */
+  runId?: string;
+  /** The local provider's CLI (tests); default this package's dist/cli/main.js. */
+  cli?: string;
+}
+
+export interface RunReport {
+  run: RunRecord<RunSettings>;
+  /** Rows in the rebuilt tables now. */
+  rows: Record<string, number>;
+  ledger: Record<string, number>;
+  failures: Failure[];
+  /** USD, the run's fleets from launch to end. */
+  spend: number;
+  seconds: number;
+  /** What the steps this process ran returned in detail (the demo prints them). */
+  details: Partial<Record<RunStep, unknown>>;
+}
+
+/** r-20261207t0612-a1b2c3: sortable, and a valid fleet name prefix. */
+export function newRunId(now = new Date()): string {
+  const stamp = now.toISOString().replace(/[-:]/g, "").slice(0, 13);
+  return `r-${stamp.toLowerCase()}-${randomBytes(3).toString("hex")}`;
+}
+
+const RUN_ID = /^r-[0-9a-z-]{4,60}$/;
+
+function coordinatorName(): string {
+  return `${hostname()}:${process.pid}`;
+}
+
+const now = () => new Date().toISOString();
+
+/** --dry-run: every preflight check, nothing written. */
+export function dryRun(
+  settings: RunSettings,
+  options: Pick<PipelineOptions, "databaseUrl" | "redisUrl" | "logger">,
+): Promise<PreflightReport> {
+  return preflight(settings, { ...options, thorough: true });
+}
+
+/** A new run: preflight, then every step. */
+export async function runPipeline(
+  settings: RunSettings,
+  options: PipelineOptions,
+): Promise<RunReport> {
+  const runId = options.runId ?? newRunId();
+  const client = await openCoordinator(runId, options);
+  try {
+    await takeRunLock(client);
+    const checks = await preflight(settings, {
+      ...options,
+      thorough: false,
+      runId,
+    });
+    if (!checks.ok) {
+      throw preflightError(checks);
+    }
+    const journal = options.journal ?? loggingJournal(options.logger);
+    options.onStep?.("init", "running", "");
+    const initStarted = new Date();
+    const init = await initStep(options.databaseUrl, options);
+    await transition(
+      client,
+      journal,
+      runId,
+      [
+        { type: "run-started", runId, at: now(), provider: settings.provider },
+        { type: "step-started", step: "init", at: now() },
+        {
+          type: "step-finished",
+          step: "init",
+          at: now(),
+          figures: init.figures,
+        },
+      ],
+      async (c) => {
+        await insertRun(c, {
+          id: runId,
+          provider: settings.provider,
+          storage: settings.storage,
+          queue: settings.queue,
+          settings,
+          coordinator: coordinatorName(),
+        });
+        await markStepStarted(c, runId, "init", initStarted);
+        await markStepEnded(c, runId, "init", {
+          status: "done",
+          figures: init.figures,
+        });
+      },
+    );
+    options.onStep?.("init", "done", describeFigures(init.figures));
+    killPoint("after:init");
+    return await drive(client, runId, options, { init: init.detail });
+  } finally {
+    await closeCoordinator(client);
+  }
+}
+
+/** Continues a run where it stopped: no finished step again. */
+export async function resumePipeline(
+  runId: string,
+  options: PipelineOptions,
+): Promise<RunReport> {
+  if (!RUN_ID.test(runId)) {
+    throw new FitsfleetError(
+      "usage",
+      EXIT.usage,
+      `--resume ${runId}: not a run id (r-…; see \`fitsfleet rebuild runs\`)`,
+    );
+  }
+  const client = await openCoordinator(runId, options);
+  try {
+    await takeRunLock(client);
+    if (
+      !(await hasRunTables(client)) ||
+      (await getRun(client, runId)) === undefined
+    ) {
+      throw new PreconditionError(`no run ${runId} in this database`, {
+        suggestion: "see `fitsfleet rebuild runs` for the runs it knows",
+      });
+    }
+    await setCoordinator(client, runId, coordinatorName());
+    return await drive(client, runId, options, {});
+  } finally {
+    await closeCoordinator(client);
+  }
+}
+
+async function openCoordinator(
+  runId: string,
+  options: PipelineOptions,
+): Promise<PgClient> {
+  return connect(options.databaseUrl, {
+    applicationName: `${RUN_APPLICATION_PREFIX}${runId}`,
+  });
+}
+
+async function closeCoordinator(client: PgClient): Promise<void> {
+  await releaseRunLock(client).catch(() => undefined);
+  await client.end().catch(() => undefined);
+}
+
+function describeFigures(figures: Record<string, number>): string {
+  return Object.entries(figures)
+    .map(([k, v]) => `${k} ${Number.isInteger(v) ? v : v.toFixed(2)}`)
+    .join(", ");
+}
+
+async function drive(
+  client: PgClient,
+  runId: string,
+  options: PipelineOptions,
+  details: Partial<Record<RunStep, unknown>>,
+): Promise<RunReport> {
+  const started = Date.now();
+  const journal = options.journal ?? loggingJournal(options.logger);
+  let run = (await getRun<RunSettings>(client, runId))!;
+  const settings = run.settings;
+  let provider: FleetProvider | undefined;
+  const ctx: StepContext = {
+    runId,
+    settings,
+    databaseUrl: options.databaseUrl,
+    redisUrl: options.redisUrl,
+    client,
+    journal,
+    logger: options.logger,
+    checkpoint: {},
+    resumed: false,
+    fleet: run.fleet,
+    calcacheFigures: run.steps.find((s) => s.step === "calcache")?.figures,
+    provider: async () => {
+      provider ??=
+        settings.provider === "local"
+          ? new LocalFleetProvider(
+              {
+                databaseUrl: options.databaseUrl,
+                redisUrl: options.redisUrl,
+                s3Endpoint: settings.s3Endpoint,
+              },
+              options.cli,
+            )
+          : new Ec2FleetProvider(
+              await (
+                await import("../../infra/aws.js")
+              ).ec2Client(settings.ec2!.region),
+              settings.ec2,
+            );
+      return provider;
+    },
+    commit: async (checkpoint, events, work) => {
+      const step = current;
+      return transition(client, journal, runId, events, async (c) => {
+        const result = work === undefined ? undefined : await work(c);
+        const keys =
+          typeof checkpoint === "function" ? checkpoint(result) : checkpoint;
+        if (Object.keys(keys).length > 0) {
+          await saveCheckpoint(c, runId, step, keys);
+        }
+        Object.assign(ctx.checkpoint, keys);
+        return result;
+      });
+    },
+    progress: (p) => options.onProgress?.({ step: current, ...p }),
+    fault: killPoint,
+    signal: options.signal,
+  };
+  let current: RunStep = "init";
+  /** Records the step's end; if that fails (the journal too), the step fails. */
+  const finish = async (step: RunStep, result: StepResult) => {
+    if (result.status === "done") {
+      const figures = result.figures;
+      await transition(
+        client,
+        journal,
+        runId,
+        [
+          ...(result.events ?? []),
+          { type: "step-finished", step, at: now(), figures },
+        ],
+        (c) => markStepEnded(c, runId, step, { status: "done", figures }),
+      );
+      if (step === "calcache") {
+        ctx.calcacheFigures = figures;
+      }
+      if (result.detail !== undefined) {
+        details[step] = result.detail;
+      }
+      options.onStep?.(step, "done", describeFigures(figures));
+    } else {
+      const reason = result.reason;
+      await transition(
+        client,
+        journal,
+        runId,
+        [{ type: "step-skipped", step, at: now(), reason }],
+        (c) => markStepEnded(c, runId, step, { status: "skipped", reason }),
+      );
+      options.onStep?.(step, "skipped", reason);
+    }
+  };
+  if (run.state === "succeeded") {
+    return report(client, runId, started, details);
+  }
+  for (const step of RUN_STEPS) {
+    const record = run.steps.find((s) => s.step === step)!;
+    if (record.status === "done" || record.status === "skipped") {
+      continue;
+    }
+    if (step === "init") {
+      continue;
+    }
+    current = step;
+    ctx.checkpoint = { ...record.checkpoint };
+    ctx.resumed = record.attempts > 0;
+    killPoint(`before:${step}`);
+    await transition(
+      client,
+      journal,
+      runId,
+      [{ type: "step-started", step, at: now() }],
+      (c) => markStepStarted(c, runId, step),
+    );
+    options.onStep?.(step, "running", ctx.resumed ? "resumed" : "");
+    try {
+      const result = await STEPS[step as Exclude<RunStep, "init">](ctx);
+      await finish(step, result);
+    } catch (error) {
+      await fail(ctx, step, error, options);
+      throw error;
+    }
+    killPoint(`after:${step}`);
+  }
+  await transition(
+    client,
+    journal,
+    runId,
+    [{ type: "run-finished", at: now(), outcome: "succeeded" }],
+    (c) => markRunEnded(c, runId, "succeeded", null),
+  );
+  run = (await getRun<RunSettings>(client, runId))!;
+  return report(client, runId, started, details);
+}
+
+/**
+ * A step failed: recorded with its reason, and a fleet that was launched
+ * and not yet ended is ended, so a failed run costs nothing while it waits
+ * for an operator (`--resume` launches anew if work is left).
+ */
+async function fail(
+  ctx: StepContext,
+  step: RunStep,
+  error: unknown,
+  options: PipelineOptions,
+): Promise<void> {
+  const e = coerceError(error);
+  const reason = e.message;
+  const interrupted = e.exitCode === EXIT.interrupted;
+  const events: RunEvent[] = [
+    { type: "step-failed", step, at: now(), reason },
+    {
+      type: "run-finished",
+      at: now(),
+      outcome: interrupted ? "aborted" : "failed",
+    },
+  ];
+  await transition(ctx.client, ctx.journal, ctx.runId, events, async (c) => {
+    await markStepEnded(c, ctx.runId, step, { status: "failed", reason });
+    await markRunEnded(
+      c,
+      ctx.runId,
+      interrupted ? "aborted" : "failed",
+      `${step}: ${reason}`,
+    );
+  }).catch((error: unknown) =>
+    options.logger.warn("could not record the failed step", {
+      run: ctx.runId,
+      step,
+      error: coerceError(error).message,
+    }),
+  );
+  options.onStep?.(step, "failed", reason);
+  const launchedBefore = RUN_STEPS.indexOf(step) > RUN_STEPS.indexOf("launch");
+  const endsBefore = RUN_STEPS.indexOf(step) <= RUN_STEPS.indexOf("terminate");
+  if (
+    ctx.fleet !== null &&
+    (step === "launch" || (launchedBefore && endsBefore))
+  ) {
+    await endRunFleet(ctx, `the run failed at ${step}: ${reason}`).catch(
+      (error: unknown) =>
+        options.logger.warn("could not end the run's fleet", {
+          run: ctx.runId,
+          fleet: ctx.fleet,
+          error: coerceError(error).message,
+        }),
+    );
+  }
+}
+
+/** The run as `rebuild runs show` gives it: steps, figures, rows, failures, spend. */
+export async function runReport(
+  client: PgClient,
+  runId: string,
+): Promise<RunReport> {
+  return report(client, runId, Date.now(), {});
+}
+
+async function report(
+  client: PgClient,
+  runId: string,
+  started: number,
+  details: Partial<Record<RunStep, unknown>>,
+): Promise<RunReport> {
+  const run = await getRun<RunSettings>(client, runId);
+  if (run === undefined) {
+    throw new PreconditionError(`no run ${runId} in this database`, {
+      suggestion: "see `fitsfleet rebuild runs` for the runs it knows",
+    });
+  }
+  const rows: Record<string, number> = {};
+  for (const table of REBUILT_TABLES) {
+    const { rows: n } = await client.query<{ n: string }>(
+      `SELECT count(*) AS n FROM ${table}`,
+    );
+    rows[table] = Number(n[0]!.n);
+  }
+  const { rows: states } = await client.query<{ state: string; n: string }>(
+    "SELECT state, count(*) AS n FROM fitsfleet.ingest_ledger WHERE storage = $1 GROUP BY state",
+    [run.storage],
+  );
+  const { rows: spend } = await client.query<{ usd: string | null }>(
+    "SELECT sum(spend)::text AS usd FROM fitsfleet.fleets WHERE run = $1",
+    [runId],
+  );
+  return {
+    run,
+    rows,
+    ledger: Object.fromEntries(states.map((s) => [s.state, Number(s.n)])),
+    failures: (await listFailures(client, 20)).failures,
+    spend: Number(spend[0]?.usd ?? 0),
+    seconds: (Date.now() - started) / 1000,
+    details,
+  };
+}
