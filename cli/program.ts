@@ -48,7 +48,7 @@ export const TOP_COMMANDS: readonly TopCommand[] = [
     name: "demo",
     term: "demo [options]",
     description:
-      "run the toolkit end to end on the embedded local stack: stack up, db init, upgrade migrate-tables from a generated previous-version dump, and a rebuild of a synthetic archive by local worker processes",
+      "run the toolkit end to end on the embedded local stack: stack up, a generated previous-version dump and a synthetic archive, then `rebuild run` on the local provider over them (db init, migrate-tables from the dump, enqueue, local worker processes, the calibration cache, verify)",
     load: async () => (await import("./commands/demo.js")).demoCommand(),
   },
   {
