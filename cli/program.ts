@@ -115,7 +115,7 @@ export const TOP_COMMANDS: readonly TopCommand[] = [
     name: "infra",
     term: "infra",
     description:
-      "what an AWS account needs for a fleet: least-privilege IAM policies",
+      "what an AWS account needs for a fleet and its worker image: least-privilege IAM policies",
     load: async () =>
       (await import("./commands/infra/index.js")).infraCommand(),
   },
@@ -131,7 +131,7 @@ export const TOP_COMMANDS: readonly TopCommand[] = [
     name: "ami",
     term: "ami",
     description:
-      "the worker image fleet instances boot: bake one (no secret in it), list them, prune old ones",
+      "the worker image fleet instances boot: bake one (no secret in it), list them, prune old ones, sweep what killed bakes left",
     load: async () => (await import("./commands/ami/index.js")).amiCommand(),
   },
   {
