@@ -96,6 +96,36 @@ export async function runShape(
   types: string[],
   work: string,
 ): Promise<number> {
+  const { text, params } = shapeStatement(shape, members, types, work);
+  const result = await client.query(text, params);
+  return result.rowCount ?? 0;
+}
+
+/** A column of the per-frame statement: `h."name"`, `pt.priority`, … */
+const COLUMN_REF = /\b(h|i|d|pt)\.(?:"([^"]+)"|([a-z_][a-z0-9_]*))/g;
+
+/** The per-frame `max_interval` clause as query.ts writes it. */
+const WITHIN =
+  /^h\.ut_datetime > \$(\d+) - make_interval\(days => \$(\d+)\) AND h\.ut_datetime < \$\1 \+ make_interval\(days => \$\2\)$/;
+
+/**
+ * The statement `runShape` runs. Its plan is forced into the order that
+ * keeps it linear: first the candidates (a MATERIALIZED CTE with the
+ * clauses that are the same for every frame, and for a time-windowed search
+ * only what lies within the window of some frame of the batch), then a hash
+ * join of the frames to the candidates on the equality clauses and, for a
+ * time window of D days, on the D-day bucket of ut_datetime (the frame's
+ * bucket −1, 0 or +1: a candidate within D days is always in one of them),
+ * then the per-frame clauses themselves, then the ranking. Every added
+ * condition is implied by the per-frame clauses, so it only drops rows the
+ * per-frame statement also drops.
+ */
+export function shapeStatement(
+  shape: Shape,
+  members: ShapeMember[],
+  types: string[],
+  work: string,
+): { text: string; params: unknown[] } {
   const params: unknown[] = [];
   const unnest: string[] = [];
   const columns: string[] = [];
@@ -133,11 +163,13 @@ export async function runShape(
   // every frame has the same value (the planner then sees a constant),
   // else the frame's column.
   const replacement = new Map<number, string>();
+  const uniform = new Map<number, unknown>();
   types.forEach((type, index) => {
     const n = index + 1;
     const first = members[0]!.values[index];
     if (members.every((m) => m.values[index] === first)) {
       params.push(first);
+      uniform.set(n, first);
       replacement.set(n, `$${params.length}::${type}`);
     } else {
       column(
@@ -157,16 +189,71 @@ export async function runShape(
       return r;
     });
   const { from, where, order, limit } = shape.parts;
-  const text = `INSERT INTO ${work} (obs_hid, caltype, part, rn, cal_hid, weave_limit)
+
+  const candidateWhere: string[] = [];
+  const joinWhere: string[] = [];
+  for (const clause of where) {
+    const text = rewrite(clause);
+    (text.includes("p.") ? joinWhere : candidateWhere).push(text);
+  }
+  let bucketJoin = "";
+  let bucketColumn = "";
+  const frameBuckets: string[] = [];
+  for (const clause of where) {
+    const m = WITHIN.exec(clause);
+    const days = m === null ? undefined : uniform.get(Number(m[2]));
+    if (m === null || typeof days !== "number" || days <= 0) {
+      continue;
+    }
+    const at = replacement.get(Number(m[1]))!;
+    const seconds = days * 86400;
+    bucketColumn = `, floor(extract(epoch FROM h.ut_datetime) / ${seconds}) AS "bucket"`;
+    frameBuckets.push(`floor(extract(epoch FROM ${at}) / ${seconds}) + b.o`);
+    bucketJoin = `CROSS JOIN (VALUES (-1), (0), (1)) AS b(o)`;
+    if (at.startsWith("p.")) {
+      const times = members.map((mm) => String(mm.values[Number(m[1]) - 1]));
+      times.sort();
+      params.push(times[0], times[times.length - 1], days);
+      const n = params.length;
+      candidateWhere.push(
+        `h.ut_datetime > $${n - 2}::timestamp - make_interval(days => $${n}::int)`,
+        `h.ut_datetime < $${n - 1}::timestamp + make_interval(days => $${n}::int)`,
+      );
+    }
+    break;
+  }
+
+  const tiebreak = "h.id DESC, i.id DESC";
+  const outerOrder = `${order.join(", ")}, ${tiebreak}`;
+  // Every column the frame-dependent parts read comes out of the CTE.
+  const needed = new Map<string, string>();
+  const toCte = (sql: string) =>
+    sql.replace(
+      COLUMN_REF,
+      (ref: string, alias: string, quoted?: string, bare?: string) => {
+        const name = `${alias}.${quoted ?? bare}`;
+        needed.set(name, ref);
+        return `c."${name}"`;
+      },
+    );
+  const joinText = joinWhere.map(toCte);
+  const orderText = toCte(rewrite(outerOrder));
+  const cteColumns = [...needed].map(([name, ref]) => `${ref} AS "${name}"`);
+  if (frameBuckets.length > 0) {
+    joinText.push(`c."bucket" = ${frameBuckets[0]}`);
+  }
+  const text = `WITH c AS MATERIALIZED (
+  SELECT ${cteColumns.join(", ")}${bucketColumn}
+    FROM ${from}
+   WHERE ${candidateWhere.join("\n     AND ")})
+INSERT INTO ${work} (obs_hid, caltype, part, rn, cal_hid, weave_limit)
 SELECT obs_hid, caltype, part, rn, cal_hid, weave_limit
-  FROM (SELECT p.obs_hid, p.caltype, p.part, p.weave_limit, h.id AS cal_hid,
+  FROM (SELECT p.obs_hid, p.caltype, p.part, p.weave_limit, c."h.id" AS cal_hid,
                ${rewrite(limit)} AS lim,
-               row_number() OVER (PARTITION BY p.k
-                                  ORDER BY ${rewrite(order.join(", "))}, h.id DESC, i.id DESC) AS rn
-          FROM unnest(${unnest.join(", ")}) AS p(${columns.join(", ")}),
-               ${from}
-         WHERE ${rewrite(where.join("\n           AND "))}) ranked
+               row_number() OVER (PARTITION BY p.k ORDER BY ${orderText}) AS rn
+          FROM unnest(${unnest.join(", ")}) AS p(${columns.join(", ")})
+          ${bucketJoin}
+          JOIN c ON ${joinText.length === 0 ? "true" : joinText.join("\n           AND ")}) ranked
  WHERE rn <= lim`;
-  const result = await client.query(text, params);
-  return result.rowCount ?? 0;
+  return { text, params };
 }
