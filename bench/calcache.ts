@@ -117,7 +117,19 @@ try {
   let rows = 0;
   for (const slice of slices) {
     t = performance.now();
-    const report = await rebuildCalcache({ databaseUrl: url, jobs });
+    let shown = 0;
+    const report = await rebuildCalcache({
+      databaseUrl: url,
+      jobs,
+      onProgress: (p) => {
+        if (Date.now() - shown > 15_000 || p.phase !== "search") {
+          shown = Date.now();
+          process.stderr.write(
+            `  ${p.phase} ${p.framesDone}/${p.framesTotal} ${p.framesPerSecond.toFixed(0)} frames/s\n`,
+          );
+        }
+      },
+    });
     setSeconds.push((performance.now() - t) / 1000);
     rows = report.rowsWritten;
     console.log(

@@ -487,9 +487,12 @@ async function columnsOf(client: AnyClient, table: string): Promise<string[]> {
 
 /**
  * Copies the whole archive `copies` more times, each copy's frames observed
- * `shiftDays` later than the one before (new file names, the same
- * everything else), in a few INSERT … SELECT statements: a large archive
- * with the generator's shapes, fast. Returns the number of headers after.
+ * `shiftDays` later than the one before, in a few INSERT … SELECT
+ * statements: a large archive with the generator's shapes, fast. A copy has
+ * its own file names, data labels, observation ids and MOS mask names (they
+ * name one observation in a real archive) and no processed BPMs (a real
+ * archive holds a handful per detector setup, not one per hundred frames);
+ * everything else is the same. Returns the number of headers after.
  */
 export async function replicateCalArchive(
   client: AnyClient,
@@ -510,11 +513,18 @@ export async function replicateCalArchive(
   ): Promise<void> => {
     const columns = await columnsOf(client, table);
     const select = columns.map((c) => set[c] ?? c);
+    const bpm = `(SELECT h.id FROM header h WHERE h.reduction = 'PROCESSED_BPM')`;
+    const skip =
+      table === "header"
+        ? `AND id NOT IN ${bpm}`
+        : REPLICATED_TABLES.includes(table as "gmos")
+          ? `AND header_id NOT IN ${bpm}`
+          : "";
     await client.query(
       `INSERT INTO ${table} (${columns.join(", ")})
        SELECT ${select.join(", ")}
          FROM ${table}, generate_series(1, $1::int) AS k
-        WHERE id < $2`,
+        WHERE id < $2 ${skip}`,
       [copies, step],
     );
     await client.query(
@@ -533,9 +543,19 @@ export async function replicateCalArchive(
     diskfile_id: offset("diskfile_id"),
     ut_datetime: `ut_datetime + make_interval(days => k * ${shiftDays})`,
     ut_datetime_secs: `ut_datetime_secs + k * ${shiftDays}::bigint * 86400`,
+    data_label: `data_label || '-' || k`,
+    observation_id: `observation_id || '-' || k`,
   });
   for (const table of REPLICATED_TABLES) {
-    await copy(table, { id: offset("id"), header_id: offset("header_id") });
+    await copy(table, {
+      id: offset("id"),
+      header_id: offset("header_id"),
+      ...(table === "gmos"
+        ? {
+            focal_plane_mask: `CASE WHEN focal_plane_mask LIKE 'GN20%' THEN focal_plane_mask || '-' || k ELSE focal_plane_mask END`,
+          }
+        : {}),
+    });
   }
   const { rows } = await client.query<{ n: string }>(
     "SELECT count(*) AS n FROM header",

@@ -1,5 +1,6 @@
 import { Command } from "commander";
 
+import { calcacheCommand } from "./calcache.js";
 import { enqueueCommand } from "./enqueue.js";
 import { failuresCommand } from "./failures.js";
 import { launchFleetCommand } from "./launch-fleet.js";
@@ -16,5 +17,6 @@ export function rebuildCommand(): Command {
     .addCommand(failuresCommand())
     .addCommand(retryFailedCommand())
     .addCommand(reconcileCommand())
-    .addCommand(launchFleetCommand());
+    .addCommand(launchFleetCommand())
+    .addCommand(calcacheCommand());
 }

@@ -38,9 +38,9 @@ import {
   FRAMES_TABLE,
   indexNewTable,
   NEW_TABLE,
+  type ReplaceHook,
   replaceInPlace,
   type ReplaceResult,
-  type SwapHook,
   swapIn,
   WORK_TABLE,
 } from "./tables.js";
@@ -69,8 +69,8 @@ export interface RebuildCalcacheOptions {
   /** The default: swap for a rebuild of everything, in place for a filtered one. */
   strategy?: RebuildStrategy;
   onProgress?: (progress: RebuildProgress) => void;
-  /** Runs inside the replacing transaction, just before the cache changes (tests hold it there). */
-  beforeReplace?: SwapHook;
+  /** Called inside the replacing transaction (tests hold it there). */
+  duringReplace?: ReplaceHook;
 }
 
 export interface RebuildProgress {
@@ -283,8 +283,8 @@ export async function rebuildCalcache(
     try {
       replaced =
         strategy === "swap"
-          ? await swapIn(main, queueHighWater, options.beforeReplace)
-          : await replaceInPlace(main, queueHighWater, options.beforeReplace);
+          ? await swapIn(main, queueHighWater, options.duringReplace)
+          : await replaceInPlace(main, queueHighWater, options.duringReplace);
       await main.query("COMMIT");
     } catch (error) {
       await main.query("ROLLBACK").catch(() => undefined);

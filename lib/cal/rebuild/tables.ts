@@ -97,8 +97,12 @@ export async function indexNewTable(client: AnyClient): Promise<void> {
   }
 }
 
-/** Inside the swap's transaction, before the old table goes. */
-export type SwapHook = (client: AnyClient) => Promise<void>;
+/**
+ * Called inside the replacing transaction: `locked` once the cache is
+ * locked against writers (readers still read the old rows), `replaced`
+ * just before the commit. Tests hold the transaction there.
+ */
+export type ReplaceHook = (stage: "locked" | "replaced") => Promise<void>;
 
 export interface ReplaceResult {
   deleted: number;
@@ -123,9 +127,10 @@ async function clearQueue(
 export async function swapIn(
   client: AnyClient,
   queueHighWater: number,
-  beforeDrop?: SwapHook,
+  hook?: ReplaceHook,
 ): Promise<ReplaceResult> {
   await client.query("LOCK TABLE public.calcache IN EXCLUSIVE MODE");
+  await hook?.("locked");
   const deleted = await client.query<{ n: string }>(
     `SELECT count(*) AS n FROM public.calcache c
       WHERE EXISTS (SELECT 1 FROM ${FRAMES_TABLE} f WHERE f.hid = c.obs_hid)`,
@@ -137,7 +142,6 @@ export async function swapIn(
       WHERE NOT EXISTS (SELECT 1 FROM ${FRAMES_TABLE} f WHERE f.hid = c.obs_hid)`,
   );
   const queueCleared = await clearQueue(client, queueHighWater);
-  await beforeDrop?.(client);
   await client.query("ALTER SEQUENCE public.calcache_id_seq OWNED BY NONE");
   await client.query("DROP TABLE public.calcache");
   await client.query(`ALTER TABLE ${NEW_TABLE} SET SCHEMA public`);
@@ -145,6 +149,7 @@ export async function swapIn(
   await client.query(
     "ALTER SEQUENCE public.calcache_id_seq OWNED BY public.calcache.id",
   );
+  await hook?.("replaced");
   return {
     deleted: Number(deleted.rows[0]!.n),
     kept: kept.rowCount ?? 0,
@@ -155,9 +160,10 @@ export async function swapIn(
 export async function replaceInPlace(
   client: AnyClient,
   queueHighWater: number,
-  beforeCommit?: SwapHook,
+  hook?: ReplaceHook,
 ): Promise<ReplaceResult> {
   await client.query("LOCK TABLE public.calcache IN EXCLUSIVE MODE");
+  await hook?.("locked");
   const deleted = await client.query(
     `DELETE FROM public.calcache c USING ${FRAMES_TABLE} f WHERE c.obs_hid = f.hid`,
   );
@@ -166,6 +172,6 @@ export async function replaceInPlace(
      SELECT obs_hid, cal_hid, rank, caltype FROM ${NEW_TABLE} ORDER BY id`,
   );
   const queueCleared = await clearQueue(client, queueHighWater);
-  await beforeCommit?.(client);
+  await hook?.("replaced");
   return { deleted: deleted.rowCount ?? 0, kept: 0, queueCleared };
 }
