@@ -106,7 +106,7 @@ const COLUMN_REF = /\b(h|i|d|pt)\.(?:"([^"]+)"|([a-z_][a-z0-9_]*))/g;
 
 /** The per-frame `max_interval` clause as query.ts writes it. */
 const WITHIN =
-  /^h\.ut_datetime > \$(\d+) - make_interval\(days => \$(\d+)\) AND h\.ut_datetime < \$\1 \+ make_interval\(days => \$\2\)$/;
+  /^h\.ut_datetime > \$(\d+)(?:::timestamp)? - make_interval\(days => \$(\d+)\) AND h\.ut_datetime < \$\1(?:::timestamp)? \+ make_interval\(days => \$\2\)$/;
 
 /**
  * The statement `runShape` runs. Its plan is forced into the order that
