@@ -13,7 +13,7 @@
  * each copy `shift` days after the one before, until it holds at least
  * `science` science-class OBJECT frames.
  *
- * Usage: node --import tsx bench/calcache.ts [science=100000] [sample=600] [jobs=cores]
+ * Usage: node --import tsx bench/calcache.ts [science=100000] [sample=600] [jobs=cores] [batch=50000]
  */
 import { mkdtempSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
@@ -33,6 +33,7 @@ import {
 const science = Number(process.argv[2] ?? 100_000);
 const sampleSize = Number(process.argv[3] ?? 600);
 const jobs = Number(process.argv[4] ?? availableParallelism());
+const batchSize = Number(process.argv[5] ?? 50_000);
 const SEED_FRAMES = 400;
 const SHIFT_DAYS = 1000;
 const dir = mkdtempSync(join(tmpdir(), "fitsfleet-bench-cal-"));
@@ -127,6 +128,7 @@ try {
   const report = await rebuildCalcache({
     databaseUrl: url,
     jobs,
+    batchSize,
     onProgress: (p) => {
       if (Date.now() - shown > 15_000 || p.phase !== "search") {
         shown = Date.now();
@@ -145,7 +147,7 @@ try {
   const setRate = covered.length / setBest;
   const perFrameRate = chosen.length / perFrameSeconds;
   console.log("");
-  console.log(`jobs: ${jobs} connections each`);
+  console.log(`jobs: ${jobs} connections each; batches of ${batchSize} frames`);
   console.log(
     `set-based:  ${setRate.toFixed(0)} frames/s, ${((setBest * 1000) / covered.length).toFixed(3)} ms per frame `,
   );
