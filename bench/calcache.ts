@@ -13,7 +13,7 @@
  * each copy `shift` days after the one before, until it holds at least
  * `science` science-class OBJECT frames.
  *
- * Usage: node --import tsx bench/calcache.ts [science=100000] [sample=600] [jobs=cores] [batch=50000]
+ * Usage: node --import tsx bench/calcache.ts [science=100000] [sample=600] [jobs=cores] [batch=150000]
  */
 import { mkdtempSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
@@ -33,7 +33,7 @@ import {
 const science = Number(process.argv[2] ?? 100_000);
 const sampleSize = Number(process.argv[3] ?? 600);
 const jobs = Number(process.argv[4] ?? availableParallelism());
-const batchSize = Number(process.argv[5] ?? 50_000);
+const batchSize = Number(process.argv[5] ?? 150_000);
 const SEED_FRAMES = 400;
 const SHIFT_DAYS = 1000;
 const dir = mkdtempSync(join(tmpdir(), "fitsfleet-bench-cal-"));

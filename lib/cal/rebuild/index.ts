@@ -154,7 +154,7 @@ function validate(options: RebuildCalcacheOptions): number {
   if (options.since !== undefined && Number.isNaN(options.since.getTime())) {
     throw new UsageError("--since: not a date");
   }
-  const batch = options.batchSize ?? 50_000;
+  const batch = options.batchSize ?? 150_000;
   if (!Number.isInteger(batch) || batch < 1) {
     throw new UsageError(`batch size ${batch}: must be at least 1`);
   }
@@ -326,7 +326,7 @@ async function searchAll(
   hids: number[],
   report: RebuildCalcacheReport,
 ): Promise<void> {
-  const batchSize = options.batchSize ?? 50_000;
+  const batchSize = options.batchSize ?? 150_000;
   const batches: number[][] = [];
   for (let i = 0; i < hids.length; i += batchSize) {
     batches.push(hids.slice(i, i + batchSize));
