@@ -294,6 +294,10 @@ export async function rebuildCalcache(
     report.rowsKept = replaced.kept;
     report.queueCleared = replaced.queueCleared;
     await dropWorkTables(main);
+    if (strategy === "swap") {
+      // A fresh table has no statistics until autovacuum comes round.
+      await main.query("ANALYZE public.calcache");
+    }
     report.seconds = (Date.now() - started) / 1000;
     return report;
   } catch (error) {
@@ -336,6 +340,7 @@ async function searchAll(
   meter.sample(0);
   const shapeKeys = new Set<string>();
   let next = 0;
+  let failed = false;
   const worker = async () => {
     await withClient(
       options.databaseUrl,
@@ -343,10 +348,15 @@ async function searchAll(
         const types = new ParameterTypes();
         for (;;) {
           const batch = batches[next++];
-          if (batch === undefined) {
+          if (batch === undefined || failed) {
             return;
           }
-          await searchBatch(client, batch, types, report, shapeKeys);
+          try {
+            await searchBatch(client, batch, types, report, shapeKeys);
+          } catch (error) {
+            failed = true;
+            throw error;
+          }
           done += batch.length;
           meter.sample(done);
           options.onProgress?.(progressOf("search", done, report, meter));
@@ -355,11 +365,17 @@ async function searchAll(
       { applicationName: "fitsfleet rebuild calcache" },
     );
   };
-  await Promise.all(
+  // Every worker ends before the first failure is thrown, so none is still
+  // writing when the work tables are dropped.
+  const settled = await Promise.allSettled(
     Array.from({ length: Math.min(jobs, Math.max(1, batches.length)) }, () =>
       worker(),
     ),
   );
+  const failure = settled.find((s) => s.status === "rejected");
+  if (failure !== undefined) {
+    throw failure.reason;
+  }
   report.shapes = shapeKeys.size;
 }
 

@@ -194,7 +194,7 @@ export function shapeStatement(
   const joinWhere: string[] = [];
   for (const clause of where) {
     const text = rewrite(clause);
-    (text.includes("p.") ? joinWhere : candidateWhere).push(text);
+    (/\bp\.v\d+\b/.test(text) ? joinWhere : candidateWhere).push(text);
   }
   let bucketJoin = "";
   let bucketColumn = "";
