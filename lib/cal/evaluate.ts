@@ -76,7 +76,8 @@ const NUMERIC_DESCRIPTORS = new Set([
   "cass_rotator_pa",
 ]);
 
-interface HeaderRow {
+/** A row of `FRAME_HEADER_COLUMNS`. */
+export interface FrameHeaderRow {
   id: number;
   qa_state: string | null;
   types: string | null;
@@ -99,17 +100,23 @@ export async function headerIdOfDiskfile(
   return rows[0].id;
 }
 
+/** The header columns a frame's evaluation reads, as `SELECT` items over `header h`. */
+export const FRAME_HEADER_COLUMNS: readonly string[] = [
+  "h.id",
+  "h.qa_state",
+  "h.types",
+  `to_char(h.ut_datetime, 'YYYY-MM-DD"T"HH24:MI:SS.US') AS ut_iso`,
+  ...HEADER_DESCRIPTORS.filter((d) => d !== "ut_datetime").map((d) =>
+    NUMERIC_DESCRIPTORS.has(d) ? `h.${d}::text AS ${d}` : `h.${d}`,
+  ),
+];
+
 export async function evaluateFrame(
   client: AnyClient,
   headerId: number,
 ): Promise<FrameEvaluation> {
-  const columns = HEADER_DESCRIPTORS.filter((d) => d !== "ut_datetime").map(
-    (d) => (NUMERIC_DESCRIPTORS.has(d) ? `h.${d}::text AS ${d}` : `h.${d}`),
-  );
-  const { rows } = await client.query<HeaderRow>(
-    `SELECT h.id, h.qa_state, h.types,
-            to_char(h.ut_datetime, 'YYYY-MM-DD"T"HH24:MI:SS.US') AS ut_iso,
-            ${columns.join(", ")}
+  const { rows } = await client.query<FrameHeaderRow>(
+    `SELECT ${FRAME_HEADER_COLUMNS.join(", ")}
        FROM header h
       WHERE h.id = $1`,
     [headerId],
@@ -118,46 +125,143 @@ export async function evaluateFrame(
   if (header === undefined) {
     throw new PreconditionError(`no header with id ${headerId}`);
   }
-  const result = (
+  const planned = await planFrame(header, async (table) => {
+    // The reference takes `.first()` of the instrument rows (no ORDER BY);
+    // the lowest id is the row ingest wrote first.
+    const { rows: inst } = await client.query<Record<string, unknown>>(
+      `SELECT * FROM ${table} WHERE header_id = $1 ORDER BY id LIMIT 1`,
+      [header.id],
+    );
+    return inst[0];
+  });
+  if (planned.kind === "evaluated") {
+    return planned.evaluation;
+  }
+  const done: CaltypeAssociations[] = [];
+  for (const step of planned.steps) {
+    const calHids = await runLookup(client, step.lookup, planned.context);
+    done.push({ caltype: step.caltype, calHids: [...new Set(calHids)] });
+  }
+  if (planned.failure !== undefined) {
+    done.push({ caltype: planned.failure.caltype, calHids: [] });
+    return {
+      headerId,
+      outcome: "failed",
+      reason: planned.failure.reason,
+      caltypes: done,
+    };
+  }
+  return { headerId, outcome: "associated", caltypes: done };
+}
+
+/** One applicable caltype of a frame and what its method searches for. */
+export interface PlannedStep {
+  caltype: CalType;
+  lookup: CalLookup;
+}
+
+/**
+ * What a frame's evaluation will do, decided from its header and instrument
+ * rows alone: either the evaluation already (skipped, unsupported, failed
+ * before any search, or nothing applicable), or the searches to run in
+ * order, and the caltype whose method raised after them, if one did.
+ */
+export type FramePlan =
+  | { kind: "evaluated"; evaluation: FrameEvaluation }
+  | {
+      kind: "searches";
+      headerId: number;
+      context: FrameContext;
+      steps: PlannedStep[];
+      failure?: { caltype: CalType; reason: string };
+    };
+
+/**
+ * The part of `evaluateFrame` that needs no search: the skips, the types'
+ * parse, the instrument's rules, `set_applicable` and each type's lookup.
+ * `instrumentRow` gives the frame's first instrument row (or undefined).
+ * The set-based rebuild plans every frame with it, so both paths share it.
+ */
+export function planFrame(
+  header: FrameHeaderRow,
+  instrumentRow: (table: string) => Record<string, unknown> | undefined,
+): FramePlan;
+export function planFrame(
+  header: FrameHeaderRow,
+  instrumentRow: (
+    table: string,
+  ) => Promise<Record<string, unknown> | undefined>,
+): Promise<FramePlan>;
+export function planFrame(
+  header: FrameHeaderRow,
+  instrumentRow: (
+    table: string,
+  ) =>
+    | Record<string, unknown>
+    | undefined
+    | Promise<Record<string, unknown> | undefined>,
+): FramePlan | Promise<FramePlan> {
+  const headerId = header.id;
+  const evaluated = (
     outcome: FrameEvaluation["outcome"],
     reason?: string,
-    caltypes: CaltypeAssociations[] = [],
-  ): FrameEvaluation => ({ headerId, outcome, reason, caltypes });
-
+  ): FramePlan => ({
+    kind: "evaluated",
+    evaluation: { headerId, outcome, reason, caltypes: [] },
+  });
   const instrument = header.instrument as string | null;
   if (instrument === null || header.ut_iso === null) {
-    return result(
+    return evaluated(
       "skipped",
       instrument === null ? "no instrument" : "no ut_datetime",
     );
   }
   if (header.qa_state === "Fail") {
-    return result("skipped", "qa_state is Fail");
+    return evaluated("skipped", "qa_state is Fail");
   }
   let types: PyTags;
   try {
     types = parseTypes(header.types);
   } catch (error) {
-    return failure(result, error);
+    return evaluated("failed", raisedReason(error));
   }
   const found = rulesForInstrument(instrument);
   if (found.kind === "not implemented") {
-    return result(
+    return evaluated(
       "unsupported",
       `fitsfleet has no calibration rules for ${instrument} yet`,
     );
   }
   if (found.kind === "none") {
-    return result("associated");
+    return evaluated("associated");
   }
   const rules = found.rules;
-  const frame = await loadFrame(client, rules, header, types);
+  const row = instrumentRow(rules.table);
+  return row instanceof Promise
+    ? row.then((r) => planSearches(rules, header, types, r))
+    : planSearches(rules, header, types, row);
+}
 
+function planSearches(
+  rules: InstrumentRules,
+  header: FrameHeaderRow,
+  types: PyTags,
+  instrumentRow: Record<string, unknown> | undefined,
+): FramePlan {
+  const frame = frameOf(rules, header, types, instrumentRow);
   let applicable: CalType[];
   try {
     applicable = [...new Set(applicableTypes(rules, frame))];
   } catch (error) {
-    return failure(result, error);
+    return {
+      kind: "evaluated",
+      evaluation: {
+        headerId: header.id,
+        outcome: "failed",
+        reason: raisedReason(error),
+        caltypes: [],
+      },
+    };
   }
   const context: FrameContext = {
     table: rules.table,
@@ -165,55 +269,43 @@ export async function evaluateFrame(
     utDatetimeSecs: frame.utDatetimeSecs,
     engineering: header.engineering as boolean | null,
   };
-  const done: CaltypeAssociations[] = [];
+  const steps: PlannedStep[] = [];
   for (const caltype of applicable) {
-    let lookup: CalLookup;
     try {
-      lookup = lookupFor(rules, caltype, frame);
+      steps.push({ caltype, lookup: lookupFor(rules, caltype, frame) });
     } catch (error) {
-      done.push({ caltype, calHids: [] });
-      return failure(result, error, done);
+      return {
+        kind: "searches",
+        headerId: header.id,
+        context,
+        steps,
+        failure: { caltype, reason: raisedReason(error) },
+      };
     }
-    const calHids = await runLookup(client, lookup, context);
-    done.push({ caltype, calHids: [...new Set(calHids)] });
   }
-  return result("associated", undefined, done);
+  return { kind: "searches", headerId: header.id, context, steps };
 }
 
-function failure(
-  result: (
-    o: FrameEvaluation["outcome"],
-    r?: string,
-    c?: CaltypeAssociations[],
-  ) => FrameEvaluation,
-  error: unknown,
-  done: CaltypeAssociations[] = [],
-): FrameEvaluation {
+/** The reason of what the reference raised; anything else is our bug and propagates. */
+function raisedReason(error: unknown): string {
   if (error instanceof ReferenceRaised) {
-    return result("failed", error.message, done);
+    return error.message;
   }
   throw error;
 }
 
-async function loadFrame(
-  client: AnyClient,
+function frameOf(
   rules: InstrumentRules,
-  header: HeaderRow,
+  header: FrameHeaderRow,
   types: PyTags,
-): Promise<Frame> {
+  instrumentRow: Record<string, unknown> | undefined,
+): Frame {
   const utDatetime = new Timestamp(header.ut_iso!);
   const descriptors = new Map<string, Value>([["header_id", header.id]]);
   for (const name of HEADER_DESCRIPTORS) {
     const raw = name === "ut_datetime" ? header.ut_iso : header[name];
     descriptors.set(name, toValue(name, raw));
   }
-  // The reference takes `.first()` of the instrument rows (no ORDER BY);
-  // the lowest id is the row ingest wrote first.
-  const { rows } = await client.query<Record<string, unknown>>(
-    `SELECT * FROM ${rules.table} WHERE header_id = $1 ORDER BY id LIMIT 1`,
-    [header.id],
-  );
-  const instrumentRow = rows[0];
   for (const name of rules.descriptors) {
     descriptors.set(name, toValue(name, instrumentRow?.[name] ?? null));
   }

@@ -39,3 +39,6 @@ export const SUMMIT_SEED_LOCK_KEY = "7379557503411709287";
 
 /** `rebuild run`: the session lock of the one run acting on a database (its holder's application_name names the run). */
 export const RUN_LOCK_KEY = "7379557503411709288";
+
+/** `rebuild calcache`: one rebuild of the cache at a time (a session lock). */
+export const CALCACHE_REBUILD_LOCK_KEY = "7379557503411709290";

@@ -560,3 +560,93 @@ export async function ingestFrame(
   );
   return rows[0]!.id;
 }
+
+const REPLICATED_TABLES = ["gmos", "niri", "f2", "gnirs"] as const;
+
+async function columnsOf(client: AnyClient, table: string): Promise<string[]> {
+  const { rows } = await client.query<{ name: string }>(
+    `SELECT quote_ident(attname) AS name FROM pg_attribute
+      WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped
+      ORDER BY attnum`,
+    [`public.${table}`],
+  );
+  return rows.map((r) => r.name);
+}
+
+/**
+ * Copies the whole archive `copies` more times, each copy's frames observed
+ * `shiftDays` later than the one before, in a few INSERT … SELECT
+ * statements: a large archive with the generator's shapes, fast. A copy has
+ * its own file names, data labels, observation ids and MOS mask names (they
+ * name one observation in a real archive) and no processed BPMs (a real
+ * archive holds a handful per detector setup, not one per hundred frames);
+ * everything else is the same. Returns the number of headers after.
+ */
+export async function replicateCalArchive(
+  client: AnyClient,
+  copies: number,
+  shiftDays: number,
+): Promise<number> {
+  const { rows: maxima } = await client.query<Record<string, number>>(
+    `SELECT (SELECT coalesce(max(id), 0) FROM file) AS file,
+            (SELECT coalesce(max(id), 0) FROM diskfile) AS diskfile,
+            (SELECT coalesce(max(id), 0) FROM header) AS header,
+            ${REPLICATED_TABLES.map((t) => `(SELECT coalesce(max(id), 0) FROM ${t}) AS ${t}`).join(", ")}`,
+  );
+  const max = maxima[0]!;
+  const step = Math.max(...Object.values(max).map(Number)) + 1;
+  const copy = async (
+    table: string,
+    set: Record<string, string>,
+  ): Promise<void> => {
+    const columns = await columnsOf(client, table);
+    const select = columns.map((c) => set[c] ?? c);
+    const bpm = `(SELECT h.id FROM header h WHERE h.reduction = 'PROCESSED_BPM')`;
+    const skip =
+      table === "header"
+        ? `AND id NOT IN ${bpm}`
+        : REPLICATED_TABLES.includes(table as "gmos")
+          ? `AND header_id NOT IN ${bpm}`
+          : "";
+    await client.query(
+      `INSERT INTO ${table} (${columns.join(", ")})
+       SELECT ${select.join(", ")}
+         FROM ${table}, generate_series(1, $1::int) AS k
+        WHERE id < $2 ${skip}`,
+      [copies, step],
+    );
+    await client.query(
+      `SELECT setval(pg_get_serial_sequence('${table}', 'id'), (SELECT max(id) FROM ${table}))`,
+    );
+  };
+  const offset = (column: string) => `${column} + k * ${step}`;
+  await copy("file", { id: offset("id"), name: `name || '-' || k` });
+  await copy("diskfile", {
+    id: offset("id"),
+    file_id: offset("file_id"),
+    filename: `filename || '-' || k`,
+  });
+  await copy("header", {
+    id: offset("id"),
+    diskfile_id: offset("diskfile_id"),
+    ut_datetime: `ut_datetime + make_interval(days => k * ${shiftDays})`,
+    ut_datetime_secs: `ut_datetime_secs + k * ${shiftDays}::bigint * 86400`,
+    data_label: `data_label || '-' || k`,
+    observation_id: `observation_id || '-' || k`,
+  });
+  for (const table of REPLICATED_TABLES) {
+    await copy(table, {
+      id: offset("id"),
+      header_id: offset("header_id"),
+      ...(table === "gmos"
+        ? {
+            focal_plane_mask: `CASE WHEN focal_plane_mask LIKE 'GN20%' THEN focal_plane_mask || '-' || k ELSE focal_plane_mask END`,
+          }
+        : {}),
+    });
+  }
+  const { rows } = await client.query<{ n: string }>(
+    "SELECT count(*) AS n FROM header",
+  );
+  return Number(rows[0]!.n);
+}

@@ -1,5 +1,6 @@
 import { Command } from "commander";
 
+import { calcacheCommand } from "./calcache.js";
 import { dashboardCommand } from "./dashboard.js";
 import { enqueueCommand } from "./enqueue.js";
 import { failuresCommand } from "./failures.js";
@@ -24,5 +25,6 @@ export function rebuildCommand(): Command {
     .addCommand(planCommand())
     .addCommand(runCommand())
     .addCommand(runsCommand())
+    .addCommand(calcacheCommand())
     .addCommand(dashboardCommand());
 }

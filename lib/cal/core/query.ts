@@ -176,15 +176,28 @@ function orderSql(order: Order, p: Params, frame: FrameContext): string[] {
   ];
 }
 
+/** A compiled search in pieces, so the set-based rebuild can reuse every piece. */
+export interface CompiledSearchParts {
+  /** The FROM clause (instrument table `i`, header `h`, diskfile `d`, processingtag `pt`). */
+  from: string;
+  where: string[];
+  /** ORDER BY keys, the processingtag priority first and the entry time last. */
+  order: string[];
+  /** The `$n` of the LIMIT. */
+  limit: string;
+  values: (string | number | boolean | null)[];
+}
+
 /**
- * One statement for one search. The processingtag priority leads the ORDER
- * BY because the base query adds it before `all()` appends the rest; as a
- * DESC key it puts NULLs (every raw frame, which has no tag) first.
+ * One search as pieces with `$n` parameters. The processingtag priority
+ * leads the ORDER BY because the base query adds it before `all()` appends
+ * the rest; as a DESC key it puts NULLs (every raw frame, which has no tag)
+ * first.
  */
-export function compileSearch(
+export function compileSearchParts(
   search: CalSearch,
   frame: FrameContext,
-): CompiledSearch {
+): CompiledSearchParts {
   const p = new Params();
   const where = [
     "(h.processing = 'Raw' OR pt.published = true)",
@@ -198,13 +211,27 @@ export function compileSearch(
     ...orderSql(search.order, p, frame),
     ENTRYTIME_TIEBREAK,
   ];
-  const text = `SELECT h.id
-  FROM ${quoteIdent(frame.table, "instrument table")} i
+  const from = `${quoteIdent(frame.table, "instrument table")} i
   JOIN header h ON h.id = i.header_id
   JOIN diskfile d ON d.id = h.diskfile_id
-  LEFT JOIN processingtag pt ON pt.tag = h.processing_tag
+  LEFT JOIN processingtag pt ON pt.tag = h.processing_tag`;
+  const limit = p.add(search.limit);
+  return { from, where, order, limit, values: p.values };
+}
+
+/** One statement for one search (the per-frame evaluator's). */
+export function compileSearch(
+  search: CalSearch,
+  frame: FrameContext,
+): CompiledSearch {
+  const { from, where, order, limit, values } = compileSearchParts(
+    search,
+    frame,
+  );
+  const text = `SELECT h.id
+  FROM ${from}
  WHERE ${where.join("\n   AND ")}
  ORDER BY ${order.join(", ")}
- LIMIT ${p.add(search.limit)}`;
-  return { text, values: p.values };
+ LIMIT ${limit}`;
+  return { text, values };
 }

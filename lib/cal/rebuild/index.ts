@@ -1,0 +1,457 @@
+/**
+ * The set-based rebuild of `calcache`: every covered science frame's ranked
+ * calibrations, the rows the per-frame evaluator would write into an empty
+ * cache, computed with a few large statements per search shape instead of
+ * one query per frame and type (docs/CALIBRATION.md, "The set-based
+ * rebuild").
+ *
+ * Steps:
+ * 1. Fix the covered frames (`calcache_frames`), as the reference's
+ *    `add_to_calcache_queue.py --all` picks them: canonical diskfiles,
+ *    metadata not known bad, not engineering unless asked, and the
+ *    `--instrument` / `--since` filters.
+ * 2. In batches of frames, spread over `jobs` connections: read the frames'
+ *    header and first instrument rows in bulk, plan each frame with the
+ *    evaluator's own `planFrame`, compile its searches with the evaluator's
+ *    own compiler, group them by SQL shape and run one statement per shape.
+ * 3. Weave, de-duplicate and rank in one statement into `calcache_new`.
+ * 4. Replace the covered frames' rows in one transaction (tables.ts).
+ */
+import { availableParallelism } from "node:os";
+
+import { type AnyClient, connect, withClient } from "../../db/connect.js";
+import { CALCACHE_REBUILD_LOCK_KEY } from "../../db/locks.js";
+import { PreconditionError, UsageError } from "../../errors.js";
+import { RateMeter } from "../../progress.js";
+import { compileSearchParts } from "../core/query.js";
+import {
+  FRAME_HEADER_COLUMNS,
+  type FrameEvaluation,
+  type FrameHeaderRow,
+  planFrame,
+} from "../evaluate.js";
+import { INSTRUMENT_RULES } from "../rules/index.js";
+import { ParameterTypes, runShape, ShapeGroups } from "./shapes.js";
+import {
+  buildNewTable,
+  createWorkTables,
+  dropWorkTables,
+  FRAMES_TABLE,
+  indexNewTable,
+  NEW_TABLE,
+  type ReplaceHook,
+  replaceInPlace,
+  type ReplaceResult,
+  swapIn,
+  WORK_TABLE,
+} from "./tables.js";
+
+export type RebuildStrategy = "swap" | "in-place";
+
+export interface RebuildCalcacheOptions {
+  databaseUrl: string;
+  /** Connections searching at once; the default is this machine's cores. */
+  jobs?: number;
+  /** header.instrument values (any case); GMOS also covers GMOS-N and GMOS-S. */
+  instruments?: string[];
+  /** Only frames observed at or after this time (header.ut_datetime, UTC). */
+  since?: Date;
+  /** Engineering frames too, as the reference's `--include-eng`. */
+  includeEngineering?: boolean;
+  dryRun?: boolean;
+  /** Frames per batch (one batch is planned and searched on one connection). */
+  batchSize?: number;
+  /** The default: swap for a rebuild of everything, in place for a filtered one. */
+  strategy?: RebuildStrategy;
+  onProgress?: (progress: RebuildProgress) => void;
+  /** Called inside the replacing transaction (tests hold it there). */
+  duringReplace?: ReplaceHook;
+}
+
+export interface RebuildProgress {
+  phase: "search" | "rank" | "index" | "replace";
+  framesDone: number;
+  framesTotal: number;
+  framesPerSecond: number;
+  etaSeconds: number | null;
+}
+
+export interface FrameCount {
+  instrument: string | null;
+  frames: number;
+}
+
+export interface AssociationCount {
+  instrument: string | null;
+  caltype: string;
+  rows: number;
+}
+
+export interface RebuildCalcacheReport {
+  dryRun: boolean;
+  strategy: RebuildStrategy;
+  jobs: number;
+  frames: FrameCount[];
+  framesTotal: number;
+  /** Frames by the evaluator's outcome (not in a dry run). */
+  outcomes: Record<FrameEvaluation["outcome"], number>;
+  /** The first failures (the reference raised), with reasons. */
+  failures: { headerId: number; reason: string }[];
+  associations: AssociationCount[];
+  rowsWritten: number;
+  /** Rows of covered frames the cache held before (in a dry run: would replace). */
+  rowsReplaced: number;
+  /** Rows of frames the rebuild does not cover, carried into the new table (swap). */
+  rowsKept: number;
+  /** Pending calcachequeue entries of covered frames (in a dry run: would clear). */
+  queueCleared: number;
+  shapes: number;
+  statements: number;
+  searches: number;
+  seconds: number;
+}
+
+const MAX_FAILURES_LISTED = 20;
+
+function selection(options: RebuildCalcacheOptions): {
+  where: string;
+  values: unknown[];
+} {
+  const values: unknown[] = [];
+  // fitsfleet's ingest leaves mdready NULL (it does not run the metadata
+  // check), so only frames known bad are left out, where the reference
+  // needs mdready true.
+  const where = ["d.canonical = true", "d.mdready IS NOT FALSE"];
+  if (options.includeEngineering !== true) {
+    where.push("h.engineering = false");
+  }
+  if (options.instruments !== undefined && options.instruments.length > 0) {
+    values.push(options.instruments.map((i) => i.toUpperCase()));
+    where.push(
+      `(upper(h.instrument) = ANY($${values.length}::text[])
+        OR (upper(h.instrument) IN ('GMOS-N', 'GMOS-S') AND 'GMOS' = ANY($${values.length}::text[])))`,
+    );
+  }
+  if (options.since !== undefined) {
+    values.push(options.since.toISOString().replace("Z", ""));
+    where.push(`h.ut_datetime >= $${values.length}::timestamp`);
+  }
+  return { where: where.join(" AND "), values };
+}
+
+function validate(options: RebuildCalcacheOptions): number {
+  const jobs = options.jobs ?? availableParallelism();
+  if (!Number.isInteger(jobs) || jobs < 1) {
+    throw new UsageError(
+      `--jobs ${jobs}: must be a whole number of at least 1`,
+    );
+  }
+  if (options.since !== undefined && Number.isNaN(options.since.getTime())) {
+    throw new UsageError("--since: not a date");
+  }
+  const batch = options.batchSize ?? 150_000;
+  if (!Number.isInteger(batch) || batch < 1) {
+    throw new UsageError(`batch size ${batch}: must be at least 1`);
+  }
+  return jobs;
+}
+
+async function frameCounts(
+  client: AnyClient,
+  source: string,
+  values: unknown[],
+): Promise<FrameCount[]> {
+  const { rows } = await client.query<{ instrument: string | null; n: string }>(
+    `SELECT instrument, count(*) AS n FROM (${source}) f GROUP BY instrument ORDER BY instrument NULLS LAST`,
+    values,
+  );
+  return rows.map((r) => ({ instrument: r.instrument, frames: Number(r.n) }));
+}
+
+export async function rebuildCalcache(
+  options: RebuildCalcacheOptions,
+): Promise<RebuildCalcacheReport> {
+  const jobs = validate(options);
+  const started = Date.now();
+  const filtered =
+    (options.instruments?.length ?? 0) > 0 || options.since !== undefined;
+  const strategy: RebuildStrategy =
+    options.strategy ?? (filtered ? "in-place" : "swap");
+  const { where, values } = selection(options);
+  const source = `SELECT h.id AS hid, h.instrument FROM header h JOIN diskfile d ON d.id = h.diskfile_id WHERE ${where}`;
+  const report: RebuildCalcacheReport = {
+    dryRun: options.dryRun === true,
+    strategy,
+    jobs,
+    frames: [],
+    framesTotal: 0,
+    outcomes: { skipped: 0, unsupported: 0, failed: 0, associated: 0 },
+    failures: [],
+    associations: [],
+    rowsWritten: 0,
+    rowsReplaced: 0,
+    rowsKept: 0,
+    queueCleared: 0,
+    shapes: 0,
+    statements: 0,
+    searches: 0,
+    seconds: 0,
+  };
+
+  const main = await connect(options.databaseUrl, {
+    applicationName: "fitsfleet rebuild calcache",
+  });
+  try {
+    const { rows: lock } = await main.query<{ ok: boolean }>(
+      "SELECT pg_try_advisory_lock($1::bigint) AS ok",
+      [CALCACHE_REBUILD_LOCK_KEY],
+    );
+    if (lock[0]?.ok !== true) {
+      throw new PreconditionError(
+        "another `rebuild calcache` is running against this database",
+        { suggestion: "wait for it to finish, then run this again" },
+      );
+    }
+    if (report.dryRun) {
+      report.frames = await frameCounts(main, source, values);
+      report.framesTotal = report.frames.reduce((s, f) => s + f.frames, 0);
+      const { rows } = await main.query<{ rows: string; queue: string }>(
+        `WITH f AS (${source})
+         SELECT (SELECT count(*) FROM calcache c WHERE c.obs_hid IN (SELECT hid FROM f)) AS rows,
+                (SELECT count(*) FROM calcachequeue q
+                  WHERE q.fail_dt IS NULL AND q.obs_hid IN (SELECT hid FROM f)) AS queue`,
+        values,
+      );
+      report.rowsReplaced = Number(rows[0]!.rows);
+      report.queueCleared = Number(rows[0]!.queue);
+      report.seconds = (Date.now() - started) / 1000;
+      return report;
+    }
+
+    const { rows: high } = await main.query<{ id: number }>(
+      "SELECT coalesce(max(id), 0) AS id FROM calcachequeue",
+    );
+    const queueHighWater = high[0]!.id;
+    await createWorkTables(main);
+    await main.query(
+      `INSERT INTO ${FRAMES_TABLE} (hid, instrument) ${source} ORDER BY 1`,
+      values,
+    );
+    await main.query(`ANALYZE ${FRAMES_TABLE}`);
+    report.frames = await frameCounts(
+      main,
+      `SELECT hid, instrument FROM ${FRAMES_TABLE}`,
+      [],
+    );
+    report.framesTotal = report.frames.reduce((s, f) => s + f.frames, 0);
+    const { rows: hidRows } = await main.query<{ hid: number }>(
+      `SELECT hid FROM ${FRAMES_TABLE} ORDER BY hid`,
+    );
+    const hids = hidRows.map((r) => r.hid);
+
+    await searchAll(options, jobs, hids, report);
+
+    options.onProgress?.(progressOf("rank", report.framesTotal, report));
+    await main.query(`ANALYZE ${WORK_TABLE}`);
+    report.rowsWritten = await buildNewTable(main);
+    const { rows: counts } = await main.query<{
+      instrument: string | null;
+      caltype: string;
+      n: string;
+    }>(
+      `SELECT f.instrument, n.caltype::text AS caltype, count(*) AS n
+         FROM ${NEW_TABLE} n JOIN ${FRAMES_TABLE} f ON f.hid = n.obs_hid
+        GROUP BY 1, n.caltype ORDER BY 1 NULLS LAST, n.caltype`,
+    );
+    report.associations = counts.map((r) => ({
+      instrument: r.instrument,
+      caltype: r.caltype,
+      rows: Number(r.n),
+    }));
+    if (strategy === "swap") {
+      options.onProgress?.(progressOf("index", report.framesTotal, report));
+      await indexNewTable(main);
+    }
+    options.onProgress?.(progressOf("replace", report.framesTotal, report));
+    let replaced: ReplaceResult;
+    await main.query("BEGIN");
+    try {
+      replaced =
+        strategy === "swap"
+          ? await swapIn(main, queueHighWater, options.duringReplace)
+          : await replaceInPlace(main, queueHighWater, options.duringReplace);
+      await main.query("COMMIT");
+    } catch (error) {
+      await main.query("ROLLBACK").catch(() => undefined);
+      throw error;
+    }
+    report.rowsReplaced = replaced.deleted;
+    report.rowsKept = replaced.kept;
+    report.queueCleared = replaced.queueCleared;
+    await dropWorkTables(main);
+    if (strategy === "swap") {
+      // A fresh table has no statistics until autovacuum comes round.
+      await main.query("ANALYZE public.calcache");
+    }
+    report.seconds = (Date.now() - started) / 1000;
+    return report;
+  } catch (error) {
+    await dropWorkTables(main).catch(() => undefined);
+    throw error;
+  } finally {
+    await main.end().catch(() => undefined);
+  }
+}
+
+function progressOf(
+  phase: RebuildProgress["phase"],
+  done: number,
+  report: RebuildCalcacheReport,
+  meter?: RateMeter,
+): RebuildProgress {
+  return {
+    phase,
+    framesDone: done,
+    framesTotal: report.framesTotal,
+    framesPerSecond: meter?.rate() ?? 0,
+    etaSeconds: meter?.eta(report.framesTotal) ?? null,
+  };
+}
+
+/** Plans and searches every batch, `jobs` connections at a time. */
+async function searchAll(
+  options: RebuildCalcacheOptions,
+  jobs: number,
+  hids: number[],
+  report: RebuildCalcacheReport,
+): Promise<void> {
+  const batchSize = options.batchSize ?? 150_000;
+  const batches: number[][] = [];
+  for (let i = 0; i < hids.length; i += batchSize) {
+    batches.push(hids.slice(i, i + batchSize));
+  }
+  const meter = new RateMeter();
+  let done = 0;
+  meter.sample(0);
+  const shapeKeys = new Set<string>();
+  let next = 0;
+  let failed = false;
+  const worker = async () => {
+    await withClient(
+      options.databaseUrl,
+      async (client) => {
+        const types = new ParameterTypes();
+        for (;;) {
+          const batch = batches[next++];
+          if (batch === undefined || failed) {
+            return;
+          }
+          try {
+            await searchBatch(client, batch, types, report, shapeKeys);
+          } catch (error) {
+            failed = true;
+            throw error;
+          }
+          done += batch.length;
+          meter.sample(done);
+          options.onProgress?.(progressOf("search", done, report, meter));
+        }
+      },
+      { applicationName: "fitsfleet rebuild calcache" },
+    );
+  };
+  // Every worker ends before the first failure is thrown, so none is still
+  // writing when the work tables are dropped.
+  const settled = await Promise.allSettled(
+    Array.from({ length: Math.min(jobs, Math.max(1, batches.length)) }, () =>
+      worker(),
+    ),
+  );
+  const failure = settled.find((s) => s.status === "rejected");
+  if (failure !== undefined) {
+    throw failure.reason;
+  }
+  report.shapes = shapeKeys.size;
+}
+
+async function searchBatch(
+  client: AnyClient,
+  hids: number[],
+  types: ParameterTypes,
+  report: RebuildCalcacheReport,
+  shapeKeys: Set<string>,
+): Promise<void> {
+  const { rows: headers } = await client.query<FrameHeaderRow>(
+    `SELECT ${FRAME_HEADER_COLUMNS.join(", ")} FROM header h WHERE h.id = ANY($1::int[]) ORDER BY h.id`,
+    [hids],
+  );
+  const instrumentRows = new Map<
+    string,
+    Map<number, Record<string, unknown>>
+  >();
+  for (const rules of INSTRUMENT_RULES) {
+    // The evaluator's `.first()`: the lowest id.
+    const { rows } = await client.query<Record<string, unknown>>(
+      `SELECT DISTINCT ON (header_id) * FROM ${rules.table}
+        WHERE header_id = ANY($1::int[]) ORDER BY header_id, id`,
+      [hids],
+    );
+    instrumentRows.set(
+      rules.table,
+      new Map(rows.map((r) => [r.header_id as number, r])),
+    );
+  }
+  const groups = new ShapeGroups();
+  for (const header of headers) {
+    const plan = planFrame(header, (table) =>
+      instrumentRows.get(table)?.get(header.id),
+    );
+    if (plan.kind === "evaluated") {
+      count(report, plan.evaluation.outcome, header.id, plan.evaluation.reason);
+      continue;
+    }
+    for (const { caltype, lookup } of plan.steps) {
+      if (lookup.kind === "search") {
+        groups.add(compileSearchParts(lookup.search, plan.context), {
+          obsHid: header.id,
+          caltype,
+          part: 0,
+          weaveLimit: null,
+        });
+      } else if (lookup.kind === "interleave") {
+        lookup.parts.forEach((search, part) =>
+          groups.add(compileSearchParts(search, plan.context), {
+            obsHid: header.id,
+            caltype,
+            part,
+            weaveLimit: lookup.limit,
+          }),
+        );
+      }
+    }
+    if (plan.failure === undefined) {
+      count(report, "associated", header.id);
+    } else {
+      count(report, "failed", header.id, plan.failure.reason);
+    }
+  }
+  report.searches += groups.searches;
+  for (const shape of groups.shapes.values()) {
+    shapeKeys.add(shape.key);
+    const parameterTypes = await types.of(client, shape);
+    await runShape(client, shape, shape.members, parameterTypes, WORK_TABLE);
+    report.statements += 1;
+  }
+}
+
+function count(
+  report: RebuildCalcacheReport,
+  outcome: FrameEvaluation["outcome"],
+  headerId: number,
+  reason?: string,
+): void {
+  report.outcomes[outcome] += 1;
+  if (outcome === "failed" && report.failures.length < MAX_FAILURES_LISTED) {
+    report.failures.push({ headerId, reason: reason ?? "" });
+  }
+}

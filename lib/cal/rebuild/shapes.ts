@@ -1,0 +1,259 @@
+/**
+ * Many frames' searches as a few statements. Every search is first compiled
+ * exactly as the per-frame evaluator compiles it (`compileSearchParts`);
+ * searches whose SQL text is the same (the same clauses, IS NULL where the
+ * frame's value is None, the same ordering terms) form one shape. A shape
+ * runs as one statement over all its frames: the frames' parameters arrive
+ * as arrays (`unnest`), each `$n` of the per-frame text becomes the frame's
+ * column `p.vN` (or stays a single `$m` when every frame has the same value,
+ * so the planner sees it as a constant and can use indexes), and
+ * `row_number()` over the per-frame ORDER BY, partitioned by the frame's
+ * search, replaces the LIMIT.
+ *
+ * Identical by construction: the WHERE and ORDER BY are the per-frame
+ * statement's own text, with each parameter at the type PostgreSQL infers
+ * for the per-frame statement (asked by PREPARE). The one addition is a
+ * final tiebreak (`h.id DESC, i.id DESC`): where the reference's ORDER BY
+ * leaves two candidates tied on every key, its own order is whatever its
+ * plan gives; ours is fixed.
+ */
+import type { AnyClient } from "../../db/connect.js";
+import type { CompiledSearchParts } from "../core/query.js";
+import type { CalType } from "../rules/common.js";
+
+/** One search of one frame: part 0, or 0/1 of an interleave. */
+export interface ShapeMember {
+  obsHid: number;
+  caltype: CalType;
+  part: number;
+  /** The interleave's cut after weaving, or null. */
+  weaveLimit: number | null;
+  values: CompiledSearchParts["values"];
+}
+
+export interface Shape {
+  key: string;
+  parts: Omit<CompiledSearchParts, "values">;
+  members: ShapeMember[];
+}
+
+/** Groups compiled searches by their SQL text. */
+export class ShapeGroups {
+  readonly shapes = new Map<string, Shape>();
+  searches = 0;
+
+  add(parts: CompiledSearchParts, member: Omit<ShapeMember, "values">): void {
+    const key = `${parts.from}\u0000${parts.where.join("\u0000")}\u0000${parts.order.join("\u0000")}\u0000${parts.limit}`;
+    let shape = this.shapes.get(key);
+    if (shape === undefined) {
+      const { values: _values, ...rest } = parts;
+      shape = { key, parts: rest, members: [] };
+      this.shapes.set(key, shape);
+    }
+    shape.members.push({ ...member, values: parts.values });
+    this.searches += 1;
+  }
+}
+
+/** The parameter types PostgreSQL infers for a shape's per-frame statement. */
+export class ParameterTypes {
+  private readonly cache = new Map<string, string[]>();
+  private counter = 0;
+
+  async of(client: AnyClient, shape: Shape): Promise<string[]> {
+    const cached = this.cache.get(shape.key);
+    if (cached !== undefined) {
+      return cached;
+    }
+    const { from, where, order, limit } = shape.parts;
+    const name = `fitsfleet_calshape_${process.pid}_${++this.counter}`;
+    await client.query(
+      `PREPARE ${name} AS SELECT h.id FROM ${from} WHERE ${where.join(" AND ")} ORDER BY ${order.join(", ")} LIMIT ${limit}`,
+    );
+    try {
+      const { rows } = await client.query<{ types: string[] }>(
+        `SELECT parameter_types::text[] AS types FROM pg_prepared_statements WHERE name = $1`,
+        [name],
+      );
+      const types = rows[0]!.types;
+      this.cache.set(shape.key, types);
+      return types;
+    } finally {
+      await client.query(`DEALLOCATE ${name}`);
+    }
+  }
+}
+
+/**
+ * Runs one shape over `members` and inserts each frame's ranked candidates
+ * into `work` (obs_hid, caltype, part, rn, cal_hid, weave_limit).
+ * Returns the rows inserted.
+ */
+export async function runShape(
+  client: AnyClient,
+  shape: Shape,
+  members: ShapeMember[],
+  types: string[],
+  work: string,
+): Promise<number> {
+  const { text, params } = shapeStatement(shape, members, types, work);
+  const result = await client.query(text, params);
+  return result.rowCount ?? 0;
+}
+
+/** A column of the per-frame statement: `h."name"`, `pt.priority`, … */
+const COLUMN_REF = /\b(h|i|d|pt)\.(?:"([^"]+)"|([a-z_][a-z0-9_]*))/g;
+
+/** The per-frame `max_interval` clause as query.ts writes it. */
+const WITHIN =
+  /^h\.ut_datetime > \$(\d+)(?:::timestamp)? - make_interval\(days => \$(\d+)\) AND h\.ut_datetime < \$\1(?:::timestamp)? \+ make_interval\(days => \$\2\)$/;
+
+/**
+ * The statement `runShape` runs. Its plan is forced into the order that
+ * keeps it linear: first the candidates (a MATERIALIZED CTE with the
+ * clauses that are the same for every frame, and for a time-windowed search
+ * only what lies within the window of some frame of the batch), then a hash
+ * join of the frames to the candidates on the equality clauses and, for a
+ * time window of D days, on the D-day bucket of ut_datetime (the frame's
+ * bucket −1, 0 or +1: a candidate within D days is always in one of them),
+ * then the per-frame clauses themselves, then the ranking. Every added
+ * condition is implied by the per-frame clauses, so it only drops rows the
+ * per-frame statement also drops.
+ */
+export function shapeStatement(
+  shape: Shape,
+  members: ShapeMember[],
+  types: string[],
+  work: string,
+): { text: string; params: unknown[] } {
+  const params: unknown[] = [];
+  const unnest: string[] = [];
+  const columns: string[] = [];
+  const column = (name: string, type: string, values: unknown[]) => {
+    params.push(values);
+    unnest.push(`$${params.length}::${type}[]`);
+    columns.push(name);
+  };
+  column(
+    "k",
+    "int",
+    members.map((_, i) => i),
+  );
+  column(
+    "obs_hid",
+    "int",
+    members.map((m) => m.obsHid),
+  );
+  column(
+    "caltype",
+    "caltype",
+    members.map((m) => m.caltype),
+  );
+  column(
+    "part",
+    "smallint",
+    members.map((m) => m.part),
+  );
+  column(
+    "weave_limit",
+    "int",
+    members.map((m) => m.weaveLimit),
+  );
+  // $n of the per-frame text → what stands for it here: one parameter when
+  // every frame has the same value (the planner then sees a constant),
+  // else the frame's column.
+  const replacement = new Map<number, string>();
+  const uniform = new Map<number, unknown>();
+  types.forEach((type, index) => {
+    const n = index + 1;
+    const first = members[0]!.values[index];
+    if (members.every((m) => m.values[index] === first)) {
+      params.push(first);
+      uniform.set(n, first);
+      replacement.set(n, `$${params.length}::${type}`);
+    } else {
+      column(
+        `v${n}`,
+        type,
+        members.map((m) => m.values[index] ?? null),
+      );
+      replacement.set(n, `p.v${n}`);
+    }
+  });
+  const rewrite = (sql: string) =>
+    sql.replace(/\$(\d+)/g, (_, n: string) => {
+      const r = replacement.get(Number(n));
+      if (r === undefined) {
+        throw new Error(`shape parameter $${n} has no type`);
+      }
+      return r;
+    });
+  const { from, where, order, limit } = shape.parts;
+
+  const candidateWhere: string[] = [];
+  const joinWhere: string[] = [];
+  for (const clause of where) {
+    const text = rewrite(clause);
+    (/\bp\.v\d+\b/.test(text) ? joinWhere : candidateWhere).push(text);
+  }
+  let bucketJoin = "";
+  let bucketColumn = "";
+  const frameBuckets: string[] = [];
+  for (const clause of where) {
+    const m = WITHIN.exec(clause);
+    const days = m === null ? undefined : uniform.get(Number(m[2]));
+    if (m === null || typeof days !== "number" || days <= 0) {
+      continue;
+    }
+    const at = replacement.get(Number(m[1]))!;
+    const seconds = days * 86400;
+    bucketColumn = `, floor(extract(epoch FROM h.ut_datetime) / ${seconds}) AS "bucket"`;
+    frameBuckets.push(`floor(extract(epoch FROM ${at}) / ${seconds}) + b.o`);
+    bucketJoin = `CROSS JOIN (VALUES (-1), (0), (1)) AS b(o)`;
+    if (at.startsWith("p.")) {
+      const times = members.map((mm) => String(mm.values[Number(m[1]) - 1]));
+      times.sort();
+      params.push(times[0], times[times.length - 1], days);
+      const n = params.length;
+      candidateWhere.push(
+        `h.ut_datetime > $${n - 2}::timestamp - make_interval(days => $${n}::int)`,
+        `h.ut_datetime < $${n - 1}::timestamp + make_interval(days => $${n}::int)`,
+      );
+    }
+    break;
+  }
+
+  const tiebreak = "h.id DESC, i.id DESC";
+  const outerOrder = `${order.join(", ")}, ${tiebreak}`;
+  // Every column the frame-dependent parts read comes out of the CTE.
+  const needed = new Map<string, string>();
+  const toCte = (sql: string) =>
+    sql.replace(
+      COLUMN_REF,
+      (ref: string, alias: string, quoted?: string, bare?: string) => {
+        const name = `${alias}.${quoted ?? bare}`;
+        needed.set(name, ref);
+        return `c."${name}"`;
+      },
+    );
+  const joinText = joinWhere.map(toCte);
+  const orderText = toCte(rewrite(outerOrder));
+  const cteColumns = [...needed].map(([name, ref]) => `${ref} AS "${name}"`);
+  if (frameBuckets.length > 0) {
+    joinText.push(`c."bucket" = ${frameBuckets[0]}`);
+  }
+  const text = `WITH c AS MATERIALIZED (
+  SELECT ${cteColumns.join(", ")}${bucketColumn}
+    FROM ${from}
+   WHERE ${candidateWhere.join("\n     AND ")})
+INSERT INTO ${work} (obs_hid, caltype, part, rn, cal_hid, weave_limit)
+SELECT obs_hid, caltype, part, rn, cal_hid, weave_limit
+  FROM (SELECT p.obs_hid, p.caltype, p.part, p.weave_limit, c."h.id" AS cal_hid,
+               ${rewrite(limit)} AS lim,
+               row_number() OVER (PARTITION BY p.k ORDER BY ${orderText}) AS rn
+          FROM unnest(${unnest.join(", ")}) AS p(${columns.join(", ")})
+          ${bucketJoin}
+          JOIN c ON ${joinText.length === 0 ? "true" : joinText.join("\n           AND ")}) ranked
+ WHERE rn <= lim`;
+  return { text, params };
+}
