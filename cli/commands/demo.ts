@@ -6,6 +6,7 @@ import { formatCount, formatRate } from "../../lib/progress.js";
 import { commandContext } from "../context.js";
 import { describeInit } from "./db/init.js";
 import { describeStatus } from "./db/status.js";
+import { describeCalcacheRebuild } from "./rebuild/calcache.js";
 import { describeRun } from "./rebuild/runs.js";
 import { describeStack } from "./stack/up.js";
 import { describeMigration } from "./upgrade/migrate-tables.js";
@@ -46,6 +47,13 @@ function describeDemo(result: DemoResult): string {
     "== rebuild (enqueue, local ingest workers, calibration cache, verify)",
     describeRebuild(result.rebuild),
     "",
+    ...(result.calcache === undefined
+      ? []
+      : [
+          "== rebuild calcache (set-based, swapped in; `fitsfleet cal show FILE` for one frame)",
+          describeCalcacheRebuild(result.calcache),
+          "",
+        ]),
     `== rebuild run ${result.run.id} (\`fitsfleet rebuild runs show ${result.run.id}\`)`,
     describeRun(result.run),
     "",

@@ -1,17 +1,12 @@
 /**
- * The calcache step's engine, in one place.
- *
- * INTEGRATION POINT (issue 21, `rebuildCalcache` in lib/cal/rebuild/): the
- * body of `buildRunCalcache` below runs the per-frame evaluator over every
- * present frame, one transaction a frame: correct, and the slow path. When
- * the set-based rebuild lands, replace the body with a call to
- * `rebuildCalcache` and map its report onto `RunCalcacheReport`; the step
- * (`calcacheStep`) and the verify step read only that report.
+ * The calcache step: the set-based rebuild of the whole calibration cache
+ * (lib/cal/rebuild), swapped in at once. A step cut off halfway left the old
+ * cache in place (the swap is one transaction), so it is simply run again.
  */
-import { writeFrameAssociations } from "../../cal/calcache.js";
-import { evaluateFrame } from "../../cal/evaluate.js";
-import { withTransaction } from "../../db/connect.js";
-import { connect } from "../../db/connect.js";
+import {
+  rebuildCalcache,
+  type RebuildCalcacheReport,
+} from "../../cal/rebuild/index.js";
 import type { StepContext, StepResult } from "./context.js";
 
 export interface RunCalcacheReport {
@@ -29,66 +24,39 @@ export interface RunCalcacheReport {
 }
 
 export interface RunCalcacheOptions {
-  /** Every few hundred frames: how far it has got. */
+  /** Now and then: how far it has got. */
   onProgress?: (done: number, total: number) => void;
 }
 
-/** The calibration cache of every present frame. */
+/** The step's figures from the rebuild's report. */
+export function runCalcacheReport(r: RebuildCalcacheReport): RunCalcacheReport {
+  return {
+    frames: r.framesTotal,
+    associated: r.outcomes.associated,
+    skipped: r.outcomes.skipped + r.outcomes.unsupported,
+    failed: r.outcomes.failed,
+    rows: r.rowsWritten,
+    seconds: r.seconds,
+  };
+}
+
+/** The calibration cache of every covered frame, rebuilt and swapped in. */
 export async function buildRunCalcache(
   databaseUrl: string,
   options: RunCalcacheOptions = {},
-): Promise<RunCalcacheReport> {
-  const started = Date.now();
-  const client = await connect(databaseUrl, {
-    applicationName: "fitsfleet rebuild run (calcache)",
+): Promise<{ report: RunCalcacheReport; rebuild: RebuildCalcacheReport }> {
+  const rebuild = await rebuildCalcache({
+    databaseUrl,
+    onProgress: (p) => options.onProgress?.(p.framesDone, p.framesTotal),
   });
-  try {
-    const { rows: frames } = await client.query<{ id: number }>(
-      `SELECT h.id FROM header h JOIN diskfile d ON d.id = h.diskfile_id
-        WHERE d.present ORDER BY h.id`,
-    );
-    const report: RunCalcacheReport = {
-      frames: frames.length,
-      associated: 0,
-      skipped: 0,
-      failed: 0,
-      rows: 0,
-      seconds: 0,
-    };
-    let done = 0;
-    for (const { id } of frames) {
-      await withTransaction(client, async (c) => {
-        const evaluation = await evaluateFrame(c, id);
-        report.rows += await writeFrameAssociations(c, evaluation);
-        if (evaluation.outcome === "associated") {
-          report.associated++;
-        } else if (evaluation.outcome === "failed") {
-          report.failed++;
-        } else {
-          report.skipped++;
-        }
-      });
-      done++;
-      if (done % 200 === 0 || done === frames.length) {
-        options.onProgress?.(done, frames.length);
-      }
-    }
-    report.seconds = (Date.now() - started) / 1000;
-    return report;
-  } finally {
-    await client.end().catch(() => undefined);
-  }
+  return { report: runCalcacheReport(rebuild), rebuild };
 }
 
-/**
- * Writing a frame's associations replaces its rows, so a step cut off
- * halfway is simply run again from the start.
- */
 export async function calcacheStep(ctx: StepContext): Promise<StepResult> {
   if (!ctx.settings.calcache) {
     return { status: "skipped", reason: "--no-calcache" };
   }
-  const report = await buildRunCalcache(ctx.databaseUrl, {
+  const { report, rebuild } = await buildRunCalcache(ctx.databaseUrl, {
     onProgress: (done, total) => {
       ctx.progress({
         message: `calcache: ${done} of ${total} frames`,
@@ -97,8 +65,5 @@ export async function calcacheStep(ctx: StepContext): Promise<StepResult> {
       ctx.fault("calcache:working");
     },
   });
-  return {
-    status: "done",
-    figures: { ...report },
-  };
+  return { status: "done", figures: { ...report }, detail: rebuild };
 }
