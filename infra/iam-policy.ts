@@ -104,22 +104,29 @@ function checkName(flag: string, value: string, pattern: RegExp): string {
   return value;
 }
 
+/** The partition, account and region the ARNs name, each checked. */
+function checkScope(options: {
+  partition?: string;
+  account?: string;
+  region?: string;
+}): { partition: string; account: string; region: string } {
+  return {
+    partition: checkName(
+      "--partition",
+      options.partition ?? "aws",
+      /^aws(-cn|-us-gov)?$/,
+    ),
+    account: checkName("--account", options.account ?? "*", /^(\*|\d{12})$/),
+    region: checkName(
+      "--region",
+      options.region ?? "*",
+      /^(\*|[a-z]{2}(-[a-z]+)+-\d)$/,
+    ),
+  };
+}
+
 export function iamPolicies(options: IamPolicyOptions): IamPolicies {
-  const partition = checkName(
-    "--partition",
-    options.partition ?? "aws",
-    /^aws(-cn|-us-gov)?$/,
-  );
-  const account = checkName(
-    "--account",
-    options.account ?? "*",
-    /^(\*|\d{12})$/,
-  );
-  const region = checkName(
-    "--region",
-    options.region ?? "*",
-    /^(\*|[a-z]{2}(-[a-z]+)+-\d)$/,
-  );
+  const { partition, account, region } = checkScope(options);
   const role = checkName(
     "--worker-role",
     options.workerRole,
@@ -375,21 +382,7 @@ export interface AmiPolicies {
  * the calls a bake, list, prune and sweep make on the loopback endpoint.
  */
 export function amiPolicies(options: AmiPolicyOptions): AmiPolicies {
-  const partition = checkName(
-    "--partition",
-    options.partition ?? "aws",
-    /^aws(-cn|-us-gov)?$/,
-  );
-  const account = checkName(
-    "--account",
-    options.account ?? "*",
-    /^(\*|\d{12})$/,
-  );
-  const region = checkName(
-    "--region",
-    options.region ?? "*",
-    /^(\*|[a-z]{2}(-[a-z]+)+-\d)$/,
-  );
+  const { partition, account, region } = checkScope(options);
   const role = checkName(
     "--builder-role",
     options.builderRole ?? DEFAULT_BUILDER_ROLE,
