@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
+import { NOT_FAILED } from "../../lib/archive-writer.js";
 import { calcacheRows, evaluateFrame } from "../../lib/cal/evaluate.js";
 import { rebuildCalcache } from "../../lib/cal/rebuild/index.js";
 import { connect, type PgClient, withClient } from "../../lib/db/connect.js";
@@ -254,14 +255,16 @@ describe("rebuild calcache: the queue, dry runs and the lock", () => {
     await withClient(f.db.url, (c) =>
       c.query(
         `INSERT INTO calcachequeue (obs_hid, inprogress, added, filename, fail_dt, error) VALUES
-           ($1, false, now(), 'pending', NULL, NULL),
+           ($1, false, now(), 'pending', $4, NULL),
+           ($1, false, now(), 'pending-null', NULL, NULL),
            ($2, false, now(), 'failed', now(), 'boom'),
-           ($3, false, now(), 'uncovered', NULL, NULL)`,
-        [f.niri, f.gmos, f.engineering],
+           ($3, false, now(), 'uncovered', $4, NULL)`,
+        // What ingest writes for a waiting entry: the reference's marker.
+        [f.niri, f.gmos, f.engineering, NOT_FAILED],
       ),
     );
     const dry = await rebuildCalcache({ databaseUrl: f.db.url, dryRun: true });
-    assert.equal(dry.queueCleared, 1);
+    assert.equal(dry.queueCleared, 2);
     assert.equal(dry.rowsReplaced, 2);
     assert.ok(dry.frames.length >= 4);
     const before = await withClient(f.db.url, cacheRows);
@@ -280,7 +283,7 @@ describe("rebuild calcache: the queue, dry runs and the lock", () => {
         }
       },
     });
-    assert.equal(report.queueCleared, 1);
+    assert.equal(report.queueCleared, 2);
     const { rows } = await withClient(f.db.url, (c) =>
       c.query<{ filename: string }>(
         "SELECT filename FROM calcachequeue ORDER BY filename",

@@ -39,6 +39,7 @@ import {
   FRAMES_TABLE,
   indexNewTable,
   NEW_TABLE,
+  PENDING_ENTRY,
   type ReplaceHook,
   replaceInPlace,
   type ReplaceResult,
@@ -219,7 +220,7 @@ export async function rebuildCalcache(
         `WITH f AS (${source})
          SELECT (SELECT count(*) FROM calcache c WHERE c.obs_hid IN (SELECT hid FROM f)) AS rows,
                 (SELECT count(*) FROM calcachequeue q
-                  WHERE q.fail_dt IS NULL AND q.obs_hid IN (SELECT hid FROM f)) AS queue`,
+                  WHERE ${PENDING_ENTRY} AND q.obs_hid IN (SELECT hid FROM f)) AS queue`,
         values,
       );
       report.rowsReplaced = Number(rows[0]!.rows);

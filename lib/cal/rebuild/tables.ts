@@ -21,7 +21,15 @@
  * Either way the covered frames' calcachequeue entries that were pending
  * when the rebuild started are deleted in the same transaction.
  */
+import { NOT_FAILED } from "../../archive-writer.js";
 import type { AnyClient } from "../../db/connect.js";
+
+/**
+ * A calcachequeue entry (alias q) still waiting: ingest and the workers
+ * mark "not failed" with the reference's far-future fail_dt; NULL is taken
+ * as waiting too.
+ */
+export const PENDING_ENTRY = `(q.fail_dt IS NULL OR q.fail_dt = '${NOT_FAILED}'::timestamp)`;
 
 export const WORK_SCHEMA = "fitsfleet";
 export const FRAMES_TABLE = `${WORK_SCHEMA}.calcache_frames`;
@@ -118,7 +126,7 @@ async function clearQueue(
   const result = await client.query(
     `DELETE FROM public.calcachequeue q
       USING ${FRAMES_TABLE} f
-      WHERE q.obs_hid = f.hid AND q.id <= $1 AND q.fail_dt IS NULL`,
+      WHERE q.obs_hid = f.hid AND q.id <= $1 AND ${PENDING_ENTRY}`,
     [queueHighWater],
   );
   return result.rowCount ?? 0;
