@@ -269,7 +269,7 @@ export async function resumePipeline(
   try {
     await takeRunLock(client);
     await requireRun(client, runId);
-    coordination = await coordinate(runId, options, "start");
+    coordination = await coordinateAfterDeath(runId, options);
     await setCoordinator(client, runId, coordinatorName());
     return await drive(client, runId, options, coordination, {});
   } finally {
@@ -371,6 +371,33 @@ async function takeRunLockWhenFree(
 }
 
 const DEFAULT_TTL_MS = 5_000;
+
+/**
+ * `--resume` holds the run lock, so no live coordinator acts on the run;
+ * a lease still held is a killed one's whose connection the server has not
+ * yet seen go, and it expires within its time to live: wait that long.
+ */
+async function coordinateAfterDeath(
+  runId: string,
+  options: PipelineOptions,
+): Promise<Coordination> {
+  const deadline =
+    Date.now() + (options.coordinator?.ttlMs ?? DEFAULT_TTL_MS) + 2_000;
+  for (;;) {
+    try {
+      return await coordinate(runId, options, "start");
+    } catch (error) {
+      if (
+        !(error instanceof PreconditionError) ||
+        Date.now() > deadline ||
+        options.signal?.aborted === true
+      ) {
+        throw error;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+}
 
 function checkRunId(flag: string, runId: string): void {
   if (!RUN_ID.test(runId)) {
