@@ -545,7 +545,8 @@ async function drive(
     ctx.checkpoint = { ...record.checkpoint };
     ctx.resumed = record.attempts > 0;
     killPoint(`before:${step}`);
-    await holdPoint(`before:${step}`);
+    await holdPoint(`before:${step}`, coordination.signal);
+    stopIfLost();
     await transition(
       client,
       journal,

@@ -23,6 +23,7 @@ import {
 import { HOLD_AT_VARIABLE } from "../../lib/run/faults.js";
 import { fold, initialState } from "../../lib/run/fold.js";
 import { recover } from "../../lib/run/recover.js";
+import { getRun } from "../../lib/run/store.js";
 import { RUN_STEPS, type RunState } from "../../lib/run/types.js";
 import { testArchive } from "../helpers/archive.js";
 import { CLI } from "../helpers/cli.js";
@@ -336,5 +337,95 @@ it("the active coordinator SIGKILLed mid-run: the waiting standby takes over, re
   assert.match(
     plain.stdout,
     /ended \(succeeded\) while this coordinator stood by/,
+  );
+});
+
+it("a coordinator whose lease epoch is superseded stops at once: no further step, nothing recorded, the fleet left to the new holder", async (t) => {
+  const archive = testArchive(t, { dumpsPerInstrument: 1 });
+  const db = await testDatabase(t, { empty: true });
+  const env = {
+    FITSFLEET_DATABASE_URL: db.url,
+    FITSFLEET_REDIS_URL: testEnv().redisUrl,
+    FITSFLEET_STORAGE: archive.root,
+  };
+  const active = start(
+    [
+      "rebuild",
+      "run",
+      "--queue",
+      uniqueQueueName("superseded"),
+      "--instances",
+      "1",
+      "--interval",
+      "1s",
+    ],
+    { ...env, [HOLD_AT_VARIABLE]: "before:drain" },
+  );
+  t.after(() => {
+    if (active.child.exitCode === null && active.child.signalCode === null) {
+      active.child.kill("SIGKILL");
+    }
+  });
+  await until(
+    "the active run holding before the drain",
+    () => {
+      assert.equal(
+        active.child.exitCode,
+        null,
+        `the active run ended: ${active.stderr()}`,
+      );
+      return Promise.resolve(
+        /holding at before:drain/.test(active.stderr()) || undefined,
+      );
+    },
+    () => active.stderr(),
+  );
+  const { runId, events } = await withClient(db.url, async (c) => {
+    const { rows } = await c.query<{ id: string }>(
+      "SELECT id FROM fitsfleet.runs",
+    );
+    // What a standby's takeover does to the lease when the active one hangs.
+    await c.query(
+      "UPDATE fitsfleet.run_leases SET epoch = epoch + 1 WHERE run_id = $1",
+      [rows[0]!.id],
+    );
+    const { rows: n } = await c.query<{ n: string }>(
+      "SELECT count(*) AS n FROM fitsfleet.run_events",
+    );
+    return { runId: rows[0]!.id, events: Number(n[0]!.n) };
+  });
+  const exit = await active.done;
+  assert.equal(exit.code, 3, active.stderr());
+  assert.match(
+    active.stderr(),
+    new RegExp(`run ${runId}: this coordinator lost its lease .*stopped`),
+  );
+  await withClient(db.url, async (c) => {
+    const { rows: n } = await c.query<{ n: string }>(
+      "SELECT count(*) AS n FROM fitsfleet.run_events",
+    );
+    assert.equal(Number(n[0]!.n), events, "nothing recorded after the loss");
+    const run = (await getRun(c, runId))!;
+    assert.equal(run.state, "running", "not marked failed by the stale one");
+    const drain = run.steps.find((s) => s.step === "drain")!;
+    assert.equal(drain.status, "pending");
+    assert.equal(drain.attempts, 0);
+    const { rows: fleets } = await c.query<{ state: string }>(
+      "SELECT state FROM fitsfleet.fleets WHERE run = $1",
+      [runId],
+    );
+    assert.equal(fleets.length, 1);
+    assert.notEqual(fleets[0]!.state, "ended", "its fleet is the run's still");
+  });
+  // The run goes on under a new coordinator (here `--resume`, whose lease
+  // waits out the stopped one's).
+  const resumed = await cli(
+    ["--json", "rebuild", "run", "--resume", runId],
+    env,
+  );
+  assert.equal(resumed.code, 0, resumed.stderr.slice(-2000));
+  assert.equal(
+    (JSON.parse(resumed.stdout) as { run: { state: string } }).run.state,
+    "succeeded",
   );
 });
