@@ -292,6 +292,30 @@ export class Coordinator {
     return { seqs, result };
   }
 
+  /**
+   * Folds in events that the pipeline appended under this coordinator's
+   * epoch on its own connection and has committed. The pipeline appends one
+   * transaction at a time and nothing else appends while this coordinator
+   * is active, so its state (and the snapshots of it) still leave out no
+   * event below their number.
+   */
+  async absorb(seqs: number[], events: RunEvent[]): Promise<void> {
+    let state = this.current;
+    events.forEach((event, i) => {
+      state = evolve(state, { seq: seqs[i]!, event });
+    });
+    this.current = state;
+    this.sinceSnapshot += events.length;
+    if (this.sinceSnapshot >= (this.options.snapshotEvery ?? 1_000)) {
+      await this.snapshot();
+    }
+  }
+
+  /** An append under this epoch was refused: another coordinator took over. */
+  fenced(error: StaleEpochError): void {
+    this.lose(error.message);
+  }
+
   /** Saves the state as a snapshot now and keeps the youngest few. */
   async snapshot(): Promise<void> {
     const state = this.current;

@@ -12,3 +12,27 @@ export function killPoint(point: string): void {
     process.kill(process.pid, "SIGKILL");
   }
 }
+
+/**
+ * With FFTEST_RUN_HOLD_AT=POINT (a `before:STEP` point), the process stops
+ * there and waits, its timers (the lease renewal) still running, until a
+ * test kills it, or until `signal` aborts (the coordinator lost its lease):
+ * so that a standby is surely waiting when it dies.
+ */
+export const HOLD_AT_VARIABLE = "FFTEST_RUN_HOLD_AT";
+
+export async function holdPoint(
+  point: string,
+  signal?: AbortSignal,
+): Promise<void> {
+  if (process.env[HOLD_AT_VARIABLE] === point) {
+    process.stderr.write(`holding at ${point}\n`);
+    await new Promise<void>((resolve) => {
+      const keepAlive = setInterval(() => undefined, 60_000);
+      signal?.addEventListener("abort", () => {
+        clearInterval(keepAlive);
+        resolve();
+      });
+    });
+  }
+}

@@ -5,9 +5,10 @@
  * commits its events exactly when the state they describe commits, and a
  * run killed between the two leaves neither.
  *
- * INTEGRATION POINT (the coordinator's event log, lib/run/events.ts): give
- * `runPipeline` a `RunJournal` whose `record` appends the events with
- * `client`; until then `loggingJournal` only logs them.
+ * `rebuild run` uses `coordinatorJournal` (lib/run/coordinated.ts): the
+ * events go to the run's event log under the coordinator's lease epoch, so
+ * a stale coordinator's state change is refused whole. `loggingJournal`
+ * only logs.
  */
 import type { AnyClient } from "../db/connect.js";
 import type { Logger } from "../logger.js";
@@ -16,6 +17,8 @@ import type { RunEvent } from "./types.js";
 export interface RunJournal {
   /** Called inside the transaction of the state change the events describe; must use `client`. */
   record(client: AnyClient, runId: string, events: RunEvent[]): Promise<void>;
+  /** Called after that transaction committed (a coordinator folds the events in then). */
+  committed?(): Promise<void>;
 }
 
 /** A journal that writes nothing: each event becomes a debug log line. */

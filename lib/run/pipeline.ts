@@ -23,14 +23,19 @@ import {
 } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { type Failure, listFailures } from "../rebuild/ledger.js";
-import { killPoint } from "./faults.js";
-import { loggingJournal, type RunJournal } from "./journal.js";
+import { coordinatorJournal, leaseLostError } from "./coordinated.js";
+import { Coordinator, type CoordinatorOptions } from "./coordinator.js";
+import { StaleEpochError } from "./events.js";
+import { holdPoint, killPoint } from "./faults.js";
+import type { RunJournal } from "./journal.js";
+import { describeLease, type LeaseRecord } from "./lease.js";
 import { releaseRunLock, RUN_APPLICATION_PREFIX, takeRunLock } from "./lock.js";
 import {
   preflight,
   preflightError,
   type PreflightReport,
 } from "./preflight.js";
+import type { Recovery } from "./recover.js";
 import type { RunSettings } from "./settings.js";
 import { calcacheStep } from "./steps/calcache.js";
 import type {
@@ -76,8 +81,21 @@ export interface PipelineOptions {
   databaseUrl: string;
   redisUrl: string;
   logger: Logger;
-  /** Where events go (default: the log only). See lib/run/journal.ts. */
+  /**
+   * Where events go instead of the coordinator's event log (tests of the
+   * journal contract); given, the run holds no coordinator lease.
+   */
   journal?: RunJournal;
+  /** The coordinator's lease and snapshot settings (lib/run/coordinator.ts). */
+  coordinator?: Pick<
+    CoordinatorOptions,
+    | "holder"
+    | "ttlMs"
+    | "renewMs"
+    | "pollMs"
+    | "snapshotEvery"
+    | "snapshotMaxAgeMs"
+  >;
   onProgress?: (progress: RunProgress) => void;
   /** A step starts or ends. */
   onStep?: (step: RunStep, status: string, detail: string) => void;
@@ -99,6 +117,58 @@ export interface RunReport {
   seconds: number;
   /** What the steps this process ran returned in detail (the demo prints them). */
   details: Partial<Record<RunStep, unknown>>;
+  /** The run's coordinator lease as it stands, and the events it has logged. */
+  coordinator?: { lease: LeaseRecord | undefined; events: number };
+}
+
+/**
+ * How this process coordinates the run: the journal its state changes go
+ * through, the signal its steps obey (aborted when the lease is lost), and
+ * why it lost the lease, if it did.
+ */
+interface Coordination {
+  journal: RunJournal;
+  signal: AbortSignal | undefined;
+  lost(): string | undefined;
+  coordinator?: Coordinator;
+  close(): Promise<void>;
+}
+
+async function coordinate(
+  runId: string,
+  options: PipelineOptions,
+  mode: "start" | "standby",
+): Promise<Coordination> {
+  if (options.journal !== undefined) {
+    return {
+      journal: options.journal,
+      signal: options.signal,
+      lost: () => undefined,
+      close: () => Promise.resolve(),
+    };
+  }
+  const controller = new AbortController();
+  const settings: CoordinatorOptions = {
+    ...options.coordinator,
+    logger: options.logger,
+    signal: options.signal,
+    onLost: (reason) => controller.abort(leaseLostError(runId, reason)),
+  };
+  const coordinator =
+    mode === "start"
+      ? await Coordinator.start(options.databaseUrl, runId, settings)
+      : await Coordinator.standby(options.databaseUrl, runId, settings);
+  return {
+    journal: coordinatorJournal(coordinator),
+    signal:
+      options.signal === undefined
+        ? controller.signal
+        : AbortSignal.any([options.signal, controller.signal]),
+    lost: () => coordinator.lost,
+    coordinator,
+    // Released, a standby takes over at once (and finds the run ended).
+    close: () => coordinator.close({ release: true }),
+  };
 }
 
 /** r-20261207t0612-a1b2c3: sortable, and a valid fleet name prefix. */
@@ -130,6 +200,7 @@ export async function runPipeline(
 ): Promise<RunReport> {
   const runId = options.runId ?? newRunId();
   const client = await openCoordinator(runId, options);
+  let coordination: Coordination | undefined;
   try {
     await takeRunLock(client);
     const checks = await preflight(settings, {
@@ -140,10 +211,12 @@ export async function runPipeline(
     if (!checks.ok) {
       throw preflightError(checks);
     }
-    const journal = options.journal ?? loggingJournal(options.logger);
     options.onStep?.("init", "running", "");
     const initStarted = new Date();
     const init = await initStep(options.databaseUrl, options);
+    // After init: on a new database, init makes the lease's table.
+    coordination = await coordinate(runId, options, "start");
+    const journal = coordination.journal;
     await transition(
       client,
       journal,
@@ -176,8 +249,11 @@ export async function runPipeline(
     );
     options.onStep?.("init", "done", describeFigures(init.figures));
     killPoint("after:init");
-    return await drive(client, runId, options, { init: init.detail });
+    return await drive(client, runId, options, coordination, {
+      init: init.detail,
+    });
   } finally {
+    await coordination?.close();
     await closeCoordinator(client);
   }
 }
@@ -187,28 +263,149 @@ export async function resumePipeline(
   runId: string,
   options: PipelineOptions,
 ): Promise<RunReport> {
+  checkRunId("--resume", runId);
+  const client = await openCoordinator(runId, options);
+  let coordination: Coordination | undefined;
+  try {
+    await takeRunLock(client);
+    await requireRun(client, runId);
+    coordination = await coordinateAfterDeath(runId, options);
+    await setCoordinator(client, runId, coordinatorName());
+    return await drive(client, runId, options, coordination, {});
+  } finally {
+    await coordination?.close();
+    await closeCoordinator(client);
+  }
+}
+
+async function requireRun(client: PgClient, runId: string): Promise<void> {
+  if (
+    !(await hasRunTables(client)) ||
+    (await getRun(client, runId)) === undefined
+  ) {
+    throw new PreconditionError(`no run ${runId} in this database`, {
+      suggestion: "see `fitsfleet rebuild runs` for the runs it knows",
+    });
+  }
+}
+
+export interface StandbyOutcome {
+  /** How the state was rebuilt on taking over (snapshot, events or ledger). */
+  recovery: Recovery;
+  /** The run had ended (succeeded, failed, aborted) when the lease came free: nothing was done. */
+  endedWhileStandingBy: boolean;
+  report: RunReport;
+}
+
+/**
+ * `rebuild run --standby RUN`: waits for the run's coordinator lease while
+ * another process is active; when it dies (its lease connection vanishes or
+ * the lease expires) or lets go, recovers the run's state and continues the
+ * run as `--resume` does, or returns at once if the run has ended.
+ */
+export async function standbyPipeline(
+  runId: string,
+  options: PipelineOptions,
+): Promise<StandbyOutcome> {
+  checkRunId("--standby", runId);
+  const client = await openCoordinator(runId, options);
+  let coordination: Coordination | undefined;
+  try {
+    await requireRun(client, runId);
+    coordination = await coordinate(runId, options, "standby");
+    const recovery = coordination.coordinator!.recovery;
+    options.logger.info("standby took over", {
+      run: runId,
+      epoch: coordination.coordinator!.epoch,
+      recovered: recovery.source,
+      why: recovery.reason,
+      seq: recovery.state.seq,
+      replayed: recovery.replayed,
+    });
+    const run = (await getRun<RunSettings>(client, runId))!;
+    if (run.state !== "running") {
+      return {
+        recovery,
+        endedWhileStandingBy: true,
+        report: await report(client, runId, Date.now(), {}),
+      };
+    }
+    await takeRunLockWhenFree(client, options);
+    await setCoordinator(client, runId, coordinatorName());
+    return {
+      recovery,
+      endedWhileStandingBy: false,
+      report: await drive(client, runId, options, coordination, {}),
+    };
+  } finally {
+    await coordination?.close();
+    await closeCoordinator(client);
+  }
+}
+
+/**
+ * The dead coordinator's run lock goes with its connection, which the
+ * server may notice a moment after its lease; wait for it a little.
+ */
+async function takeRunLockWhenFree(
+  client: PgClient,
+  options: PipelineOptions,
+): Promise<void> {
+  const deadline =
+    Date.now() + 2 * (options.coordinator?.ttlMs ?? DEFAULT_TTL_MS) + 5_000;
+  for (;;) {
+    try {
+      await takeRunLock(client);
+      return;
+    } catch (error) {
+      if (
+        !(error instanceof PreconditionError) ||
+        Date.now() > deadline ||
+        options.signal?.aborted === true
+      ) {
+        throw error;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+}
+
+const DEFAULT_TTL_MS = 5_000;
+
+/**
+ * `--resume` holds the run lock, so no live coordinator acts on the run;
+ * a lease still held is a killed one's whose connection the server has not
+ * yet seen go, and it expires within its time to live: wait that long.
+ */
+async function coordinateAfterDeath(
+  runId: string,
+  options: PipelineOptions,
+): Promise<Coordination> {
+  const deadline =
+    Date.now() + (options.coordinator?.ttlMs ?? DEFAULT_TTL_MS) + 2_000;
+  for (;;) {
+    try {
+      return await coordinate(runId, options, "start");
+    } catch (error) {
+      if (
+        !(error instanceof PreconditionError) ||
+        Date.now() > deadline ||
+        options.signal?.aborted === true
+      ) {
+        throw error;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+}
+
+function checkRunId(flag: string, runId: string): void {
   if (!RUN_ID.test(runId)) {
     throw new FitsfleetError(
       "usage",
       EXIT.usage,
-      `--resume ${runId}: not a run id (r-…; see \`fitsfleet rebuild runs\`)`,
+      `${flag} ${runId}: not a run id (r-…; see \`fitsfleet rebuild runs\`)`,
     );
-  }
-  const client = await openCoordinator(runId, options);
-  try {
-    await takeRunLock(client);
-    if (
-      !(await hasRunTables(client)) ||
-      (await getRun(client, runId)) === undefined
-    ) {
-      throw new PreconditionError(`no run ${runId} in this database`, {
-        suggestion: "see `fitsfleet rebuild runs` for the runs it knows",
-      });
-    }
-    await setCoordinator(client, runId, coordinatorName());
-    return await drive(client, runId, options, {});
-  } finally {
-    await closeCoordinator(client);
   }
 }
 
@@ -236,10 +433,11 @@ async function drive(
   client: PgClient,
   runId: string,
   options: PipelineOptions,
+  coordination: Coordination,
   details: Partial<Record<RunStep, unknown>>,
 ): Promise<RunReport> {
   const started = Date.now();
-  const journal = options.journal ?? loggingJournal(options.logger);
+  const journal = coordination.journal;
   let run = (await getRun<RunSettings>(client, runId))!;
   const settings = run.settings;
   let provider: FleetProvider | undefined;
@@ -289,7 +487,13 @@ async function drive(
     },
     progress: (p) => options.onProgress?.({ step: current, ...p }),
     fault: killPoint,
-    signal: options.signal,
+    signal: coordination.signal,
+  };
+  const stopIfLost = () => {
+    const lost = coordination.lost();
+    if (lost !== undefined) {
+      throw leaseLostError(runId, lost);
+    }
   };
   let current: RunStep = "init";
   /** Records the step's end; if that fails (the journal too), the step fails. */
@@ -336,10 +540,13 @@ async function drive(
     if (step === "init") {
       continue;
     }
+    stopIfLost();
     current = step;
     ctx.checkpoint = { ...record.checkpoint };
     ctx.resumed = record.attempts > 0;
     killPoint(`before:${step}`);
+    await holdPoint(`before:${step}`, coordination.signal);
+    stopIfLost();
     await transition(
       client,
       journal,
@@ -352,11 +559,18 @@ async function drive(
       const result = await STEPS[step as Exclude<RunStep, "init">](ctx);
       await finish(step, result);
     } catch (error) {
+      // A coordinator that lost its lease records nothing more and ends no
+      // fleet: the one that took over owns the run now.
+      stopIfLost();
+      if (error instanceof StaleEpochError) {
+        throw leaseLostError(runId, error.message);
+      }
       await fail(ctx, step, error, options);
       throw error;
     }
     killPoint(`after:${step}`);
   }
+  stopIfLost();
   await transition(
     client,
     journal,
@@ -458,6 +672,10 @@ async function report(
     "SELECT sum(spend)::text AS usd FROM fitsfleet.fleets WHERE run = $1",
     [runId],
   );
+  const { rows: logged } = await client.query<{ n: string }>(
+    "SELECT count(*) AS n FROM fitsfleet.run_events WHERE run_id = $1",
+    [runId],
+  );
   return {
     run,
     rows,
@@ -466,5 +684,9 @@ async function report(
     spend: Number(spend[0]?.usd ?? 0),
     seconds: (Date.now() - started) / 1000,
     details,
+    coordinator: {
+      lease: await describeLease(client, runId),
+      events: Number(logged[0]!.n),
+    },
   };
 }

@@ -11,7 +11,14 @@ import { rebuildStatus } from "../rebuild/ledger.js";
 import { deletedThrough, eventPages, highestSeq } from "./events.js";
 import { fold, initialState } from "./fold.js";
 import { loadSnapshot, type SkippedSnapshot } from "./snapshots.js";
-import type { InstanceState, RunState } from "./types.js";
+import type {
+  InstanceState,
+  RunState,
+  RunStep,
+  StepFigures,
+  StepState,
+  StepStatus,
+} from "./types.js";
 
 export type RecoverySource = "snapshot" | "events" | "ledger";
 
@@ -106,9 +113,10 @@ export async function recover(
 /**
  * What can be known of a run without its events: progress from the ingest
  * ledger's states (one rebuild acts on a database at a time, so the ledger
- * is this run's), the instances and spend of the fleets launched for it.
- * Steps are inferred only where the tables prove them: a filled ledger
- * means init and enqueue finished, recorded instances mean launch did.
+ * is this run's), the instances and spend of the fleets launched for it,
+ * and the steps as `rebuild run` committed them in fitsfleet.run_steps.
+ * Without those rows, steps are inferred only where the tables prove them:
+ * a filled ledger means init and enqueue finished, instances mean launch did.
  */
 export async function ledgerState(
   client: AnyClient,
@@ -174,5 +182,72 @@ export async function ledgerState(
   if (total > 0 || members.length > 0) {
     state.status = "running";
   }
+  await stepsFromRunTables(client, state);
   return state;
+}
+
+/**
+ * The pipeline's own tables (migration 0007), where `rebuild run` commits
+ * each step's state with its events: what they say of a step replaces what
+ * was inferred above, as they are the record, not a guess.
+ */
+async function stepsFromRunTables(
+  client: AnyClient,
+  state: RunState,
+): Promise<void> {
+  const { rows: present } = await client.query<{ ok: boolean }>(
+    "SELECT to_regclass('fitsfleet.run_steps') IS NOT NULL AS ok",
+  );
+  if (present[0]?.ok !== true) {
+    return;
+  }
+  const { rows: runs } = await client.query<{
+    state: "running" | "succeeded" | "failed" | "aborted";
+    provider: string;
+    created_at: Date;
+    ended_at: Date | null;
+  }>(
+    "SELECT state, provider, created_at, ended_at FROM fitsfleet.runs WHERE id = $1",
+    [state.runId],
+  );
+  const run = runs[0];
+  if (run === undefined) {
+    return;
+  }
+  state.status = run.state;
+  state.provider = run.provider;
+  state.startedAt = run.created_at.toISOString();
+  if (run.ended_at !== null) {
+    state.endedAt = run.ended_at.toISOString();
+  }
+  const { rows: steps } = await client.query<{
+    step: RunStep;
+    status: StepStatus;
+    started_at: Date | null;
+    ended_at: Date | null;
+    figures: StepFigures;
+    reason: string | null;
+  }>(
+    "SELECT step, status, started_at, ended_at, figures, reason FROM fitsfleet.run_steps WHERE run_id = $1",
+    [state.runId],
+  );
+  for (const r of steps) {
+    if (!(r.step in state.steps)) {
+      continue;
+    }
+    const step: StepState = { status: r.status };
+    if (r.started_at !== null && r.status !== "pending") {
+      step.startedAt = r.started_at.toISOString();
+    }
+    if (r.ended_at !== null && r.status !== "running") {
+      step.endedAt = r.ended_at.toISOString();
+    }
+    if (r.status === "done") {
+      step.figures = r.figures;
+    }
+    if (r.reason !== null) {
+      step.reason = r.reason;
+    }
+    state.steps[r.step] = step;
+  }
 }

@@ -194,7 +194,7 @@ export async function transition<T>(
   events: RunEvent[],
   work: (client: AnyClient) => Promise<T>,
 ): Promise<T> {
-  return withTransaction(client, async (c) => {
+  const result = await withTransaction(client, async (c) => {
     const result = await work(c);
     await c.query(
       "UPDATE fitsfleet.runs SET updated_at = now() WHERE id = $1",
@@ -203,6 +203,8 @@ export async function transition<T>(
     await journal.record(c, runId, events);
     return result;
   });
+  await journal.committed?.();
+  return result;
 }
 
 export async function markStepStarted(

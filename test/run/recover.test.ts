@@ -19,6 +19,12 @@ import {
 import { fold, initialState } from "../../lib/run/fold.js";
 import { recover } from "../../lib/run/recover.js";
 import { saveSnapshot } from "../../lib/run/snapshots.js";
+import {
+  insertRun,
+  markRunEnded,
+  markStepEnded,
+  markStepStarted,
+} from "../../lib/run/store.js";
 import type { RunState } from "../../lib/run/types.js";
 import { testDatabase } from "../helpers/db.js";
 import { sampleEvent } from "../helpers/run-events.js";
@@ -200,5 +206,49 @@ describe("recover", () => {
     const r = await recover(c, "new");
     assert.equal(r.source, "ledger");
     assert.deepStrictEqual(r.state, { ...initialState("new") });
+  });
+
+  it("without events, the steps and figures `rebuild run` committed in run_steps come back", async (t) => {
+    const c = await client(t);
+    await insertRun(c, {
+      id: "r-steps-only",
+      provider: "local",
+      storage: "/archive",
+      queue: "q",
+      settings: {},
+      coordinator: "elsewhere:1",
+    });
+    await markStepStarted(c, "r-steps-only", "init");
+    await markStepEnded(c, "r-steps-only", "init", {
+      status: "done",
+      figures: { migrationsApplied: 7 },
+    });
+    await markStepEnded(c, "r-steps-only", "migrate", {
+      status: "skipped",
+      reason: "no --from",
+    });
+    await markStepStarted(c, "r-steps-only", "enqueue");
+    await markStepEnded(c, "r-steps-only", "enqueue", {
+      status: "failed",
+      reason: "storage unreadable",
+    });
+    await markRunEnded(
+      c,
+      "r-steps-only",
+      "failed",
+      "enqueue: storage unreadable",
+    );
+    const r = await recover(c, "r-steps-only");
+    assert.equal(r.source, "ledger");
+    assert.equal(r.state.status, "failed");
+    assert.equal(r.state.provider, "local");
+    assert.equal(r.state.steps.init.status, "done");
+    assert.deepEqual(r.state.steps.init.figures, { migrationsApplied: 7 });
+    assert.ok(r.state.steps.init.endedAt !== undefined);
+    assert.equal(r.state.steps.migrate.status, "skipped");
+    assert.equal(r.state.steps.migrate.reason, "no --from");
+    assert.equal(r.state.steps.enqueue.status, "failed");
+    assert.equal(r.state.steps.enqueue.reason, "storage unreadable");
+    assert.deepEqual(r.state.steps.launch, { status: "pending" });
   });
 });

@@ -17,7 +17,7 @@ export interface DashboardOptions {
   /** `HOST:PORT`; default 127.0.0.1 on a free port. */
   listen?: string;
   pollMs?: number;
-  /** Where the run's steps come from; default: none (the panel says "no run"). */
+  /** Where the run's steps come from; default with `run`: the coordinator's snapshot plus later events, read without a lease. */
   loadRunState?: RunStateLoader;
   logger?: Logger;
 }
@@ -41,6 +41,11 @@ export async function startRebuildDashboard(
     : [
         `--listen ${options.listen}: the dashboard is reachable from other machines; anyone with its URL (and token) sees the rebuild. It is plain HTTP: put it behind TLS, or use an SSH tunnel instead`,
       ];
+  const loadRunState =
+    options.loadRunState ??
+    (options.run === undefined
+      ? undefined
+      : (await import("../../../lib/run/coordinated.js")).readRunState);
   const server = await startDashboardServer({
     databaseUrl: options.databaseUrl,
     host: listen.host,
@@ -50,7 +55,7 @@ export async function startRebuildDashboard(
     source: {
       runId: options.run,
       fleet: options.fleet,
-      loadRunState: options.loadRunState,
+      loadRunState,
     },
   });
   return Object.assign(server, { warnings });

@@ -26,6 +26,9 @@ import { describeRunReport } from "./runs.js";
 
 interface RunFlags {
   resume?: string;
+  standby?: string;
+  snapshotEvery: string;
+  snapshotMaxAge?: string;
   dryRun?: boolean;
   provider: string;
   instances: string;
@@ -174,9 +177,22 @@ export function describePreflight(r: PreflightReport): string {
 export function runCommand(): Command {
   return new Command("run")
     .description(
-      "the whole rebuild as one pipeline: db init, migrate-tables (--from), enqueue, launch workers (local or an EC2 fleet), wait for the queue to drain, the calibration cache, terminate, verify, report. Every step's state is kept in the database: `--resume RUN` continues a stopped run without repeating a finished step or listing the storage again. One run acts on a database at a time. Exit codes: 0 done, 1 a step failed (see `rebuild runs show`), 2 usage, 3 refused (another run is active, a precondition), 4 a service unreachable",
+      "the whole rebuild as one pipeline: db init, migrate-tables (--from), enqueue, launch workers (local or an EC2 fleet), wait for the queue to drain, the calibration cache, terminate, verify, report. Every step's state is kept in the database with the run's events: `--resume RUN` continues a stopped run without repeating a finished step or listing the storage again, and `--standby RUN` on another machine takes over when the active coordinator dies. One run acts on a database at a time. Exit codes: 0 done, 1 a step failed (see `rebuild runs show`), 2 usage, 3 refused (another run is active, a precondition), 4 a service unreachable",
     )
     .option("--resume <run>", "continue this run where it stopped")
+    .option(
+      "--standby <run>",
+      "stand by for this run (on another machine): wait while its coordinator is active; when it dies, recover the run's state (snapshot and later events) and continue the run as --resume would; exit 0 if the run ends meanwhile",
+    )
+    .option(
+      "--snapshot-every <events>",
+      "the coordinator snapshots the run's state after this many events",
+      "1000",
+    )
+    .option(
+      "--snapshot-max-age <duration>",
+      "on taking over, ignore snapshots older than this (replay the events instead)",
+    )
     .option(
       "--dry-run",
       "run every preflight check (database, migrations, Redis, storage, the dump, AWS) and write nothing",
@@ -262,6 +278,15 @@ export function runCommand(): Command {
       const controller = new AbortController();
       const off = onInterrupt(() => controller.abort());
       const options = {
+        coordinator: {
+          snapshotEvery: wholeNumber("--snapshot-every", flags.snapshotEvery, {
+            max: 10_000_000,
+          }),
+          snapshotMaxAgeMs:
+            flags.snapshotMaxAge === undefined
+              ? undefined
+              : duration("--snapshot-max-age", flags.snapshotMaxAge, 1000),
+        },
         databaseUrl: databaseUrl(),
         redisUrl: redisUrl(),
         logger,
@@ -278,6 +303,29 @@ export function runCommand(): Command {
           ),
       };
       try {
+        if (flags.standby !== undefined) {
+          if (flags.resume !== undefined || flags.dryRun === true) {
+            throw new UsageError(
+              "--standby excludes --resume and --dry-run (the standby resumes the run itself when it takes over)",
+            );
+          }
+          logger.info("standing by for the run's coordinator lease", {
+            run: flags.standby,
+          });
+          const outcome = await pipeline.standbyPipeline(
+            flags.standby,
+            options,
+          );
+          output.result(outcome, (o) =>
+            [
+              o.endedWhileStandingBy
+                ? `run ${o.report.run.id} ended (${o.report.run.state}) while this coordinator stood by; nothing to take over`
+                : `took over run ${o.report.run.id}: state recovered from ${o.recovery.source} (${o.recovery.reason}; ${o.recovery.replayed} events replayed)`,
+              describeRunReport(o.report),
+            ].join("\n"),
+          );
+          return;
+        }
         if (flags.resume !== undefined) {
           if (flags.dryRun === true) {
             throw new UsageError("--resume and --dry-run exclude each other");

@@ -40,6 +40,7 @@ export function describeRunReport(r: RunReport): string {
         .map(([k, v]) => `${k} ${formatCount(v)}`)
         .join(", ") || "empty"
     }`,
+    describeCoordinator(r),
     `rows: ${Object.entries(r.rows)
       .map(([t, n]) => `${t} ${formatCount(n)}`)
       .join(", ")}`,
@@ -50,6 +51,28 @@ export function describeRunReport(r: RunReport): string {
           ...r.failures.map((f) => `  ${f.error.split("\n")[0]}`),
         ]),
   ].join("\n");
+}
+
+function describeCoordinator(r: RunReport): string {
+  const lease = r.coordinator?.lease;
+  const events = `${formatCount(r.coordinator?.events ?? 0)} events logged`;
+  if (lease === undefined) {
+    return `coordinator: none has held this run; ${events}`;
+  }
+  // A released lease expires at -infinity, which is no Date.
+  const until =
+    lease.expiresAt instanceof Date && !Number.isNaN(lease.expiresAt.getTime())
+      ? lease.expiresAt.toISOString()
+      : undefined;
+  const state =
+    until === undefined
+      ? "lease released"
+      : lease.expired
+        ? `lease expired ${until}`
+        : lease.holderGone
+          ? `lease until ${until}, but its connection is gone`
+          : `lease until ${until}`;
+  return `coordinator: ${lease.holder}, epoch ${lease.epoch}, ${state}; ${events}`;
 }
 
 function describeRuns(runs: RunRecord<RunSettings>[]): string {
@@ -100,7 +123,7 @@ export function runsCommand(): Command {
   runs.addCommand(
     new Command("show")
       .description(
-        "one run: its steps with their state, attempts, timings and figures; ledger, rows, failures and spend",
+        "one run: its steps with their state, attempts, timings and figures; its coordinator (holder, lease epoch and expiry) and logged events; ledger, rows, failures and spend",
       )
       .argument("<run>", "the run's id (see `fitsfleet rebuild runs`)")
       .action(async (id: string, _flags: object, command: Command) => {
