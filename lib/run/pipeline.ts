@@ -37,22 +37,22 @@ import {
 } from "./preflight.js";
 import type { Recovery } from "./recover.js";
 import type { RunSettings } from "./settings.js";
-import { calcacheStep } from "./steps/calcache.js";
+import { calcacheStep } from "./step-calcache.js";
 import type {
   RunProgress,
   StepContext,
   StepFn,
   StepResult,
-} from "./steps/context.js";
-import { initStep, migrateStep } from "./steps/database.js";
-import { enqueueStep } from "./steps/enqueue.js";
+} from "./step-context.js";
+import { initStep, migrateStep } from "./step-database.js";
+import { enqueueStep } from "./step-enqueue.js";
 import {
   drainStep,
   endRunFleet,
   launchStep,
   terminateStep,
-} from "./steps/fleet.js";
-import { verifyStep } from "./steps/verify.js";
+} from "./step-fleet.js";
+import { verifyStep } from "./step-verify.js";
 import {
   getRun,
   hasRunTables,

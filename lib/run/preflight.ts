@@ -13,8 +13,8 @@ import { openStorage } from "../storage/index.js";
 import { withUpgradeSource } from "../upgrade/steps.js";
 import { runLockHolder } from "./lock.js";
 import type { RunSettings } from "./settings.js";
-import { upgradeSelection } from "./steps/database.js";
-import { fleetSpecFor } from "./steps/spec.js";
+import { upgradeSelection } from "./step-database.js";
+import { fleetSpecFor } from "./step-spec.js";
 
 export interface PreflightCheck {
   check: string;

@@ -3,12 +3,12 @@
  * coordinator's connection (which holds the run lock), the journal, and
  * the ways to report.
  */
-import type { FleetProvider } from "../../../infra/provider.js";
-import type { PgClient } from "../../db/connect.js";
-import type { Logger } from "../../logger.js";
-import type { RunJournal } from "../journal.js";
-import type { RunSettings } from "../settings.js";
-import type { RunEvent, RunStep, StepFigures } from "../types.js";
+import type { FleetProvider } from "../../infra/provider.js";
+import type { PgClient } from "../db/connect.js";
+import type { Logger } from "../logger.js";
+import type { RunJournal } from "./journal.js";
+import type { RunSettings } from "./settings.js";
+import type { RunEvent, RunStep, StepFigures } from "./types.js";
 
 /** A progress line from a long step (drain, calcache, enqueue). */
 export interface RunProgress {

@@ -1,6 +1,6 @@
 /** The run's fleet spec from its settings: the same every time, so a resume relaunches local workers alike. */
-import type { FleetSpec } from "../../../infra/provider.js";
-import type { RunSettings } from "../settings.js";
+import type { FleetSpec } from "../../infra/provider.js";
+import type { RunSettings } from "./settings.js";
 
 export function fleetSpecFor(
   name: string,

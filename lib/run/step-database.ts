@@ -1,12 +1,12 @@
 /** The init and migrate steps: `db init` and `upgrade migrate-tables`, as the run takes them. */
 import { join } from "node:path";
 
-import { initDatabase } from "../../db/init.js";
-import { PreconditionError } from "../../errors.js";
-import { packageRoot } from "../../paths.js";
-import { runMigrateTables } from "../../upgrade/steps.js";
-import type { RunSettings } from "../settings.js";
-import type { StepContext, StepResult } from "./context.js";
+import { initDatabase } from "../db/init.js";
+import { PreconditionError } from "../errors.js";
+import { packageRoot } from "../paths.js";
+import { runMigrateTables } from "../upgrade/steps.js";
+import type { RunSettings } from "./settings.js";
+import type { StepContext, StepResult } from "./step-context.js";
 
 /**
  * `db init`. The run's own tables come from it, so the pipeline calls this

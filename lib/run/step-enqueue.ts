@@ -11,16 +11,16 @@ import { pipeline } from "node:stream/promises";
 
 import { from as copyFrom } from "pg-copy-streams";
 
-import { insertLedgerRows, reconcile } from "../../rebuild/ledger.js";
-import { isIngestable, sortKey } from "../../rebuild/names.js";
+import { insertLedgerRows, reconcile } from "../rebuild/ledger.js";
+import { isIngestable, sortKey } from "../rebuild/names.js";
 import {
   addBatches,
   batchSizeFor,
   ingestQueue,
   openRedis,
-} from "../../rebuild/queue.js";
-import { openStorage } from "../../storage/index.js";
-import type { StepContext, StepResult } from "./context.js";
+} from "../rebuild/queue.js";
+import { openStorage } from "../storage/index.js";
+import type { StepContext, StepResult } from "./step-context.js";
 
 const CANDIDATES = "run_enqueue_candidates";
 

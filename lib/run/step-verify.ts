@@ -5,9 +5,9 @@
  * against the storage itself for a sample, so the storage is not listed
  * again); and the calibration cache is built.
  */
-import { EXIT, FitsfleetError } from "../../errors.js";
-import { openStorage } from "../../storage/index.js";
-import type { StepContext, StepResult } from "./context.js";
+import { EXIT, FitsfleetError } from "../errors.js";
+import { openStorage } from "../storage/index.js";
+import type { StepContext, StepResult } from "./step-context.js";
 
 export interface VerifyFindings {
   ledgerRows: number;

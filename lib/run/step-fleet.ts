@@ -7,22 +7,18 @@
  */
 import { readdirSync, readFileSync } from "node:fs";
 
-import { launchFleet, terminateFleet } from "../../../infra/fleet.js";
-import {
-  endMembers,
-  getFleet,
-  recordSpend,
-} from "../../../infra/fleet-store.js";
-import type { FleetMember, FleetSpec } from "../../../infra/provider.js";
-import { previewWorkLeft } from "../../archive-writer.js";
-import { EXIT, FitsfleetError } from "../../errors.js";
-import { processAlive, sleep } from "../../exec.js";
-import { formatCount, formatDuration, formatRate } from "../../progress.js";
-import { rebuildStatus, reconcile } from "../../rebuild/ledger.js";
-import { withIngestQueue } from "../../rebuild/queue.js";
-import type { RunEvent } from "../types.js";
-import type { StepContext, StepResult } from "./context.js";
-import { fleetSpecFor } from "./spec.js";
+import { launchFleet, terminateFleet } from "../../infra/fleet.js";
+import { endMembers, getFleet, recordSpend } from "../../infra/fleet-store.js";
+import type { FleetMember, FleetSpec } from "../../infra/provider.js";
+import { previewWorkLeft } from "../archive-writer.js";
+import { EXIT, FitsfleetError } from "../errors.js";
+import { processAlive, sleep } from "../exec.js";
+import { formatCount, formatDuration, formatRate } from "../progress.js";
+import { rebuildStatus, reconcile } from "../rebuild/ledger.js";
+import { withIngestQueue } from "../rebuild/queue.js";
+import type { StepContext, StepResult } from "./step-context.js";
+import { fleetSpecFor } from "./step-spec.js";
+import type { RunEvent } from "./types.js";
 
 export function fleetSpec(ctx: StepContext, name: string): FleetSpec {
   return fleetSpecFor(name, ctx.runId, ctx.settings);

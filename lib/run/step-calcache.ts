@@ -6,8 +6,8 @@
 import {
   rebuildCalcache,
   type RebuildCalcacheReport,
-} from "../../cal/rebuild/index.js";
-import type { StepContext, StepResult } from "./context.js";
+} from "../cal/rebuild/index.js";
+import type { StepContext, StepResult } from "./step-context.js";
 
 export interface RunCalcacheReport {
   /** Frames looked at. */
