@@ -348,12 +348,22 @@ export async function endRunFleet(
   });
   await endLocalWorkers(ctx, name);
   const fleet = await getFleet(ctx.client, name);
+  // EC2 instances power off by themselves once the queue has drained, so
+  // the terminate call may find none left: every member the fleet recorded
+  // has left all the same, and the run's log says so.
+  const { rows } = await ctx.client.query<{ instance_id: string }>(
+    "SELECT instance_id FROM fitsfleet.fleet_instances WHERE fleet = $1",
+    [name],
+  );
+  const left = [
+    ...new Set([...report.instances, ...rows.map((r) => r.instance_id)]),
+  ];
   const at = new Date().toISOString();
   return {
-    instances: report.instances.length,
+    instances: left.length,
     spend: fleet?.spend ?? 0,
     events: [
-      ...report.instances.map((instanceId): RunEvent => ({
+      ...left.map((instanceId): RunEvent => ({
         type: "instance-left",
         at,
         instanceId,
