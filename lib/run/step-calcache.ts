@@ -24,8 +24,8 @@ export interface RunCalcacheReport {
 }
 
 export interface RunCalcacheOptions {
-  /** Now and then: how far it has got. */
-  onProgress?: (done: number, total: number) => void;
+  /** Now and then: the phase (search, rank, index, replace) and how far it has got. */
+  onProgress?: (phase: string, done: number, total: number) => void;
 }
 
 /** The step's figures from the rebuild's report. */
@@ -47,7 +47,8 @@ export async function buildRunCalcache(
 ): Promise<{ report: RunCalcacheReport; rebuild: RebuildCalcacheReport }> {
   const rebuild = await rebuildCalcache({
     databaseUrl,
-    onProgress: (p) => options.onProgress?.(p.framesDone, p.framesTotal),
+    onProgress: (p) =>
+      options.onProgress?.(p.phase, p.framesDone, p.framesTotal),
   });
   return { report: runCalcacheReport(rebuild), rebuild };
 }
@@ -57,10 +58,10 @@ export async function calcacheStep(ctx: StepContext): Promise<StepResult> {
     return { status: "skipped", reason: "--no-calcache" };
   }
   const { report, rebuild } = await buildRunCalcache(ctx.databaseUrl, {
-    onProgress: (done, total) => {
+    onProgress: (phase, done, total) => {
       ctx.progress({
-        message: `calcache: ${done} of ${total} frames`,
-        fields: { done, total },
+        message: `calcache: ${phase}, ${done} of ${total} frames`,
+        fields: { phase, done, total },
       });
       ctx.fault("calcache:working");
     },
