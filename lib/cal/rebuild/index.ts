@@ -19,7 +19,7 @@
  */
 import { availableParallelism } from "node:os";
 
-import { type AnyClient, connect, withClient } from "../../db/connect.js";
+import { type AnyClient, connect } from "../../db/connect.js";
 import { CALCACHE_REBUILD_LOCK_KEY } from "../../db/locks.js";
 import { PreconditionError, UsageError } from "../../errors.js";
 import { RateMeter } from "../../progress.js";
@@ -31,7 +31,7 @@ import {
   planFrame,
 } from "../evaluate.js";
 import { INSTRUMENT_RULES } from "../rules/index.js";
-import { ParameterTypes, runShape, ShapeGroups } from "./shapes.js";
+import { ParameterTypes, runShape, type Shape, ShapeGroups } from "./shapes.js";
 import {
   buildNewTable,
   createWorkTables,
@@ -112,6 +112,12 @@ export interface RebuildCalcacheReport {
 }
 
 const MAX_FAILURES_LISTED = 20;
+
+/**
+ * A shape statement hashes and sorts up to a batch's frames times their
+ * candidates; at the server's default (4MB) those spill to temp files.
+ */
+const SEARCH_WORK_MEM = "256MB";
 
 function selection(options: RebuildCalcacheOptions): {
   where: string;
@@ -318,7 +324,12 @@ function progressOf(
   };
 }
 
-/** Plans and searches every batch, `jobs` connections at a time. */
+/**
+ * Plans and searches every batch. Batches go one after another; the shape
+ * statements of a batch are spread over `jobs` connections, the largest
+ * first, so every connection works until the batch's last statement
+ * (batches of unequal size on separate connections left one idle).
+ */
 async function searchAll(
   options: RebuildCalcacheOptions,
   jobs: number,
@@ -326,61 +337,76 @@ async function searchAll(
   report: RebuildCalcacheReport,
 ): Promise<void> {
   const batchSize = options.batchSize ?? 150_000;
-  const batches: number[][] = [];
-  for (let i = 0; i < hids.length; i += batchSize) {
-    batches.push(hids.slice(i, i + batchSize));
-  }
   const meter = new RateMeter();
   let done = 0;
   meter.sample(0);
   const shapeKeys = new Set<string>();
-  let next = 0;
-  let failed = false;
-  const worker = async () => {
-    await withClient(
-      options.databaseUrl,
-      async (client) => {
-        const types = new ParameterTypes();
-        for (;;) {
-          const batch = batches[next++];
-          if (batch === undefined || failed) {
-            return;
+  const types = new ParameterTypes();
+  const clients: AnyClient[] = [];
+  try {
+    for (let j = 0; j < jobs; j++) {
+      clients.push(
+        await connect(options.databaseUrl, {
+          applicationName: "fitsfleet rebuild calcache",
+        }),
+      );
+      await clients[j]!.query(`SET work_mem = '${SEARCH_WORK_MEM}'`);
+    }
+    for (let i = 0; i < hids.length; i += batchSize) {
+      const batch = hids.slice(i, i + batchSize);
+      const shapes = await planBatch(clients[0]!, batch, report);
+      for (const shape of shapes) {
+        shapeKeys.add(shape.key);
+      }
+      shapes.sort((a, b) => b.members.length - a.members.length);
+      let next = 0;
+      let failed = false;
+      // Every connection ends before the first failure is thrown, so none
+      // is still writing when the work tables are dropped.
+      const settled = await Promise.allSettled(
+        clients.slice(0, Math.max(1, shapes.length)).map(async (client) => {
+          for (;;) {
+            const shape = shapes[next++];
+            if (shape === undefined || failed) {
+              return;
+            }
+            try {
+              const parameterTypes = await types.of(client, shape);
+              await runShape(
+                client,
+                shape,
+                shape.members,
+                parameterTypes,
+                WORK_TABLE,
+              );
+            } catch (error) {
+              failed = true;
+              throw error;
+            }
+            report.statements += 1;
           }
-          try {
-            await searchBatch(client, batch, types, report, shapeKeys);
-          } catch (error) {
-            failed = true;
-            throw error;
-          }
-          done += batch.length;
-          meter.sample(done);
-          options.onProgress?.(progressOf("search", done, report, meter));
-        }
-      },
-      { applicationName: "fitsfleet rebuild calcache" },
-    );
-  };
-  // Every worker ends before the first failure is thrown, so none is still
-  // writing when the work tables are dropped.
-  const settled = await Promise.allSettled(
-    Array.from({ length: Math.min(jobs, Math.max(1, batches.length)) }, () =>
-      worker(),
-    ),
-  );
-  const failure = settled.find((s) => s.status === "rejected");
-  if (failure !== undefined) {
-    throw failure.reason;
+        }),
+      );
+      const failure = settled.find((s) => s.status === "rejected");
+      if (failure !== undefined) {
+        throw failure.reason;
+      }
+      done += batch.length;
+      meter.sample(done);
+      options.onProgress?.(progressOf("search", done, report, meter));
+    }
+  } finally {
+    await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
   }
   report.shapes = shapeKeys.size;
 }
 
-async function searchBatch(
+/** Reads a batch's frames, plans each one and groups its searches by shape. */
+async function planBatch(
   client: AnyClient,
   hids: number[],
-  types: ParameterTypes,
   report: RebuildCalcacheReport,
-  shapeKeys: Set<string>,
-): Promise<void> {
+): Promise<Shape[]> {
   const { rows: headers } = await client.query<FrameHeaderRow>(
     `SELECT ${FRAME_HEADER_COLUMNS.join(", ")} FROM header h WHERE h.id = ANY($1::int[]) ORDER BY h.id`,
     [hids],
@@ -436,12 +462,7 @@ async function searchBatch(
     }
   }
   report.searches += groups.searches;
-  for (const shape of groups.shapes.values()) {
-    shapeKeys.add(shape.key);
-    const parameterTypes = await types.of(client, shape);
-    await runShape(client, shape, shape.members, parameterTypes, WORK_TABLE);
-    report.statements += 1;
-  }
+  return [...groups.shapes.values()];
 }
 
 function count(
