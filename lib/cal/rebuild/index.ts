@@ -118,6 +118,7 @@ const MAX_FAILURES_LISTED = 20;
  * candidates; at the server's default (4MB) those spill to temp files.
  */
 const SEARCH_WORK_MEM = "256MB";
+const RANK_WORK_MEM = "512MB";
 
 function selection(options: RebuildCalcacheOptions): {
   where: string;
@@ -259,6 +260,9 @@ export async function rebuildCalcache(
 
     options.onProgress?.(progressOf("rank", report.framesTotal, report));
     await main.query(`ANALYZE ${WORK_TABLE}`);
+    // The ranking sorts every work row; the indexes sort every new row.
+    await main.query(`SET work_mem = '${RANK_WORK_MEM}'`);
+    await main.query(`SET maintenance_work_mem = '${RANK_WORK_MEM}'`);
     report.rowsWritten = await buildNewTable(main);
     const { rows: counts } = await main.query<{
       instrument: string | null;
@@ -276,7 +280,22 @@ export async function rebuildCalcache(
     }));
     if (strategy === "swap") {
       options.onProgress?.(progressOf("index", report.framesTotal, report));
-      await indexNewTable(main);
+      const helpers: AnyClient[] = [];
+      try {
+        for (let j = 1; j < jobs; j++) {
+          helpers.push(
+            await connect(options.databaseUrl, {
+              applicationName: "fitsfleet rebuild calcache",
+            }),
+          );
+          await helpers[helpers.length - 1]!.query(
+            `SET maintenance_work_mem = '${RANK_WORK_MEM}'`,
+          );
+        }
+        await indexNewTable([main, ...helpers]);
+      } finally {
+        await Promise.all(helpers.map((c) => c.end().catch(() => undefined)));
+      }
     }
     options.onProgress?.(progressOf("replace", report.framesTotal, report));
     let replaced: ReplaceResult;
@@ -343,8 +362,16 @@ async function searchAll(
   const shapeKeys = new Set<string>();
   const types = new ParameterTypes();
   const clients: AnyClient[] = [];
+  const batches: number[][] = [];
+  for (let i = 0; i < hids.length; i += batchSize) {
+    batches.push(hids.slice(i, i + batchSize));
+  }
+  // The next batch is read and planned on a connection of its own while
+  // the searchers run this one's statements: planning is JavaScript and
+  // the statements are the database's, so the two overlap.
+  let planned: Promise<Shape[]> | undefined;
   try {
-    for (let j = 0; j < jobs; j++) {
+    for (let j = 0; j <= jobs; j++) {
       clients.push(
         await connect(options.databaseUrl, {
           applicationName: "fitsfleet rebuild calcache",
@@ -352,19 +379,31 @@ async function searchAll(
       );
       await clients[j]!.query(`SET work_mem = '${SEARCH_WORK_MEM}'`);
     }
-    for (let i = 0; i < hids.length; i += batchSize) {
-      const batch = hids.slice(i, i + batchSize);
-      const shapes = await planBatch(clients[0]!, batch, report);
+    const [planner, ...searchers] = clients as [AnyClient, ...AnyClient[]];
+    const plan = (b: number): Promise<Shape[]> | undefined => {
+      const batch = batches[b];
+      if (batch === undefined) {
+        return undefined;
+      }
+      const promise = planBatch(planner, batch, report);
+      // Awaited below, or abandoned when a statement fails.
+      promise.catch(() => undefined);
+      return promise;
+    };
+    planned = plan(0);
+    for (let b = 0; b < batches.length; b++) {
+      const shapes = await planned!;
+      planned = plan(b + 1);
       for (const shape of shapes) {
         shapeKeys.add(shape.key);
       }
-      shapes.sort((a, b) => b.members.length - a.members.length);
+      shapes.sort((x, y) => y.members.length - x.members.length);
       let next = 0;
       let failed = false;
       // Every connection ends before the first failure is thrown, so none
       // is still writing when the work tables are dropped.
       const settled = await Promise.allSettled(
-        clients.slice(0, Math.max(1, shapes.length)).map(async (client) => {
+        searchers.slice(0, Math.max(1, shapes.length)).map(async (client) => {
           for (;;) {
             const shape = shapes[next++];
             if (shape === undefined || failed) {
@@ -391,11 +430,12 @@ async function searchAll(
       if (failure !== undefined) {
         throw failure.reason;
       }
-      done += batch.length;
+      done += batches[b]!.length;
       meter.sample(done);
       options.onProgress?.(progressOf("search", done, report, meter));
     }
   } finally {
+    await planned?.catch(() => undefined);
     await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
   }
   report.shapes = shapeKeys.size;
