@@ -120,6 +120,9 @@ const MAX_FAILURES_LISTED = 20;
 const SEARCH_WORK_MEM = "256MB";
 const RANK_WORK_MEM = "512MB";
 
+/** Frames planned between two turns of the event loop. */
+const PLAN_SLICE = 500;
+
 function selection(options: RebuildCalcacheOptions): {
   where: string;
   values: unknown[];
@@ -468,7 +471,12 @@ async function planBatch(
     );
   }
   const groups = new ShapeGroups();
-  for (const header of headers) {
+  for (const [n, header] of headers.entries()) {
+    if (n % PLAN_SLICE === PLAN_SLICE - 1) {
+      // Planning runs beside the searchers' statements: let their results
+      // in and the next statements out between slices of frames.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
     const plan = planFrame(header, (table) =>
       instrumentRows.get(table)?.get(header.id),
     );
