@@ -10,10 +10,11 @@
  *    `add_to_calcache_queue.py --all` picks them: canonical diskfiles,
  *    metadata not known bad, not engineering unless asked, and the
  *    `--instrument` / `--since` filters.
- * 2. In batches of frames, spread over `jobs` connections: read the frames'
- *    header and first instrument rows in bulk, plan each frame with the
- *    evaluator's own `planFrame`, compile its searches with the evaluator's
- *    own compiler, group them by SQL shape and run one statement per shape.
+ * 2. In batches of frames, one after another: read the frames' header and
+ *    first instrument rows in bulk, plan each frame with the evaluator's own
+ *    `planFrame`, compile its searches with the evaluator's own compiler,
+ *    group them by SQL shape and run one statement per shape, the shapes
+ *    spread over `jobs` connections (the next batch is planned meanwhile).
  * 3. Weave, de-duplicate and rank in one statement into `calcache_new`.
  * 4. Replace the covered frames' rows in one transaction (tables.ts).
  */
