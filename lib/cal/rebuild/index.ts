@@ -10,16 +10,17 @@
  *    `add_to_calcache_queue.py --all` picks them: canonical diskfiles,
  *    metadata not known bad, not engineering unless asked, and the
  *    `--instrument` / `--since` filters.
- * 2. In batches of frames, spread over `jobs` connections: read the frames'
- *    header and first instrument rows in bulk, plan each frame with the
- *    evaluator's own `planFrame`, compile its searches with the evaluator's
- *    own compiler, group them by SQL shape and run one statement per shape.
+ * 2. In batches of frames, one after another: read the frames' header and
+ *    first instrument rows in bulk, plan each frame with the evaluator's own
+ *    `planFrame`, compile its searches with the evaluator's own compiler,
+ *    group them by SQL shape and run one statement per shape, the shapes
+ *    spread over `jobs` connections (the next batch is planned meanwhile).
  * 3. Weave, de-duplicate and rank in one statement into `calcache_new`.
  * 4. Replace the covered frames' rows in one transaction (tables.ts).
  */
 import { availableParallelism } from "node:os";
 
-import { type AnyClient, connect, withClient } from "../../db/connect.js";
+import { type AnyClient, connect } from "../../db/connect.js";
 import { CALCACHE_REBUILD_LOCK_KEY } from "../../db/locks.js";
 import { PreconditionError, UsageError } from "../../errors.js";
 import { RateMeter } from "../../progress.js";
@@ -31,7 +32,7 @@ import {
   planFrame,
 } from "../evaluate.js";
 import { INSTRUMENT_RULES } from "../rules/index.js";
-import { ParameterTypes, runShape, ShapeGroups } from "./shapes.js";
+import { ParameterTypes, runShape, type Shape, ShapeGroups } from "./shapes.js";
 import {
   buildNewTable,
   createWorkTables,
@@ -113,6 +114,16 @@ export interface RebuildCalcacheReport {
 }
 
 const MAX_FAILURES_LISTED = 20;
+
+/**
+ * A shape statement hashes and sorts up to a batch's frames times their
+ * candidates; at the server's default (4MB) those spill to temp files.
+ */
+const SEARCH_WORK_MEM = "256MB";
+const RANK_WORK_MEM = "512MB";
+
+/** Frames planned between two turns of the event loop. */
+const PLAN_SLICE = 500;
 
 function selection(options: RebuildCalcacheOptions): {
   where: string;
@@ -254,6 +265,9 @@ export async function rebuildCalcache(
 
     options.onProgress?.(progressOf("rank", report.framesTotal, report));
     await main.query(`ANALYZE ${WORK_TABLE}`);
+    // The ranking sorts every work row; the indexes sort every new row.
+    await main.query(`SET work_mem = '${RANK_WORK_MEM}'`);
+    await main.query(`SET maintenance_work_mem = '${RANK_WORK_MEM}'`);
     report.rowsWritten = await buildNewTable(main);
     const { rows: counts } = await main.query<{
       instrument: string | null;
@@ -271,7 +285,22 @@ export async function rebuildCalcache(
     }));
     if (strategy === "swap") {
       options.onProgress?.(progressOf("index", report.framesTotal, report));
-      await indexNewTable(main);
+      const helpers: AnyClient[] = [];
+      try {
+        for (let j = 1; j < jobs; j++) {
+          helpers.push(
+            await connect(options.databaseUrl, {
+              applicationName: "fitsfleet rebuild calcache",
+            }),
+          );
+          await helpers[helpers.length - 1]!.query(
+            `SET maintenance_work_mem = '${RANK_WORK_MEM}'`,
+          );
+        }
+        await indexNewTable([main, ...helpers]);
+      } finally {
+        await Promise.all(helpers.map((c) => c.end().catch(() => undefined)));
+      }
     }
     options.onProgress?.(progressOf("replace", report.framesTotal, report));
     let replaced: ReplaceResult;
@@ -319,7 +348,12 @@ function progressOf(
   };
 }
 
-/** Plans and searches every batch, `jobs` connections at a time. */
+/**
+ * Plans and searches every batch. Batches go one after another; the shape
+ * statements of a batch are spread over `jobs` connections, the largest
+ * first, so every connection works until the batch's last statement
+ * (batches of unequal size on separate connections left one idle).
+ */
 async function searchAll(
   options: RebuildCalcacheOptions,
   jobs: number,
@@ -327,61 +361,97 @@ async function searchAll(
   report: RebuildCalcacheReport,
 ): Promise<void> {
   const batchSize = options.batchSize ?? 150_000;
-  const batches: number[][] = [];
-  for (let i = 0; i < hids.length; i += batchSize) {
-    batches.push(hids.slice(i, i + batchSize));
-  }
   const meter = new RateMeter();
   let done = 0;
   meter.sample(0);
   const shapeKeys = new Set<string>();
-  let next = 0;
-  let failed = false;
-  const worker = async () => {
-    await withClient(
-      options.databaseUrl,
-      async (client) => {
-        const types = new ParameterTypes();
-        for (;;) {
-          const batch = batches[next++];
-          if (batch === undefined || failed) {
-            return;
+  const types = new ParameterTypes();
+  const clients: AnyClient[] = [];
+  const batches: number[][] = [];
+  for (let i = 0; i < hids.length; i += batchSize) {
+    batches.push(hids.slice(i, i + batchSize));
+  }
+  // The next batch is read and planned on a connection of its own while
+  // the searchers run this one's statements: planning is JavaScript and
+  // the statements are the database's, so the two overlap.
+  let planned: Promise<Shape[]> | undefined;
+  try {
+    for (let j = 0; j <= jobs; j++) {
+      clients.push(
+        await connect(options.databaseUrl, {
+          applicationName: "fitsfleet rebuild calcache",
+        }),
+      );
+      await clients[j]!.query(`SET work_mem = '${SEARCH_WORK_MEM}'`);
+    }
+    const [planner, ...searchers] = clients as [AnyClient, ...AnyClient[]];
+    const plan = (b: number): Promise<Shape[]> | undefined => {
+      const batch = batches[b];
+      if (batch === undefined) {
+        return undefined;
+      }
+      const promise = planBatch(planner, batch, report);
+      // Awaited below, or abandoned when a statement fails.
+      promise.catch(() => undefined);
+      return promise;
+    };
+    planned = plan(0);
+    for (let b = 0; b < batches.length; b++) {
+      const shapes = await planned!;
+      planned = plan(b + 1);
+      for (const shape of shapes) {
+        shapeKeys.add(shape.key);
+      }
+      shapes.sort((x, y) => y.members.length - x.members.length);
+      let next = 0;
+      let failed = false;
+      // Every connection ends before the first failure is thrown, so none
+      // is still writing when the work tables are dropped.
+      const settled = await Promise.allSettled(
+        searchers.slice(0, Math.max(1, shapes.length)).map(async (client) => {
+          for (;;) {
+            const shape = shapes[next++];
+            if (shape === undefined || failed) {
+              return;
+            }
+            try {
+              const parameterTypes = await types.of(client, shape);
+              await runShape(
+                client,
+                shape,
+                shape.members,
+                parameterTypes,
+                WORK_TABLE,
+              );
+            } catch (error) {
+              failed = true;
+              throw error;
+            }
+            report.statements += 1;
           }
-          try {
-            await searchBatch(client, batch, types, report, shapeKeys);
-          } catch (error) {
-            failed = true;
-            throw error;
-          }
-          done += batch.length;
-          meter.sample(done);
-          options.onProgress?.(progressOf("search", done, report, meter));
-        }
-      },
-      { applicationName: "fitsfleet rebuild calcache" },
-    );
-  };
-  // Every worker ends before the first failure is thrown, so none is still
-  // writing when the work tables are dropped.
-  const settled = await Promise.allSettled(
-    Array.from({ length: Math.min(jobs, Math.max(1, batches.length)) }, () =>
-      worker(),
-    ),
-  );
-  const failure = settled.find((s) => s.status === "rejected");
-  if (failure !== undefined) {
-    throw failure.reason;
+        }),
+      );
+      const failure = settled.find((s) => s.status === "rejected");
+      if (failure !== undefined) {
+        throw failure.reason;
+      }
+      done += batches[b]!.length;
+      meter.sample(done);
+      options.onProgress?.(progressOf("search", done, report, meter));
+    }
+  } finally {
+    await planned?.catch(() => undefined);
+    await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
   }
   report.shapes = shapeKeys.size;
 }
 
-async function searchBatch(
+/** Reads a batch's frames, plans each one and groups its searches by shape. */
+async function planBatch(
   client: AnyClient,
   hids: number[],
-  types: ParameterTypes,
   report: RebuildCalcacheReport,
-  shapeKeys: Set<string>,
-): Promise<void> {
+): Promise<Shape[]> {
   const { rows: headers } = await client.query<FrameHeaderRow>(
     `SELECT ${FRAME_HEADER_COLUMNS.join(", ")} FROM header h WHERE h.id = ANY($1::int[]) ORDER BY h.id`,
     [hids],
@@ -403,7 +473,12 @@ async function searchBatch(
     );
   }
   const groups = new ShapeGroups();
-  for (const header of headers) {
+  for (const [n, header] of headers.entries()) {
+    if (n % PLAN_SLICE === PLAN_SLICE - 1) {
+      // Planning runs beside the searchers' statements: let their results
+      // in and the next statements out between slices of frames.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
     const plan = planFrame(header, (table) =>
       instrumentRows.get(table)?.get(header.id),
     );
@@ -437,12 +512,7 @@ async function searchBatch(
     }
   }
   report.searches += groups.searches;
-  for (const shape of groups.shapes.values()) {
-    shapeKeys.add(shape.key);
-    const parameterTypes = await types.of(client, shape);
-    await runShape(client, shape, shape.members, parameterTypes, WORK_TABLE);
-    report.statements += 1;
-  }
+  return [...groups.shapes.values()];
 }
 
 function count(

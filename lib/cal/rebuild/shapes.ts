@@ -163,13 +163,11 @@ export function shapeStatement(
   // every frame has the same value (the planner then sees a constant),
   // else the frame's column.
   const replacement = new Map<number, string>();
-  const uniform = new Map<number, unknown>();
   types.forEach((type, index) => {
     const n = index + 1;
     const first = members[0]!.values[index];
     if (members.every((m) => m.values[index] === first)) {
       params.push(first);
-      uniform.set(n, first);
       replacement.set(n, `$${params.length}::${type}`);
     } else {
       column(
@@ -201,10 +199,17 @@ export function shapeStatement(
   const frameBuckets: string[] = [];
   for (const clause of where) {
     const m = WITHIN.exec(clause);
-    const days = m === null ? undefined : uniform.get(Number(m[2]));
-    if (m === null || typeof days !== "number" || days <= 0) {
+    if (m === null) {
       continue;
     }
+    // With a window that differs between frames, the widest one: a
+    // candidate within d <= D days of its frame still lies in the frame's
+    // D-day bucket -1, 0 or +1.
+    const windows = members.map((mm) => mm.values[Number(m[2]) - 1]);
+    if (!windows.every((d) => typeof d === "number" && d > 0)) {
+      continue;
+    }
+    const days = (windows as number[]).reduce((a, b) => Math.max(a, b));
     const at = replacement.get(Number(m[1]))!;
     const seconds = days * 86400;
     bucketColumn = `, floor(extract(epoch FROM h.ut_datetime) / ${seconds}) AS "bucket"`;
@@ -239,20 +244,29 @@ export function shapeStatement(
   const joinText = joinWhere.map(toCte);
   const orderText = toCte(rewrite(outerOrder));
   const cteColumns = [...needed].map(([name, ref]) => `${ref} AS "${name}"`);
+  // The frames: one row per frame, or per frame and bucket offset. The
+  // bucket is a column of its own, computed before the join, so the planner
+  // can join on it with the equality clauses; computed inside the join it
+  // is only a filter after the other keys, and a batch's frames of one
+  // setup then meet every candidate of that setup in the archive.
+  let frames = `unnest(${unnest.join(", ")}) AS p(${columns.join(", ")})`;
   if (frameBuckets.length > 0) {
-    joinText.push(`c."bucket" = ${frameBuckets[0]}`);
+    joinText.push(`c."bucket" = p."bucket"`);
+    frames = `(SELECT p.*, ${frameBuckets[0]} AS "bucket"
+                  FROM ${frames}
+                  ${bucketJoin}) p`;
   }
   const text = `WITH c AS MATERIALIZED (
   SELECT ${cteColumns.join(", ")}${bucketColumn}
     FROM ${from}
-   WHERE ${candidateWhere.join("\n     AND ")})
+   WHERE ${candidateWhere.join("\n     AND ")}),
+p AS MATERIALIZED (SELECT * FROM ${frames})
 INSERT INTO ${work} (obs_hid, caltype, part, rn, cal_hid, weave_limit)
 SELECT obs_hid, caltype, part, rn, cal_hid, weave_limit
   FROM (SELECT p.obs_hid, p.caltype, p.part, p.weave_limit, c."h.id" AS cal_hid,
                ${rewrite(limit)} AS lim,
                row_number() OVER (PARTITION BY p.k ORDER BY ${orderText}) AS rn
-          FROM unnest(${unnest.join(", ")}) AS p(${columns.join(", ")})
-          ${bucketJoin}
+          FROM p
           JOIN c ON ${joinText.length === 0 ? "true" : joinText.join("\n           AND ")}) ranked
  WHERE rn <= lim`;
   return { text, params };

@@ -90,18 +90,50 @@ export async function buildNewTable(client: AnyClient): Promise<number> {
   return result.rowCount ?? 0;
 }
 
-/** The schema's indexes and constraints, named as the schema names them. */
-export async function indexNewTable(client: AnyClient): Promise<void> {
-  for (const statement of [
-    `ALTER TABLE ${NEW_TABLE} ADD CONSTRAINT calcache_pkey PRIMARY KEY (id)`,
+/**
+ * The schema's indexes and constraints, named as the schema names them.
+ * The five indexes are built at once, one per connection (CREATE INDEX
+ * takes a SHARE lock, which does not conflict with itself); the primary
+ * key then takes its index as it is, and the foreign keys, whose locks
+ * conflict with each other, are checked one after the other.
+ */
+export async function indexNewTable(clients: AnyClient[]): Promise<void> {
+  const indexes = [
+    `CREATE UNIQUE INDEX calcache_pkey ON ${NEW_TABLE} USING btree (id)`,
     `CREATE INDEX ix_calcache_cal_hid ON ${NEW_TABLE} USING btree (cal_hid)`,
-    `CREATE INDEX ix_calcache_caltype ON ${NEW_TABLE} USING btree (caltype)`,
     `CREATE INDEX ix_calcache_obs_hid ON ${NEW_TABLE} USING btree (obs_hid)`,
+    `CREATE INDEX ix_calcache_caltype ON ${NEW_TABLE} USING btree (caltype)`,
     `CREATE INDEX ix_calcache_rank ON ${NEW_TABLE} USING btree (rank)`,
+  ];
+  let next = 0;
+  let failed = false;
+  const settled = await Promise.allSettled(
+    clients.map(async (client) => {
+      for (;;) {
+        const statement = indexes[next++];
+        if (statement === undefined || failed) {
+          return;
+        }
+        try {
+          await client.query(statement);
+        } catch (error) {
+          failed = true;
+          throw error;
+        }
+      }
+    }),
+  );
+  const failure = settled.find((s) => s.status === "rejected");
+  if (failure !== undefined) {
+    throw failure.reason;
+  }
+  const main = clients[0]!;
+  for (const statement of [
+    `ALTER TABLE ${NEW_TABLE} ADD CONSTRAINT calcache_pkey PRIMARY KEY USING INDEX calcache_pkey`,
     `ALTER TABLE ${NEW_TABLE} ADD CONSTRAINT calcache_cal_hid_fkey FOREIGN KEY (cal_hid) REFERENCES public.header(id)`,
     `ALTER TABLE ${NEW_TABLE} ADD CONSTRAINT calcache_obs_hid_fkey FOREIGN KEY (obs_hid) REFERENCES public.header(id)`,
   ]) {
-    await client.query(statement);
+    await main.query(statement);
   }
 }
 
