@@ -20,6 +20,7 @@ import {
   type RolePolicy,
   startAwsEndpoint,
 } from "../aws/endpoint.js";
+import { operatorEnv } from "../aws/fixtures.js";
 import { type TestS3, testS3 } from "../helpers/s3.js";
 import { tempDir } from "../helpers/tmp.js";
 
@@ -72,11 +73,7 @@ export async function amiSetup(
     }),
   );
   const env = {
-    AWS_ENDPOINT_URL_EC2: aws.url,
-    AWS_ENDPOINT_URL_SSM: aws.url,
-    AWS_REGION: aws.region,
-    AWS_ACCESS_KEY_ID: aws.operatorCredentials.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: aws.operatorCredentials.secretAccessKey,
+    ...operatorEnv(aws),
     FITSFLEET_S3_ENDPOINT: s3.endpoint,
   };
   return { aws, s3, root, debian, env };

@@ -22,6 +22,17 @@ export async function testEndpoint(
   return aws;
 }
 
+/** The environment an operator's CLI needs to reach the endpoint as the operator. */
+export function operatorEnv(aws: AwsEndpoint): Record<string, string> {
+  return {
+    AWS_ENDPOINT_URL_EC2: aws.url,
+    AWS_ENDPOINT_URL_SSM: aws.url,
+    AWS_REGION: aws.region,
+    AWS_ACCESS_KEY_ID: aws.operatorCredentials.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: aws.operatorCredentials.secretAccessKey,
+  };
+}
+
 /** An instance that idles until it is terminated. */
 export const IDLE = ["sleep", "600"];
 

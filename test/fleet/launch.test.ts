@@ -11,7 +11,7 @@ import { describe, it, type TestContext } from "node:test";
 
 import { withClient } from "../../lib/db/connect.js";
 import type { AwsEndpoint } from "../aws/endpoint.js";
-import { IDLE, testEndpoint } from "../aws/fixtures.js";
+import { IDLE, operatorEnv, testEndpoint } from "../aws/fixtures.js";
 import { CLI, runCli } from "../helpers/cli.js";
 import { testDatabase } from "../helpers/db.js";
 
@@ -20,11 +20,7 @@ const SUBNETS = "subnet-0000000000000001a,subnet-0000000000000002b";
 
 function envFor(aws: AwsEndpoint, databaseUrl: string): Record<string, string> {
   return {
-    AWS_ENDPOINT_URL_EC2: aws.url,
-    AWS_ENDPOINT_URL_SSM: aws.url,
-    AWS_REGION: aws.region,
-    AWS_ACCESS_KEY_ID: aws.operatorCredentials.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: aws.operatorCredentials.secretAccessKey,
+    ...operatorEnv(aws),
     FITSFLEET_DATABASE_URL: databaseUrl,
     FITSFLEET_STORAGE: "s3://archive/data",
   };

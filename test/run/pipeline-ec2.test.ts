@@ -17,7 +17,7 @@ import { DescribeFleetsCommand } from "@aws-sdk/client-ec2";
 import { withClient } from "../../lib/db/connect.js";
 import { highestSeq } from "../../lib/run/events.js";
 import { RUN_STEPS } from "../../lib/run/types.js";
-import { testEndpoint } from "../aws/fixtures.js";
+import { operatorEnv, testEndpoint } from "../aws/fixtures.js";
 import { testArchive } from "../helpers/archive.js";
 import { CLI, runCli } from "../helpers/cli.js";
 import { testDatabase, testEnv } from "../helpers/db.js";
@@ -54,11 +54,7 @@ it("rebuild run --provider ec2: a spot fleet of 2 launched, drained and ended, e
     argv: [process.execPath, CLI, "instance", "boot"],
   });
   const env = {
-    AWS_ENDPOINT_URL_EC2: aws.url,
-    AWS_ENDPOINT_URL_SSM: aws.url,
-    AWS_REGION: aws.region,
-    AWS_ACCESS_KEY_ID: aws.operatorCredentials.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: aws.operatorCredentials.secretAccessKey,
+    ...operatorEnv(aws),
     FITSFLEET_DATABASE_URL: db.url,
     FITSFLEET_REDIS_URL: testEnv().redisUrl,
     FITSFLEET_STORAGE: archive.root,
