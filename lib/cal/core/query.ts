@@ -189,6 +189,25 @@ export interface CompiledSearchParts {
 }
 
 /**
+ * The clauses of the base query that are the same for every search: raw
+ * frames or published processed ones, canonical diskfiles, QA not failed.
+ * Every compiled search's WHERE begins with them.
+ */
+export const BASE_CLAUSES: readonly string[] = [
+  "(h.processing = 'Raw' OR pt.published = true)",
+  "d.canonical = true",
+  "h.qa_state <> 'Fail'",
+];
+
+/** The base query's FROM for an instrument table (aliases i, h, d, pt). */
+export function baseFrom(table: string): string {
+  return `${quoteIdent(table, "instrument table")} i
+  JOIN header h ON h.id = i.header_id
+  JOIN diskfile d ON d.id = h.diskfile_id
+  LEFT JOIN processingtag pt ON pt.tag = h.processing_tag`;
+}
+
+/**
  * One search as pieces with `$n` parameters. The processingtag priority
  * leads the ORDER BY because the base query adds it before `all()` appends
  * the rest; as a DESC key it puts NULLs (every raw frame, which has no tag)
@@ -200,9 +219,7 @@ export function compileSearchParts(
 ): CompiledSearchParts {
   const p = new Params();
   const where = [
-    "(h.processing = 'Raw' OR pt.published = true)",
-    "d.canonical = true",
-    "h.qa_state <> 'Fail'",
+    ...BASE_CLAUSES,
     ...(frame.engineering === false ? ["h.engineering = false"] : []),
     ...search.clauses.map((c) => clauseSql(c, p, frame)),
   ];
@@ -211,10 +228,7 @@ export function compileSearchParts(
     ...orderSql(search.order, p, frame),
     ENTRYTIME_TIEBREAK,
   ];
-  const from = `${quoteIdent(frame.table, "instrument table")} i
-  JOIN header h ON h.id = i.header_id
-  JOIN diskfile d ON d.id = h.diskfile_id
-  LEFT JOIN processingtag pt ON pt.tag = h.processing_tag`;
+  const from = baseFrom(frame.table);
   const limit = p.add(search.limit);
   return { from, where, order, limit, values: p.values };
 }

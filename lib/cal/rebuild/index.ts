@@ -10,13 +10,15 @@
  *    `add_to_calcache_queue.py --all` picks them: canonical diskfiles,
  *    metadata not known bad, not engineering unless asked, and the
  *    `--instrument` / `--since` filters.
- * 2. In batches of frames, one after another: read the frames' header and
+ * 2. Join each instrument's candidates once (`buildCandidateTable`), while
+ *    the first batch is planned.
+ * 3. In batches of frames, one after another: read the frames' header and
  *    first instrument rows in bulk, plan each frame with the evaluator's own
  *    `planFrame`, compile its searches with the evaluator's own compiler,
  *    group them by SQL shape and run one statement per shape, the shapes
  *    spread over `jobs` connections (the next batch is planned meanwhile).
- * 3. Weave, de-duplicate and rank in one statement into `calcache_new`.
- * 4. Replace the covered frames' rows in one transaction (tables.ts).
+ * 4. Weave, de-duplicate and rank in one statement into `calcache_new`.
+ * 5. Replace the covered frames' rows in one transaction (tables.ts).
  */
 import { availableParallelism } from "node:os";
 
@@ -24,17 +26,20 @@ import { type AnyClient, connect } from "../../db/connect.js";
 import { CALCACHE_REBUILD_LOCK_KEY } from "../../db/locks.js";
 import { PreconditionError, UsageError } from "../../errors.js";
 import { RateMeter } from "../../progress.js";
-import { compileSearchParts } from "../core/query.js";
+import { baseFrom, compileSearchParts } from "../core/query.js";
 import {
   FRAME_HEADER_COLUMNS,
   type FrameEvaluation,
   type FrameHeaderRow,
   planFrame,
 } from "../evaluate.js";
-import { INSTRUMENT_RULES } from "../rules/index.js";
+import { INSTRUMENT_RULES, rulesForInstrument } from "../rules/index.js";
 import { ParameterTypes, runShape, type Shape, ShapeGroups } from "./shapes.js";
+import { eachOn } from "./spread.js";
 import {
+  buildCandidateTable,
   buildNewTable,
+  candidateTable,
   createWorkTables,
   dropWorkTables,
   FRAMES_TABLE,
@@ -383,8 +388,28 @@ async function searchAll(
         }),
       );
       await clients[j]!.query(`SET work_mem = '${SEARCH_WORK_MEM}'`);
+      // The planner misjudges the frames' side (an unnest) and sorts both
+      // sides for a merge join; hashing the few candidates is cheaper.
+      await clients[j]!.query("SET enable_mergejoin = off");
     }
     const [planner, ...searchers] = clients as [AnyClient, ...AnyClient[]];
+    // The candidates are joined while the first batch is planned.
+    const tables = [
+      ...new Set(
+        report.frames.flatMap(({ instrument }) => {
+          const found =
+            instrument === null ? undefined : rulesForInstrument(instrument);
+          return found?.kind === "rules" ? [found.rules.table] : [];
+        }),
+      ),
+    ];
+    const candidateOf = new Map(
+      tables.map((t) => [baseFrom(t), candidateTable(t)]),
+    );
+    const joined = eachOn(searchers, tables, (client, table) =>
+      buildCandidateTable(client, table),
+    );
+    joined.catch(() => undefined);
     const plan = (b: number): Promise<Shape[]> | undefined => {
       const batch = batches[b];
       if (batch === undefined) {
@@ -396,6 +421,7 @@ async function searchAll(
       return promise;
     };
     planned = plan(0);
+    await joined;
     for (let b = 0; b < batches.length; b++) {
       const shapes = await planned!;
       planned = plan(b + 1);
@@ -403,38 +429,18 @@ async function searchAll(
         shapeKeys.add(shape.key);
       }
       shapes.sort((x, y) => y.members.length - x.members.length);
-      let next = 0;
-      let failed = false;
-      // Every connection ends before the first failure is thrown, so none
-      // is still writing when the work tables are dropped.
-      const settled = await Promise.allSettled(
-        searchers.slice(0, Math.max(1, shapes.length)).map(async (client) => {
-          for (;;) {
-            const shape = shapes[next++];
-            if (shape === undefined || failed) {
-              return;
-            }
-            try {
-              const parameterTypes = await types.of(client, shape);
-              await runShape(
-                client,
-                shape,
-                shape.members,
-                parameterTypes,
-                WORK_TABLE,
-              );
-            } catch (error) {
-              failed = true;
-              throw error;
-            }
-            report.statements += 1;
-          }
-        }),
-      );
-      const failure = settled.find((s) => s.status === "rejected");
-      if (failure !== undefined) {
-        throw failure.reason;
-      }
+      await eachOn(searchers, shapes, async (client, shape) => {
+        const parameterTypes = await types.of(client, shape);
+        await runShape(
+          client,
+          shape,
+          shape.members,
+          parameterTypes,
+          WORK_TABLE,
+          candidateOf.get(shape.parts.from),
+        );
+        report.statements += 1;
+      });
       done += batches[b]!.length;
       meter.sample(done);
       options.onProgress?.(progressOf("search", done, report, meter));

@@ -18,7 +18,7 @@
  * plan gives; ours is fixed.
  */
 import type { AnyClient } from "../../db/connect.js";
-import type { CompiledSearchParts } from "../core/query.js";
+import { BASE_CLAUSES, type CompiledSearchParts } from "../core/query.js";
 import type { CalType } from "../rules/common.js";
 
 /** One search of one frame: part 0, or 0/1 of an interleave. */
@@ -95,14 +95,61 @@ export async function runShape(
   members: ShapeMember[],
   types: string[],
   work: string,
+  candidates?: string,
 ): Promise<number> {
-  const { text, params } = shapeStatement(shape, members, types, work);
+  const { text, params } = shapeStatement(
+    shape,
+    members,
+    types,
+    work,
+    candidates,
+  );
   const result = await client.query(text, params);
   return result.rowCount ?? 0;
 }
 
 /** A column of the per-frame statement: `h."name"`, `pt.priority`, … */
 const COLUMN_REF = /\b(h|i|d|pt)\.(?:"([^"]+)"|([a-z_][a-z0-9_]*))/g;
+
+/** A join clause that is an equality of a candidate column and a frame's value. */
+const EQUALITY = /^c\."([^"]+)" = (p\.v\d+)$/;
+
+/** The ORDER BY's first two keys when they are the class, then |Δt|. */
+const CLASS_THEN_TIME =
+  /^c\."pt\.priority" DESC, abs\(c\."h\.ut_datetime_secs" - (p\.v\d+|\$\d+::bigint)\), /;
+
+/**
+ * An untimed search (no window, so every frame meets every candidate of
+ * its setup) whose only per-frame clauses are equalities and whose order
+ * is the class, then the distance in time: each frame needs, per class,
+ * only the `lim` nearest candidates before and after it (with those tied
+ * with the last of them); every other candidate has `lim` candidates of
+ * its class strictly nearer, so cannot be among the first `lim`. Those are
+ * found by binary search (`width_bucket`) in each group's candidates
+ * sorted by time, instead of ranking every pair. Candidates without a time
+ * sort after all others of their class (NULLS LAST), so all are kept.
+ */
+function nearestPlan(
+  joinText: string[],
+  orderText: string,
+  lim: string,
+): { keys: string[]; keyColumns: string[]; secs: string } | null {
+  const order = CLASS_THEN_TIME.exec(orderText);
+  if (order === null || lim.startsWith("p.")) {
+    return null;
+  }
+  const keys: string[] = [];
+  const keyColumns = new Set<string>();
+  for (const clause of joinText) {
+    const m = EQUALITY.exec(clause);
+    if (m === null) {
+      return null;
+    }
+    keys.push(`g."${m[1]!}" = ${m[2]!}`);
+    keyColumns.add(`"${m[1]!}"`);
+  }
+  return { keys, keyColumns: [...keyColumns], secs: order[1]! };
+}
 
 /** The per-frame `max_interval` clause as query.ts writes it. */
 const WITHIN =
@@ -119,12 +166,17 @@ const WITHIN =
  * then the per-frame clauses themselves, then the ranking. Every added
  * condition is implied by the per-frame clauses, so it only drops rows the
  * per-frame statement also drops.
+ *
+ * With `candidates` (buildCandidateTable's table for the shape's instrument:
+ * its FROM joined and its BASE_CLAUSES applied once), the candidates are
+ * read from there instead, each column reference `h.x` becoming `x."h.x"`.
  */
 export function shapeStatement(
   shape: Shape,
   members: ShapeMember[],
   types: string[],
   work: string,
+  candidates?: string,
 ): { text: string; params: unknown[] } {
   const params: unknown[] = [];
   const unnest: string[] = [];
@@ -186,13 +238,33 @@ export function shapeStatement(
       }
       return r;
     });
-  const { from, where, order, limit } = shape.parts;
+  const { order, limit } = shape.parts;
+  let { from, where } = shape.parts;
+  // A candidate column as the CTE's FROM names it.
+  let source = (sql: string) => sql;
+  if (candidates !== undefined) {
+    if (!BASE_CLAUSES.every((clause, n) => where[n] === clause)) {
+      throw new Error("a search without the base query's clauses");
+    }
+    from = `${candidates} x`;
+    where = where.slice(BASE_CLAUSES.length);
+    source = (sql) =>
+      sql.replace(
+        COLUMN_REF,
+        (_ref: string, alias: string, quoted?: string, bare?: string) =>
+          `x."${alias}.${quoted ?? bare}"`,
+      );
+  }
 
   const candidateWhere: string[] = [];
   const joinWhere: string[] = [];
   for (const clause of where) {
     const text = rewrite(clause);
-    (/\bp\.v\d+\b/.test(text) ? joinWhere : candidateWhere).push(text);
+    if (/\bp\.v\d+\b/.test(text)) {
+      joinWhere.push(text);
+    } else {
+      candidateWhere.push(source(text));
+    }
   }
   let bucketJoin = "";
   let bucketColumn = "";
@@ -212,7 +284,7 @@ export function shapeStatement(
     const days = (windows as number[]).reduce((a, b) => Math.max(a, b));
     const at = replacement.get(Number(m[1]))!;
     const seconds = days * 86400;
-    bucketColumn = `, floor(extract(epoch FROM h.ut_datetime) / ${seconds}) AS "bucket"`;
+    bucketColumn = `, floor(extract(epoch FROM ${source("h.ut_datetime")}) / ${seconds}) AS "bucket"`;
     frameBuckets.push(`floor(extract(epoch FROM ${at}) / ${seconds}) + b.o`);
     bucketJoin = `CROSS JOIN (VALUES (-1), (0), (1)) AS b(o)`;
     if (at.startsWith("p.")) {
@@ -221,8 +293,12 @@ export function shapeStatement(
       params.push(times[0], times[times.length - 1], days);
       const n = params.length;
       candidateWhere.push(
-        `h.ut_datetime > $${n - 2}::timestamp - make_interval(days => $${n}::int)`,
-        `h.ut_datetime < $${n - 1}::timestamp + make_interval(days => $${n}::int)`,
+        source(
+          `h.ut_datetime > $${n - 2}::timestamp - make_interval(days => $${n}::int)`,
+        ),
+        source(
+          `h.ut_datetime < $${n - 1}::timestamp + make_interval(days => $${n}::int)`,
+        ),
       );
     }
     break;
@@ -243,7 +319,9 @@ export function shapeStatement(
     );
   const joinText = joinWhere.map(toCte);
   const orderText = toCte(rewrite(outerOrder));
-  const cteColumns = [...needed].map(([name, ref]) => `${ref} AS "${name}"`);
+  const cteColumns = [...needed].map(
+    ([name, ref]) => `${source(ref)} AS "${name}"`,
+  );
   // The frames: one row per frame, or per frame and bucket offset. The
   // bucket is a column of its own, computed before the join, so the planner
   // can join on it with the equality clauses; computed inside the join it
@@ -256,18 +334,60 @@ export function shapeStatement(
                   FROM ${frames}
                   ${bucketJoin}) p`;
   }
-  const text = `WITH c AS MATERIALIZED (
-  SELECT ${cteColumns.join(", ")}${bucketColumn}
-    FROM ${from}
-   WHERE ${candidateWhere.join("\n     AND ")}),
-p AS MATERIALIZED (SELECT * FROM ${frames})
-INSERT INTO ${work} (obs_hid, caltype, part, rn, cal_hid, weave_limit)
-SELECT obs_hid, caltype, part, rn, cal_hid, weave_limit
+  const lim = rewrite(limit);
+  let ranked = `SELECT obs_hid, caltype, part, rn, cal_hid, weave_limit
   FROM (SELECT p.obs_hid, p.caltype, p.part, p.weave_limit, c."h.id" AS cal_hid,
-               ${rewrite(limit)} AS lim,
+               ${lim} AS lim,
                row_number() OVER (PARTITION BY p.k ORDER BY ${orderText}) AS rn
           FROM p
           JOIN c ON ${joinText.length === 0 ? "true" : joinText.join("\n           AND ")}) ranked
  WHERE rn <= lim`;
+  let nearestGroups = "";
+  const nearest =
+    frameBuckets.length === 0 ? nearestPlan(joinText, orderText, lim) : null;
+  if (nearest !== null) {
+    const carried = [...needed.keys()].map((name) => `"${name}"`);
+    const asArrays = (suffix: string, filter: string) =>
+      carried.map(
+        (c) =>
+          `array_agg(c.${c} ORDER BY c."h.ut_datetime_secs") FILTER (WHERE ${filter}) AS "${c.slice(1, -1)}${suffix}"`,
+      );
+    const slices = (suffix: string, slice: string) =>
+      carried.map((c) => `g."${c.slice(1, -1)}${suffix}"${slice}`).join(", ");
+    const groupBy = [...nearest.keyColumns, `"pt.priority"`];
+    nearestGroups = `,
+g AS MATERIALIZED (
+  SELECT ${[...groupBy, ...asArrays("[]", `c."h.ut_datetime_secs" IS NOT NULL`), ...asArrays("[null]", `c."h.ut_datetime_secs" IS NULL`)].join(",\n         ")}
+    FROM c
+   GROUP BY ${groupBy.join(", ")})`;
+    const secs = `g."h.ut_datetime_secs[]"`;
+    ranked = `SELECT obs_hid, caltype, part, rn, cal_hid, weave_limit
+  FROM (SELECT p.obs_hid, p.caltype, p.part, p.weave_limit, c."h.id" AS cal_hid,
+               ${lim} AS lim,
+               row_number() OVER (PARTITION BY p.k ORDER BY ${orderText}) AS rn
+          FROM p
+          JOIN g ON ${nearest.keys.length === 0 ? "true" : nearest.keys.join("\n           AND ")}
+          CROSS JOIN LATERAL (SELECT coalesce(width_bucket(${nearest.secs}, ${secs}), 0) AS n,
+                                     coalesce(cardinality(${secs}), 0) AS len) w
+          CROSS JOIN LATERAL (
+                SELECT CASE WHEN ${nearest.secs} IS NOT NULL AND w.n >= ${lim}
+                            THEN width_bucket(${secs}[w.n - ${lim} + 1] - 1, ${secs}) + 1
+                            ELSE 1 END AS lo,
+                       CASE WHEN ${nearest.secs} IS NOT NULL AND w.n + ${lim} <= w.len
+                            THEN width_bucket(${secs}[w.n + ${lim}], ${secs})
+                            ELSE w.len END AS hi) s
+          CROSS JOIN LATERAL (
+                SELECT * FROM unnest(${slices("[]", "[s.lo:s.hi]")})
+                UNION ALL
+                SELECT * FROM unnest(${slices("[null]", "")})) AS c(${carried.join(", ")})) ranked
+ WHERE rn <= lim`;
+  }
+  const text = `WITH c AS MATERIALIZED (
+  SELECT ${cteColumns.join(", ")}${bucketColumn}
+    FROM ${from}
+   WHERE ${candidateWhere.length === 0 ? "true" : candidateWhere.join("\n     AND ")}),
+p AS MATERIALIZED (SELECT * FROM ${frames})${nearestGroups}
+INSERT INTO ${work} (obs_hid, caltype, part, rn, cal_hid, weave_limit)
+${ranked}`;
   return { text, params };
 }

@@ -6,7 +6,9 @@
  * - `calcache_frames`: the frames this rebuild covers, fixed when it starts;
  * - `calcache_work` (unlogged): each search's ranked candidates;
  * - `calcache_new`: the new cache, built like `public.calcache` with the
- *   schema's index and constraint names (they are free in this schema).
+ *   schema's index and constraint names (they are free in this schema);
+ * - `calcache_cand_<instrument table>` (unlogged): the base query's join
+ *   and its constant clauses, done once (see `buildCandidateTable`).
  *
  * Replacing, in one transaction either way:
  * - swap (a full rebuild): the rows of frames the rebuild does not cover are
@@ -23,6 +25,10 @@
  */
 import { NOT_FAILED } from "../../archive-writer.js";
 import type { AnyClient } from "../../db/connect.js";
+import { quoteIdent } from "../../db/sql.js";
+import { BASE_CLAUSES, baseFrom } from "../core/query.js";
+import { INSTRUMENT_RULES } from "../rules/index.js";
+import { eachOn } from "./spread.js";
 
 /**
  * A calcachequeue entry (alias q) still waiting: ingest and the workers
@@ -36,10 +42,62 @@ export const FRAMES_TABLE = `${WORK_SCHEMA}.calcache_frames`;
 export const WORK_TABLE = `${WORK_SCHEMA}.calcache_work`;
 export const NEW_TABLE = `${WORK_SCHEMA}.calcache_new`;
 
+/** The pre-joined candidates of one instrument table. */
+export function candidateTable(table: string): string {
+  return `${WORK_SCHEMA}.${quoteIdent(`calcache_cand_${table}`, "instrument table")}`;
+}
+
 export async function dropWorkTables(client: AnyClient): Promise<void> {
+  const candidates = INSTRUMENT_RULES.map((r) => candidateTable(r.table));
   await client.query(
-    `DROP TABLE IF EXISTS ${FRAMES_TABLE}, ${WORK_TABLE}, ${NEW_TABLE}`,
+    `DROP TABLE IF EXISTS ${[FRAMES_TABLE, WORK_TABLE, NEW_TABLE, ...candidates].join(", ")}`,
   );
+}
+
+/**
+ * Every search of an instrument reads the same join (instrument table,
+ * header, diskfile, processingtag) under the same three clauses
+ * (`BASE_CLAUSES`); done in each of a rebuild's statements, it was more
+ * than half of their time (a time-range scan of all of header for a few
+ * hundred rows). Done once here, with every column of the four tables
+ * named `"alias.column"`, so a statement's clauses read the same columns
+ * (`shapeStatement`'s `candidates`). Stored in the order of the commonest
+ * constant clauses (reduction, observation type, then time) and indexed
+ * on them, so a statement reads only its own rows.
+ */
+export async function buildCandidateTable(
+  client: AnyClient,
+  table: string,
+): Promise<void> {
+  const target = candidateTable(table);
+  const { rows } = await client.query<{ alias: string; name: string }>(
+    `SELECT v.alias, a.attname AS name
+       FROM (VALUES ('i', $1::regclass, 1), ('h', 'public.header'::regclass, 2),
+                    ('d', 'public.diskfile'::regclass, 3),
+                    ('pt', 'public.processingtag'::regclass, 4)) AS v(alias, rel, n)
+       JOIN pg_attribute a ON a.attrelid = v.rel AND a.attnum > 0 AND NOT a.attisdropped
+      ORDER BY v.n, a.attnum`,
+    [`public.${quoteIdent(table, "instrument table")}`],
+  );
+  const columns = rows.map(
+    ({ alias, name }) =>
+      `${alias}.${quoteIdent(name, "column name")} AS "${alias}.${name}"`,
+  );
+  await client.query(`DROP TABLE IF EXISTS ${target}`);
+  await client.query(
+    `CREATE UNLOGGED TABLE ${target} AS
+     SELECT ${columns.join(", ")}
+       FROM ${baseFrom(table)}
+      WHERE ${BASE_CLAUSES.join(" AND ")}
+      ORDER BY h.reduction, h.observation_type, h.ut_datetime`,
+  );
+  await client.query(
+    `CREATE INDEX ON ${target} ("h.reduction", "h.observation_type", "h.ut_datetime")`,
+  );
+  await client.query(
+    `CREATE INDEX ON ${target} ("h.observation_type", "h.ut_datetime")`,
+  );
+  await client.query(`ANALYZE ${target}`);
 }
 
 export async function createWorkTables(client: AnyClient): Promise<void> {
@@ -105,28 +163,9 @@ export async function indexNewTable(clients: AnyClient[]): Promise<void> {
     `CREATE INDEX ix_calcache_caltype ON ${NEW_TABLE} USING btree (caltype)`,
     `CREATE INDEX ix_calcache_rank ON ${NEW_TABLE} USING btree (rank)`,
   ];
-  let next = 0;
-  let failed = false;
-  const settled = await Promise.allSettled(
-    clients.map(async (client) => {
-      for (;;) {
-        const statement = indexes[next++];
-        if (statement === undefined || failed) {
-          return;
-        }
-        try {
-          await client.query(statement);
-        } catch (error) {
-          failed = true;
-          throw error;
-        }
-      }
-    }),
-  );
-  const failure = settled.find((s) => s.status === "rejected");
-  if (failure !== undefined) {
-    throw failure.reason;
-  }
+  await eachOn(clients, indexes, async (client, statement) => {
+    await client.query(statement);
+  });
   const main = clients[0]!;
   for (const statement of [
     `ALTER TABLE ${NEW_TABLE} ADD CONSTRAINT calcache_pkey PRIMARY KEY USING INDEX calcache_pkey`,
