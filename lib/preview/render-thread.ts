@@ -14,9 +14,10 @@
  * and the threads never load it.
  */
 import { availableParallelism } from "node:os";
-import { Worker } from "node:worker_threads";
+import type { Worker } from "node:worker_threads";
 
 import { EXIT, FitsfleetError, UsageError } from "../errors.js";
+import { startModuleThread } from "../threads.js";
 import {
   checkPreviewOptions,
   encodeOutcome,
@@ -68,25 +69,6 @@ interface Slot {
   worker: Worker;
   job: Job | undefined;
   timer: NodeJS.Timeout | undefined;
-}
-
-const FROM_SOURCE = import.meta.url.endsWith(".ts");
-const WORKER_URL = new URL(
-  FROM_SOURCE ? "./render-worker.ts" : "./render-worker.js",
-  import.meta.url,
-);
-
-/**
- * Run from source (tests, tsx), a thread does not inherit the parent's tsx
- * loader on Node 20, so it registers tsx itself before loading the .ts body.
- */
-function startThread(): Worker {
-  if (!FROM_SOURCE) {
-    return new Worker(WORKER_URL);
-  }
-  const tsx = import.meta.resolve("tsx/esm/api");
-  const boot = `import(${JSON.stringify(tsx)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(WORKER_URL.href)}); });`;
-  return new Worker(boot, { eval: true });
 }
 
 export class PreviewPool {
@@ -218,7 +200,7 @@ export class PreviewPool {
   }
 
   private spawn(): Slot {
-    const worker = startThread();
+    const worker = startModuleThread(import.meta.url, "render-worker");
     const slot: Slot = { worker, job: undefined, timer: undefined };
     this.slots.add(slot);
     worker.on("message", (reply: RenderReply) => {

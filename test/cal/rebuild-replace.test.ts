@@ -312,4 +312,37 @@ describe("rebuild calcache: the queue, dry runs and the lock", () => {
       await holder.end();
     }
   });
+
+  it("a search statement that fails stops every search thread, leaves the old cache and no work tables", async (t) => {
+    const { db } = await fixture(t);
+    await withClient(db.url, async (c) => {
+      const before = await cacheRows(c);
+      let dropped: Promise<unknown> | undefined;
+      await assert.rejects(
+        rebuildCalcache({
+          databaseUrl: db.url,
+          jobs: 2,
+          batchSize: 10,
+          // After the first batch, the GNIRS candidates vanish: a later
+          // batch's GNIRS statement fails in the database.
+          onProgress: (p) => {
+            if (p.phase === "search" && dropped === undefined) {
+              dropped = withClient(db.url, (d) =>
+                d.query("DROP TABLE fitsfleet.calcache_cand_gnirs"),
+              );
+            }
+          },
+        }),
+        /relation "fitsfleet\.calcache_cand_gnirs" does not exist/,
+      );
+      await dropped;
+      assert.deepEqual(await cacheRows(c), before);
+      const { rows } = await c.query<{ work: string | null; n: string }>(
+        `SELECT to_regclass('fitsfleet.calcache_work')::text AS work,
+                (SELECT count(*) FROM pg_stat_activity
+                  WHERE application_name = 'fitsfleet rebuild calcache') AS n`,
+      );
+      assert.deepEqual(rows[0], { work: null, n: "0" });
+    });
+  });
 });

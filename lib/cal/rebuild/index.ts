@@ -26,6 +26,7 @@ import { type AnyClient, connect } from "../../db/connect.js";
 import { CALCACHE_REBUILD_LOCK_KEY } from "../../db/locks.js";
 import { PreconditionError, UsageError } from "../../errors.js";
 import { RateMeter } from "../../progress.js";
+import { startModuleThread } from "../../threads.js";
 import { baseFrom, compileSearchParts } from "../core/query.js";
 import {
   FRAME_HEADER_COLUMNS,
@@ -34,7 +35,14 @@ import {
   planFrame,
 } from "../evaluate.js";
 import { INSTRUMENT_RULES, rulesForInstrument } from "../rules/index.js";
-import { ParameterTypes, runShape, type Shape, ShapeGroups } from "./shapes.js";
+import {
+  errorData,
+  type SearchThreadCommand,
+  type SearchThreadData,
+  type SearchThreadMessage,
+  type ThreadErrorData,
+} from "./search-protocol.js";
+import { type Shape, ShapeGroups } from "./shapes.js";
 import { eachOn } from "./spread.js";
 import {
   buildCandidateTable,
@@ -120,11 +128,6 @@ export interface RebuildCalcacheReport {
 
 const MAX_FAILURES_LISTED = 20;
 
-/**
- * A shape statement hashes and sorts up to a batch's frames times their
- * candidates; at the server's default (4MB) those spill to temp files.
- */
-const SEARCH_WORK_MEM = "256MB";
 const RANK_WORK_MEM = "512MB";
 
 /** Frames planned between two turns of the event loop. */
@@ -354,10 +357,12 @@ function progressOf(
 }
 
 /**
- * Plans and searches every batch. Batches go one after another; the shape
- * statements of a batch are spread over `jobs` connections, the largest
- * first, so every connection works until the batch's last statement
- * (batches of unequal size on separate connections left one idle).
+ * Plans and searches every batch on `jobs` threads (search.ts), each with
+ * its own share of the batches (interleaved, of equal size) and its own
+ * connections, while the candidate tables are built here. The first
+ * failure stops every thread (each ends its current statement) and is
+ * thrown once all have ended, so none is still writing when the work
+ * tables are dropped.
  */
 async function searchAll(
   options: RebuildCalcacheOptions,
@@ -365,98 +370,127 @@ async function searchAll(
   hids: number[],
   report: RebuildCalcacheReport,
 ): Promise<void> {
-  const batchSize = options.batchSize ?? 150_000;
-  const meter = new RateMeter();
-  let done = 0;
-  meter.sample(0);
-  const shapeKeys = new Set<string>();
-  const types = new ParameterTypes();
-  const clients: AnyClient[] = [];
+  const threads = Math.max(1, Math.min(jobs, hids.length));
+  // As many batches as needed, rounded up to a multiple of the threads.
+  const count =
+    Math.ceil(
+      Math.ceil(hids.length / (options.batchSize ?? 150_000)) / threads,
+    ) * threads;
+  const size = Math.max(1, Math.ceil(hids.length / count));
   const batches: number[][] = [];
-  for (let i = 0; i < hids.length; i += batchSize) {
-    batches.push(hids.slice(i, i + batchSize));
+  for (let i = 0; i < hids.length; i += size) {
+    batches.push(hids.slice(i, i + size));
   }
-  // The next batch is read and planned on a connection of its own while
-  // the searchers run this one's statements: planning is JavaScript and
-  // the statements are the database's, so the two overlap.
-  let planned: Promise<Shape[]> | undefined;
+  const tables = [
+    ...new Set(
+      report.frames.flatMap(({ instrument }) => {
+        const found =
+          instrument === null ? undefined : rulesForInstrument(instrument);
+        return found?.kind === "rules" ? [found.rules.table] : [];
+      }),
+    ),
+  ];
+  const candidates = tables.map((t): [string, string] => [
+    baseFrom(t),
+    candidateTable(t),
+  ]);
+  const meter = new RateMeter();
+  meter.sample(0);
+  let done = 0;
+  const shapeKeys = new Set<string>();
+  let failure: ThreadErrorData | undefined;
+  const workers = Array.from({ length: threads }, (_, t) =>
+    startModuleThread(import.meta.url, "search-thread", {
+      workerData: {
+        databaseUrl: options.databaseUrl,
+        batches: batches.filter((_, b) => b % threads === t),
+        candidates,
+      } satisfies SearchThreadData,
+    }),
+  );
+  const stopAll = (error: ThreadErrorData) => {
+    failure ??= error;
+    for (const worker of workers) {
+      worker.postMessage({ kind: "stop" } satisfies SearchThreadCommand);
+    }
+  };
+  const ended = workers.map(
+    (worker) =>
+      new Promise<void>((resolve) => {
+        let finished = false;
+        worker.on("message", (message: SearchThreadMessage) => {
+          if (message.kind === "batch") {
+            for (const key of message.shapeKeys) {
+              shapeKeys.add(key);
+            }
+            for (const [outcome, n] of Object.entries(message.outcomes)) {
+              report.outcomes[outcome as FrameEvaluation["outcome"]] += n;
+            }
+            for (const f of message.failures) {
+              if (report.failures.length < MAX_FAILURES_LISTED) {
+                report.failures.push(f);
+              }
+            }
+            report.searches += message.searches;
+            report.statements += message.statements;
+            done += message.frames;
+            meter.sample(done);
+            options.onProgress?.(progressOf("search", done, report, meter));
+          } else if (message.kind === "done") {
+            finished = true;
+          } else {
+            stopAll(message.error);
+          }
+        });
+        worker.on("error", (error: Error) => stopAll(errorData(error)));
+        worker.on("exit", (code) => {
+          if (!finished && failure === undefined) {
+            stopAll({ message: `a search thread ended (exit code ${code})` });
+          }
+          resolve();
+        });
+      }),
+  );
+  const clients: AnyClient[] = [];
   try {
-    for (let j = 0; j <= jobs; j++) {
+    // The candidates are joined while the threads plan their first batch.
+    for (let j = 0; j < Math.min(jobs, tables.length); j++) {
       clients.push(
         await connect(options.databaseUrl, {
           applicationName: "fitsfleet rebuild calcache",
         }),
       );
-      await clients[j]!.query(`SET work_mem = '${SEARCH_WORK_MEM}'`);
-      // The planner misjudges the frames' side (an unnest) and sorts both
-      // sides for a merge join; hashing the few candidates is cheaper.
-      await clients[j]!.query("SET enable_mergejoin = off");
     }
-    const [planner, ...searchers] = clients as [AnyClient, ...AnyClient[]];
-    // The candidates are joined while the first batch is planned.
-    const tables = [
-      ...new Set(
-        report.frames.flatMap(({ instrument }) => {
-          const found =
-            instrument === null ? undefined : rulesForInstrument(instrument);
-          return found?.kind === "rules" ? [found.rules.table] : [];
-        }),
-      ),
-    ];
-    const candidateOf = new Map(
-      tables.map((t) => [baseFrom(t), candidateTable(t)]),
-    );
-    const joined = eachOn(searchers, tables, (client, table) =>
-      buildCandidateTable(client, table),
-    );
-    joined.catch(() => undefined);
-    const plan = (b: number): Promise<Shape[]> | undefined => {
-      const batch = batches[b];
-      if (batch === undefined) {
-        return undefined;
-      }
-      const promise = planBatch(planner, batch, report);
-      // Awaited below, or abandoned when a statement fails.
-      promise.catch(() => undefined);
-      return promise;
-    };
-    planned = plan(0);
-    await joined;
-    for (let b = 0; b < batches.length; b++) {
-      const shapes = await planned!;
-      planned = plan(b + 1);
-      for (const shape of shapes) {
-        shapeKeys.add(shape.key);
-      }
-      shapes.sort((x, y) => y.members.length - x.members.length);
-      await eachOn(searchers, shapes, async (client, shape) => {
-        const parameterTypes = await types.of(client, shape);
-        await runShape(
-          client,
-          shape,
-          shape.members,
-          parameterTypes,
-          WORK_TABLE,
-          candidateOf.get(shape.parts.from),
-        );
-        report.statements += 1;
-      });
-      done += batches[b]!.length;
-      meter.sample(done);
-      options.onProgress?.(progressOf("search", done, report, meter));
+    await eachOn(clients, tables, buildCandidateTable);
+    for (const worker of workers) {
+      worker.postMessage({
+        kind: "candidates-ready",
+      } satisfies SearchThreadCommand);
     }
+  } catch (error) {
+    stopAll(errorData(error));
   } finally {
-    await planned?.catch(() => undefined);
     await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
   }
+  await Promise.all(ended);
   report.shapes = shapeKeys.size;
+  if (failure !== undefined) {
+    throw Object.assign(new Error(failure.message), failure);
+  }
+}
+
+/** What planning a batch counts: the frames' outcomes and the searches. */
+export interface BatchTally {
+  outcomes: Record<FrameEvaluation["outcome"], number>;
+  failures: { headerId: number; reason: string }[];
+  searches: number;
 }
 
 /** Reads a batch's frames, plans each one and groups its searches by shape. */
-async function planBatch(
+export async function planBatch(
   client: AnyClient,
   hids: number[],
-  report: RebuildCalcacheReport,
+  report: BatchTally,
 ): Promise<Shape[]> {
   const { rows: headers } = await client.query<FrameHeaderRow>(
     `SELECT ${FRAME_HEADER_COLUMNS.join(", ")} FROM header h WHERE h.id = ANY($1::int[]) ORDER BY h.id`,
@@ -522,7 +556,7 @@ async function planBatch(
 }
 
 function count(
-  report: RebuildCalcacheReport,
+  report: BatchTally,
   outcome: FrameEvaluation["outcome"],
   headerId: number,
   reason?: string,

@@ -186,31 +186,32 @@ export function shapeStatement(
     unnest.push(`$${params.length}::${type}[]`);
     columns.push(name);
   };
-  column(
-    "k",
-    "int",
-    members.map((_, i) => i),
-  );
+  // What each frame's rows carry: its column, or one parameter when every
+  // frame has the same value (caltype, part and weave limit usually do).
+  const carry = (
+    name: string,
+    type: string,
+    value: (m: ShapeMember) => unknown,
+  ) => {
+    const first = value(members[0]!);
+    if (members.every((m) => value(m) === first)) {
+      params.push(first);
+      return `$${params.length}::${type}`;
+    }
+    column(name, type, members.map(value));
+    return `p.${name}`;
+  };
+  // The frame's own column always, so `unnest` has at least one array.
   column(
     "obs_hid",
     "int",
     members.map((m) => m.obsHid),
   );
-  column(
-    "caltype",
-    "caltype",
-    members.map((m) => m.caltype),
-  );
-  column(
-    "part",
-    "smallint",
-    members.map((m) => m.part),
-  );
-  column(
-    "weave_limit",
-    "int",
-    members.map((m) => m.weaveLimit),
-  );
+  const obsHid = "p.obs_hid";
+  const caltype = carry("caltype", "caltype", (m) => m.caltype);
+  const part = carry("part", "smallint", (m) => m.part);
+  const weaveLimit = carry("weave_limit", "int", (m) => m.weaveLimit);
+  const frameColumns = `${obsHid} AS obs_hid, ${caltype} AS caltype, ${part} AS part, ${weaveLimit} AS weave_limit`;
   // $n of the per-frame text → what stands for it here: one parameter when
   // every frame has the same value (the planner then sees a constant),
   // else the frame's column.
@@ -288,9 +289,19 @@ export function shapeStatement(
     frameBuckets.push(`floor(extract(epoch FROM ${at}) / ${seconds}) + b.o`);
     bucketJoin = `CROSS JOIN (VALUES (-1), (0), (1)) AS b(o)`;
     if (at.startsWith("p.")) {
-      const times = members.map((mm) => String(mm.values[Number(m[1]) - 1]));
-      times.sort();
-      params.push(times[0], times[times.length - 1], days);
+      // The earliest and latest frame times (ISO text sorts as time does).
+      const time = Number(m[1]) - 1;
+      let first = String(members[0]!.values[time]);
+      let last = first;
+      for (const member of members) {
+        const value = String(member.values[time]);
+        if (value < first) {
+          first = value;
+        } else if (value > last) {
+          last = value;
+        }
+      }
+      params.push(first, last, days);
       const n = params.length;
       candidateWhere.push(
         source(
@@ -327,7 +338,8 @@ export function shapeStatement(
   // can join on it with the equality clauses; computed inside the join it
   // is only a filter after the other keys, and a batch's frames of one
   // setup then meet every candidate of that setup in the archive.
-  let frames = `unnest(${unnest.join(", ")}) AS p(${columns.join(", ")})`;
+  // k numbers the frames' searches, the partition of the ranking.
+  let frames = `unnest(${unnest.join(", ")}) WITH ORDINALITY AS p(${[...columns, "k"].join(", ")})`;
   if (frameBuckets.length > 0) {
     joinText.push(`c."bucket" = p."bucket"`);
     frames = `(SELECT p.*, ${frameBuckets[0]} AS "bucket"
@@ -336,7 +348,7 @@ export function shapeStatement(
   }
   const lim = rewrite(limit);
   let ranked = `SELECT obs_hid, caltype, part, rn, cal_hid, weave_limit
-  FROM (SELECT p.obs_hid, p.caltype, p.part, p.weave_limit, c."h.id" AS cal_hid,
+  FROM (SELECT ${frameColumns}, c."h.id" AS cal_hid,
                ${lim} AS lim,
                row_number() OVER (PARTITION BY p.k ORDER BY ${orderText}) AS rn
           FROM p
@@ -362,7 +374,7 @@ g AS MATERIALIZED (
    GROUP BY ${groupBy.join(", ")})`;
     const secs = `g."h.ut_datetime_secs[]"`;
     ranked = `SELECT obs_hid, caltype, part, rn, cal_hid, weave_limit
-  FROM (SELECT p.obs_hid, p.caltype, p.part, p.weave_limit, c."h.id" AS cal_hid,
+  FROM (SELECT ${frameColumns}, c."h.id" AS cal_hid,
                ${lim} AS lim,
                row_number() OVER (PARTITION BY p.k ORDER BY ${orderText}) AS rn
           FROM p
