@@ -273,42 +273,42 @@ export async function rebuildCalcache(
 
     options.onProgress?.(progressOf("rank", report.framesTotal, report));
     await main.query(`ANALYZE ${WORK_TABLE}`);
-    // The ranking sorts every work row; the indexes sort every new row.
-    await main.query(`SET work_mem = '${RANK_WORK_MEM}'`);
-    await main.query(`SET maintenance_work_mem = '${RANK_WORK_MEM}'`);
-    report.rowsWritten = await buildNewTable(main);
-    const { rows: counts } = await main.query<{
-      instrument: string | null;
-      caltype: string;
-      n: string;
-    }>(
-      `SELECT f.instrument, n.caltype::text AS caltype, count(*) AS n
-         FROM ${NEW_TABLE} n JOIN ${FRAMES_TABLE} f ON f.hid = n.obs_hid
-        GROUP BY 1, n.caltype ORDER BY 1 NULLS LAST, n.caltype`,
-    );
-    report.associations = counts.map((r) => ({
-      instrument: r.instrument,
-      caltype: r.caltype,
-      rows: Number(r.n),
-    }));
-    if (strategy === "swap") {
-      options.onProgress?.(progressOf("index", report.framesTotal, report));
-      const helpers: AnyClient[] = [];
-      try {
-        for (let j = 1; j < jobs; j++) {
-          helpers.push(
-            await connect(options.databaseUrl, {
-              applicationName: "fitsfleet rebuild calcache",
-            }),
-          );
-          await helpers[helpers.length - 1]!.query(
-            `SET maintenance_work_mem = '${RANK_WORK_MEM}'`,
-          );
-        }
-        await indexNewTable([main, ...helpers]);
-      } finally {
-        await Promise.all(helpers.map((c) => c.end().catch(() => undefined)));
+    const helpers: AnyClient[] = [];
+    try {
+      for (let j = 1; j < jobs; j++) {
+        helpers.push(
+          await connect(options.databaseUrl, {
+            applicationName: "fitsfleet rebuild calcache",
+          }),
+        );
       }
+      const all = [main, ...helpers];
+      for (const client of all) {
+        // The ranking sorts every work row; the indexes sort every new row.
+        await client.query(`SET work_mem = '${RANK_WORK_MEM}'`);
+        await client.query(`SET maintenance_work_mem = '${RANK_WORK_MEM}'`);
+      }
+      report.rowsWritten = await buildNewTable(all);
+      const { rows: counts } = await main.query<{
+        instrument: string | null;
+        caltype: string;
+        n: string;
+      }>(
+        `SELECT f.instrument, n.caltype::text AS caltype, count(*) AS n
+           FROM ${NEW_TABLE} n JOIN ${FRAMES_TABLE} f ON f.hid = n.obs_hid
+          GROUP BY 1, n.caltype ORDER BY 1 NULLS LAST, n.caltype`,
+      );
+      report.associations = counts.map((r) => ({
+        instrument: r.instrument,
+        caltype: r.caltype,
+        rows: Number(r.n),
+      }));
+      if (strategy === "swap") {
+        options.onProgress?.(progressOf("index", report.framesTotal, report));
+        await indexNewTable(all);
+      }
+    } finally {
+      await Promise.all(helpers.map((c) => c.end().catch(() => undefined)));
     }
     options.onProgress?.(progressOf("replace", report.framesTotal, report));
     let replaced: ReplaceResult;

@@ -120,10 +120,11 @@ export async function createWorkTables(client: AnyClient): Promise<void> {
 /**
  * Turns the work rows into calcache rows, as `calcacheRows` does: an
  * interleave woven (first of each part in turn) and cut, duplicates
- * dropped with the first kept, ranks 0…, processed_bpm at −1.
+ * dropped with the first kept, ranks 0…, processed_bpm at −1. The frames
+ * are split between the clients (by obs_hid), one statement each, at once.
  */
-export async function buildNewTable(client: AnyClient): Promise<number> {
-  await client.query(
+export async function buildNewTable(clients: AnyClient[]): Promise<number> {
+  await clients[0]!.query(
     `CREATE TABLE ${NEW_TABLE} (
        id bigint NOT NULL DEFAULT nextval('public.calcache_id_seq'::regclass),
        obs_hid integer NOT NULL,
@@ -131,21 +132,28 @@ export async function buildNewTable(client: AnyClient): Promise<number> {
        rank smallint NOT NULL,
        caltype public.caltype)`,
   );
-  const result = await client.query(
-    `INSERT INTO ${NEW_TABLE} (obs_hid, cal_hid, rank, caltype)
-     SELECT obs_hid, cal_hid,
-            CASE WHEN caltype = 'processed_bpm' THEN -1
-                 ELSE row_number() OVER (PARTITION BY obs_hid, caltype ORDER BY first_pos) - 1 END,
-            caltype
-       FROM (SELECT obs_hid, caltype, cal_hid, min(pos) AS first_pos
-               FROM (SELECT obs_hid, caltype, cal_hid, weave_limit,
-                            row_number() OVER (PARTITION BY obs_hid, caltype ORDER BY rn, part) AS pos
-                       FROM ${WORK_TABLE}) woven
-              WHERE weave_limit IS NULL OR pos <= weave_limit
-              GROUP BY obs_hid, caltype, cal_hid) deduplicated
-      ORDER BY obs_hid, caltype, first_pos`,
-  );
-  return result.rowCount ?? 0;
+  let written = 0;
+  const parts = clients.map((_, j) => j);
+  await eachOn(clients, parts, async (client, part) => {
+    const result = await client.query(
+      `INSERT INTO ${NEW_TABLE} (obs_hid, cal_hid, rank, caltype)
+       SELECT obs_hid, cal_hid,
+              CASE WHEN caltype = 'processed_bpm' THEN -1
+                   ELSE row_number() OVER (PARTITION BY obs_hid, caltype ORDER BY first_pos) - 1 END,
+              caltype
+         FROM (SELECT obs_hid, caltype, cal_hid, min(pos) AS first_pos
+                 FROM (SELECT obs_hid, caltype, cal_hid, weave_limit,
+                              row_number() OVER (PARTITION BY obs_hid, caltype ORDER BY rn, part) AS pos
+                         FROM ${WORK_TABLE}
+                        WHERE obs_hid % $1 = $2) woven
+                WHERE weave_limit IS NULL OR pos <= weave_limit
+                GROUP BY obs_hid, caltype, cal_hid) deduplicated
+        ORDER BY obs_hid, caltype, first_pos`,
+      [parts.length, part],
+    );
+    written += result.rowCount ?? 0;
+  });
+  return written;
 }
 
 /**
