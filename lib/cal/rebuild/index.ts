@@ -452,6 +452,19 @@ async function planBatch(
   hids: number[],
   report: RebuildCalcacheReport,
 ): Promise<Shape[]> {
+  return planRows(await readBatch(client, hids), report);
+}
+
+/** A batch's header rows and first instrument rows (by table, then header id). */
+export interface BatchRows {
+  headers: FrameHeaderRow[];
+  instrumentRows: Map<string, Map<number, Record<string, unknown>>>;
+}
+
+export async function readBatch(
+  client: AnyClient,
+  hids: number[],
+): Promise<BatchRows> {
   const { rows: headers } = await client.query<FrameHeaderRow>(
     `SELECT ${FRAME_HEADER_COLUMNS.join(", ")} FROM header h WHERE h.id = ANY($1::int[]) ORDER BY h.id`,
     [hids],
@@ -472,6 +485,18 @@ async function planBatch(
       new Map(rows.map((r) => [r.header_id as number, r])),
     );
   }
+  return { headers, instrumentRows };
+}
+
+/**
+ * Plans a batch's frames and groups their searches by shape, counting the
+ * outcomes into `report`. The planner (and its memo) lives as long as the
+ * report, so later batches of one rebuild reuse earlier batches' plans.
+ */
+export async function planRows(
+  { headers, instrumentRows }: BatchRows,
+  report: RebuildCalcacheReport,
+): Promise<Shape[]> {
   const groups = new ShapeGroups();
   for (const [n, header] of headers.entries()) {
     if (n % PLAN_SLICE === PLAN_SLICE - 1) {
