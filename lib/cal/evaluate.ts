@@ -201,11 +201,43 @@ export function planFrame(
     | undefined
     | Promise<Record<string, unknown> | undefined>,
 ): FramePlan | Promise<FramePlan> {
+  const prelude = framePrelude(header);
+  if (prelude.kind === "evaluated") {
+    return prelude;
+  }
+  const { rules, types } = prelude;
+  const row = instrumentRow(rules.table);
+  const plan = (r: Record<string, unknown> | undefined): FramePlan => {
+    const frame = frameOf(rules, header, types, r);
+    return planWithFrame(
+      rules,
+      frame,
+      contextOf(rules, header, frame),
+      header.id,
+    );
+  };
+  return row instanceof Promise ? row.then(plan) : plan(row);
+}
+
+/** What `planFrame` decides before it builds the frame. */
+export type FramePrelude =
+  | { kind: "evaluated"; evaluation: FrameEvaluation }
+  | { kind: "rules"; rules: InstrumentRules; types: PyTags };
+
+/**
+ * The skips, the types' parse and the instrument's rules. `parse` is
+ * `parseTypes` (the rebuild passes a cached one: the same text always
+ * parses the same).
+ */
+export function framePrelude(
+  header: FrameHeaderRow,
+  parse: (text: string | null) => PyTags = parseTypes,
+): FramePrelude {
   const headerId = header.id;
   const evaluated = (
     outcome: FrameEvaluation["outcome"],
     reason?: string,
-  ): FramePlan => ({
+  ): FramePrelude => ({
     kind: "evaluated",
     evaluation: { headerId, outcome, reason, caltypes: [] },
   });
@@ -221,7 +253,7 @@ export function planFrame(
   }
   let types: PyTags;
   try {
-    types = parseTypes(header.types);
+    types = parse(header.types);
   } catch (error) {
     return evaluated("failed", raisedReason(error));
   }
@@ -235,20 +267,34 @@ export function planFrame(
   if (found.kind === "none") {
     return evaluated("associated");
   }
-  const rules = found.rules;
-  const row = instrumentRow(rules.table);
-  return row instanceof Promise
-    ? row.then((r) => planSearches(rules, header, types, r))
-    : planSearches(rules, header, types, row);
+  return { kind: "rules", rules: found.rules, types };
 }
 
-function planSearches(
+/** The science frame's side of every statement. */
+export function contextOf(
   rules: InstrumentRules,
   header: FrameHeaderRow,
-  types: PyTags,
-  instrumentRow: Record<string, unknown> | undefined,
+  frame: Frame,
+): FrameContext {
+  return {
+    table: rules.table,
+    utDatetime: frame.utDatetime,
+    utDatetimeSecs: frame.utDatetimeSecs,
+    engineering: header.engineering as boolean | null,
+  };
+}
+
+/**
+ * `set_applicable` and each applicable type's lookup. The rules see the
+ * frame only through its methods, so while the frame records, what it
+ * records is everything this result depends on besides `context`.
+ */
+export function planWithFrame(
+  rules: InstrumentRules,
+  frame: Frame,
+  context: FrameContext,
+  headerId: number,
 ): FramePlan {
-  const frame = frameOf(rules, header, types, instrumentRow);
   let applicable: CalType[];
   try {
     applicable = [...new Set(applicableTypes(rules, frame))];
@@ -256,19 +302,13 @@ function planSearches(
     return {
       kind: "evaluated",
       evaluation: {
-        headerId: header.id,
+        headerId,
         outcome: "failed",
         reason: raisedReason(error),
         caltypes: [],
       },
     };
   }
-  const context: FrameContext = {
-    table: rules.table,
-    utDatetime: frame.utDatetime,
-    utDatetimeSecs: frame.utDatetimeSecs,
-    engineering: header.engineering as boolean | null,
-  };
   const steps: PlannedStep[] = [];
   for (const caltype of applicable) {
     try {
@@ -276,14 +316,14 @@ function planSearches(
     } catch (error) {
       return {
         kind: "searches",
-        headerId: header.id,
+        headerId,
         context,
         steps,
         failure: { caltype, reason: raisedReason(error) },
       };
     }
   }
-  return { kind: "searches", headerId: header.id, context, steps };
+  return { kind: "searches", headerId, context, steps };
 }
 
 /** The reason of what the reference raised; anything else is our bug and propagates. */
@@ -294,7 +334,7 @@ function raisedReason(error: unknown): string {
   throw error;
 }
 
-function frameOf(
+export function frameOf(
   rules: InstrumentRules,
   header: FrameHeaderRow,
   types: PyTags,

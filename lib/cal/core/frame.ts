@@ -34,27 +34,135 @@ export const HEADER_DESCRIPTORS = [
   "engineering",
 ] as const;
 
+/**
+ * What a rule read of a frame, as keys with their values encoded (see
+ * `encodeInput`): a descriptor by name, `#TAG` for a tag test, `@year`,
+ * `@ut`, `@secs`, `@id` for the time and id. In first-read order, which is
+ * what makes a plan's reads a path in the rebuild's plan memo.
+ */
+export type Reads = Map<string, string>;
+
+/** A descriptor that is not among the frame's keys (`get` raises KeyError). */
+const ABSENT = "A";
+
+/**
+ * A value as a memo key: equal keys for values every rule treats alike,
+ * different keys for any two that a rule could tell apart (a Decimal by its
+ * text, which its every use reads; -0 apart from 0).
+ */
+export function encodeInput(v: Value | undefined): string {
+  if (v === undefined) {
+    return ABSENT;
+  }
+  if (v === null) {
+    return "N";
+  }
+  switch (typeof v) {
+    case "string":
+      return `s${v}`;
+    case "number":
+      return Object.is(v, -0) ? "n-0" : `n${v}`;
+    case "boolean":
+      return v ? "b1" : "b0";
+  }
+  return v instanceof Decimal ? `d${v.text}` : `t${v.iso}`;
+}
+
 export class Frame {
+  /** Set while the rebuild's planner records what the rules read. */
+  private reads: Reads | undefined;
+
   constructor(
-    readonly headerId: number,
+    private readonly id: number,
     private readonly descriptors: ReadonlyMap<string, Value>,
-    readonly types: PyTags,
-    readonly utDatetime: Timestamp,
-    /** Whole seconds from 2000-01-01 (the reference's UT_DATETIME_SECS_EPOCH). */
-    readonly utDatetimeSecs: number,
+    private readonly tags: PyTags,
+    private readonly ut: Timestamp,
+    private readonly secs: number,
   ) {}
+
+  /** Starts recording every input the rules read (`stopRecording` returns them). */
+  record(): void {
+    this.reads = new Map();
+  }
+
+  stopRecording(): Reads {
+    const reads = this.reads ?? new Map<string, string>();
+    this.reads = undefined;
+    return reads;
+  }
+
+  /**
+   * The encoded value of a recorded key, without recording: what the
+   * planner's memo compares against a recorded path.
+   */
+  input(key: string): string {
+    switch (key[0]) {
+      case "#":
+        return this.tags.has(key.slice(1)) ? "b1" : "b0";
+      case "@":
+        return key === "@year"
+          ? `n${this.ut.year}`
+          : key === "@ut"
+            ? `t${this.ut.iso}`
+            : key === "@secs"
+              ? `n${this.secs}`
+              : `n${this.id}`;
+      default:
+        return encodeInput(this.descriptors.get(key));
+    }
+  }
+
+  private note(key: string, encoded: () => string): void {
+    if (this.reads !== undefined && !this.reads.has(key)) {
+      this.reads.set(key, encoded());
+    }
+  }
+
+  get headerId(): number {
+    this.note("@id", () => `n${this.id}`);
+    return this.id;
+  }
+
+  get utDatetime(): Timestamp {
+    this.note("@ut", () => `t${this.ut.iso}`);
+    return this.ut;
+  }
+
+  /** Whole seconds from 2000-01-01 (the reference's UT_DATETIME_SECS_EPOCH). */
+  get utDatetimeSecs(): number {
+    this.note("@secs", () => `n${this.secs}`);
+    return this.secs;
+  }
+
+  /** The year of ut_datetime, read on its own (the time itself is not read). */
+  get utYear(): number {
+    this.note("@year", () => `n${this.ut.year}`);
+    return this.ut.year;
+  }
+
+  get types(): PyTags {
+    return { has: (tag) => this.tag(tag) };
+  }
 
   /** `descriptors[name]`; a missing key is the reference's KeyError. */
   get(name: string): Value {
-    if (!this.descriptors.has(name)) {
+    const v = this.descriptors.get(name);
+    if (this.reads !== undefined && !this.reads.has(name)) {
+      this.reads.set(name, encodeInput(v));
+    }
+    if (v === undefined) {
       throw new ReferenceRaised(`KeyError: '${name}'`);
     }
-    return this.descriptors.get(name) ?? null;
+    return v;
   }
 
   /** `descriptors.get(name)`: None when absent. */
   optional(name: string): Value {
-    return this.descriptors.get(name) ?? null;
+    const v = this.descriptors.get(name);
+    if (this.reads !== undefined && !this.reads.has(name)) {
+      this.reads.set(name, encodeInput(v));
+    }
+    return v ?? null;
   }
 
   /** A text descriptor (or None). */
@@ -105,7 +213,9 @@ export class Frame {
 
   /** `'TAG' in self.types`. */
   tag(name: string): boolean {
-    return this.types.has(name);
+    const has = this.tags.has(name);
+    this.note(`#${name}`, () => (has ? "b1" : "b0"));
+    return has;
   }
 }
 

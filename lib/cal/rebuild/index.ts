@@ -24,14 +24,13 @@ import { type AnyClient, connect } from "../../db/connect.js";
 import { CALCACHE_REBUILD_LOCK_KEY } from "../../db/locks.js";
 import { PreconditionError, UsageError } from "../../errors.js";
 import { RateMeter } from "../../progress.js";
-import { compileSearchParts } from "../core/query.js";
 import {
   FRAME_HEADER_COLUMNS,
   type FrameEvaluation,
   type FrameHeaderRow,
-  planFrame,
 } from "../evaluate.js";
 import { INSTRUMENT_RULES } from "../rules/index.js";
+import { FramePlanner } from "./plan.js";
 import { ParameterTypes, runShape, type Shape, ShapeGroups } from "./shapes.js";
 import {
   buildNewTable,
@@ -455,6 +454,18 @@ async function planBatch(
   return planRows(await readBatch(client, hids), report);
 }
 
+/** One planner per rebuild: its memo serves every batch. */
+const PLANNERS = new WeakMap<RebuildCalcacheReport, FramePlanner>();
+
+function plannerOf(report: RebuildCalcacheReport): FramePlanner {
+  let planner = PLANNERS.get(report);
+  if (planner === undefined) {
+    planner = new FramePlanner();
+    PLANNERS.set(report, planner);
+  }
+  return planner;
+}
+
 /** A batch's header rows and first instrument rows (by table, then header id). */
 export interface BatchRows {
   headers: FrameHeaderRow[];
@@ -496,6 +507,7 @@ export async function readBatch(
 export async function planRows(
   { headers, instrumentRows }: BatchRows,
   report: RebuildCalcacheReport,
+  planner: FramePlanner = plannerOf(report),
 ): Promise<Shape[]> {
   const groups = new ShapeGroups();
   for (const [n, header] of headers.entries()) {
@@ -504,37 +516,12 @@ export async function planRows(
       // in and the next statements out between slices of frames.
       await new Promise((resolve) => setImmediate(resolve));
     }
-    const plan = planFrame(header, (table) =>
-      instrumentRows.get(table)?.get(header.id),
+    const { outcome, reason } = planner.plan(
+      header,
+      (table) => instrumentRows.get(table)?.get(header.id),
+      groups,
     );
-    if (plan.kind === "evaluated") {
-      count(report, plan.evaluation.outcome, header.id, plan.evaluation.reason);
-      continue;
-    }
-    for (const { caltype, lookup } of plan.steps) {
-      if (lookup.kind === "search") {
-        groups.add(compileSearchParts(lookup.search, plan.context), {
-          obsHid: header.id,
-          caltype,
-          part: 0,
-          weaveLimit: null,
-        });
-      } else if (lookup.kind === "interleave") {
-        lookup.parts.forEach((search, part) =>
-          groups.add(compileSearchParts(search, plan.context), {
-            obsHid: header.id,
-            caltype,
-            part,
-            weaveLimit: lookup.limit,
-          }),
-        );
-      }
-    }
-    if (plan.failure === undefined) {
-      count(report, "associated", header.id);
-    } else {
-      count(report, "failed", header.id, plan.failure.reason);
-    }
+    count(report, outcome, header.id, reason);
   }
   report.searches += groups.searches;
   return [...groups.shapes.values()];
