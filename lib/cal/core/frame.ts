@@ -35,37 +35,61 @@ export const HEADER_DESCRIPTORS = [
 ] as const;
 
 /**
- * What a rule read of a frame, as keys with their values encoded (see
- * `encodeInput`): a descriptor by name, `#TAG` for a tag test, `@year`,
- * `@ut`, `@secs`, `@id` for the time and id. In first-read order, which is
- * what makes a plan's reads a path in the rebuild's plan memo.
+ * What a rule read of a frame, as keys with their values (see `inputKey`):
+ * a descriptor by name, `#TAG` for a tag test, `@year<Y` for a test of the
+ * year, `@ut`, `@secs`, `@id` for the time and id, and `~name` for a
+ * descriptor read only to be bound as a value (`textValue`), of which only
+ * the kind counts. In first-read order, which is what makes a plan's reads
+ * a path in the rebuild's plan memo.
  */
-export type Reads = Map<string, string>;
+export type Reads = Map<string, InputKey>;
 
-/** A descriptor that is not among the frame's keys (`get` raises KeyError). */
-const ABSENT = "A";
+/** A recorded value as a map key (maps compare these by SameValueZero). */
+export type InputKey = string | number | boolean | null | undefined;
 
 /**
  * A value as a memo key: equal keys for values every rule treats alike,
  * different keys for any two that a rule could tell apart (a Decimal by its
- * text, which its every use reads; -0 apart from 0).
+ * text, which its every use reads; -0 apart from 0). A missing descriptor
+ * is `undefined`. The Decimal and Timestamp keys start with NUL, which no
+ * PostgreSQL text holds, so they never meet a string's.
  */
-export function encodeInput(v: Value | undefined): string {
-  if (v === undefined) {
-    return ABSENT;
+export function inputKey(v: Value | undefined): InputKey {
+  if (typeof v === "object" && v !== null) {
+    return v instanceof Decimal ? `\u0000d${v.text}` : `\u0000t${v.iso}`;
   }
-  if (v === null) {
-    return "N";
+  return typeof v === "number" && Object.is(v, -0) ? "\u0000-0" : v;
+}
+
+/** The kind of a `textValue` descriptor: all its value decides. */
+function kindOf(v: Value | undefined): InputKey {
+  return v === undefined || v === null
+    ? v
+    : typeof v === "string"
+      ? "string"
+      : "other";
+}
+
+/** A recorded input's key, parsed once, to read it from other frames. */
+export interface Input {
+  key: string;
+  kind: "descriptor" | "tag" | "yearBefore" | "ut" | "secs" | "id" | "kind";
+  name: string;
+}
+
+export function parseInput(key: string): Input {
+  switch (key[0]) {
+    case "#":
+      return { key, kind: "tag", name: key.slice(1) };
+    case "~":
+      return { key, kind: "kind", name: key.slice(1) };
+    case "@":
+      return key.startsWith("@year<")
+        ? { key, kind: "yearBefore", name: key.slice(6) }
+        : { key, kind: key.slice(1) as "ut" | "secs" | "id", name: "" };
+    default:
+      return { key, kind: "descriptor", name: key };
   }
-  switch (typeof v) {
-    case "string":
-      return `s${v}`;
-    case "number":
-      return Object.is(v, -0) ? "n-0" : `n${v}`;
-    case "boolean":
-      return v ? "b1" : "b0";
-  }
-  return v instanceof Decimal ? `d${v.text}` : `t${v.iso}`;
 }
 
 export class Frame {
@@ -86,58 +110,61 @@ export class Frame {
   }
 
   stopRecording(): Reads {
-    const reads = this.reads ?? new Map<string, string>();
+    const reads = this.reads ?? new Map<string, InputKey>();
     this.reads = undefined;
     return reads;
   }
 
   /**
-   * The encoded value of a recorded key, without recording: what the
+   * This frame's value of a recorded input, without recording: what the
    * planner's memo compares against a recorded path.
    */
-  input(key: string): string {
-    switch (key[0]) {
-      case "#":
-        return this.tags.has(key.slice(1)) ? "b1" : "b0";
-      case "@":
-        return key === "@year"
-          ? `n${this.ut.year}`
-          : key === "@ut"
-            ? `t${this.ut.iso}`
-            : key === "@secs"
-              ? `n${this.secs}`
-              : `n${this.id}`;
-      default:
-        return encodeInput(this.descriptors.get(key));
+  input(input: Input): InputKey {
+    switch (input.kind) {
+      case "descriptor":
+        return inputKey(this.descriptors.get(input.name));
+      case "tag":
+        return this.tags.has(input.name);
+      case "kind":
+        return kindOf(this.descriptors.get(input.name));
+      case "yearBefore":
+        return this.ut.year < Number(input.name);
+      case "ut":
+        return inputKey(this.ut);
+      case "secs":
+        return this.secs;
+      case "id":
+        return this.id;
     }
   }
 
-  private note(key: string, encoded: () => string): void {
+  private note(key: string, value: InputKey): void {
     if (this.reads !== undefined && !this.reads.has(key)) {
-      this.reads.set(key, encoded());
+      this.reads.set(key, value);
     }
   }
 
   get headerId(): number {
-    this.note("@id", () => `n${this.id}`);
+    this.note("@id", this.id);
     return this.id;
   }
 
   get utDatetime(): Timestamp {
-    this.note("@ut", () => `t${this.ut.iso}`);
+    this.note("@ut", inputKey(this.ut));
     return this.ut;
   }
 
   /** Whole seconds from 2000-01-01 (the reference's UT_DATETIME_SECS_EPOCH). */
   get utDatetimeSecs(): number {
-    this.note("@secs", () => `n${this.secs}`);
+    this.note("@secs", this.secs);
     return this.secs;
   }
 
-  /** The year of ut_datetime, read on its own (the time itself is not read). */
-  get utYear(): number {
-    this.note("@year", () => `n${this.ut.year}`);
-    return this.ut.year;
+  /** Whether ut_datetime's year is before `year` (the time itself is not read). */
+  yearBefore(year: number): boolean {
+    const before = this.ut.year < year;
+    this.note(`@year<${year}`, before);
+    return before;
   }
 
   get types(): PyTags {
@@ -148,7 +175,7 @@ export class Frame {
   get(name: string): Value {
     const v = this.descriptors.get(name);
     if (this.reads !== undefined && !this.reads.has(name)) {
-      this.reads.set(name, encodeInput(v));
+      this.reads.set(name, inputKey(v));
     }
     if (v === undefined) {
       throw new ReferenceRaised(`KeyError: '${name}'`);
@@ -160,7 +187,7 @@ export class Frame {
   optional(name: string): Value {
     const v = this.descriptors.get(name);
     if (this.reads !== undefined && !this.reads.has(name)) {
-      this.reads.set(name, encodeInput(v));
+      this.reads.set(name, inputKey(v));
     }
     return v ?? null;
   }
@@ -172,6 +199,29 @@ export class Frame {
       throw new ReferenceRaised(`descriptor ${name} is not a string`);
     }
     return v;
+  }
+
+  /**
+   * `text(name)` for a value the rule only binds as a parameter and never
+   * looks into: only its kind (absent, None, a string, something else)
+   * decides what the rule does, so only the kind is recorded. The compiled
+   * search marks where the value went (`frameDescriptors`).
+   */
+  textValue(name: string): string | null {
+    const v = this.descriptors.get(name);
+    this.note(`~${name}`, kindOf(v));
+    if (v === undefined) {
+      throw new ReferenceRaised(`KeyError: '${name}'`);
+    }
+    if (v !== null && typeof v !== "string") {
+      throw new ReferenceRaised(`descriptor ${name} is not a string`);
+    }
+    return v;
+  }
+
+  /** A descriptor's value without recording (the planner's memo puts it in). */
+  peek(name: string): Value | undefined {
+    return this.descriptors.get(name);
   }
 
   decimal(name: string): Decimal | null {
@@ -214,7 +264,7 @@ export class Frame {
   /** `'TAG' in self.types`. */
   tag(name: string): boolean {
     const has = this.tags.has(name);
-    this.note(`#${name}`, () => (has ? "b1" : "b0"));
+    this.note(`#${name}`, has);
     return has;
   }
 }

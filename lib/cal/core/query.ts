@@ -44,6 +44,12 @@ export type Clause =
 export interface MatchFirst {
   column: Column;
   value: SqlValue;
+  /**
+   * Set when `value` is this descriptor of the frame as it is (read with
+   * `Frame.textValue`): the compiled search marks where it goes, so the
+   * rebuild's memo can put another frame's value there.
+   */
+  descriptor?: string;
 }
 
 export type Order =
@@ -114,6 +120,13 @@ class Params {
   /** Indexes of the values that are the frame's ut_datetime, and its seconds. */
   readonly frameTime: number[] = [];
   readonly frameSecs: number[] = [];
+  readonly frameDescriptors: { index: number; name: string }[] = [];
+
+  /** A descriptor of the frame bound as it is. */
+  addDescriptor(name: string, value: SqlValue): string {
+    this.frameDescriptors.push({ index: this.values.length, name });
+    return this.add(value);
+  }
 
   /** The frame's own ut_datetime (every frame has its own). */
   addFrameTime(frame: FrameContext): string {
@@ -184,7 +197,7 @@ function orderSql(order: Order, p: Params, frame: FrameContext): string[] {
       ...order.extra.map((m) =>
         m.value === null
           ? `${columnSql(m.column)} IS NULL DESC`
-          : `${columnSql(m.column)} = ${p.add(m.value)} DESC`,
+          : `${columnSql(m.column)} = ${m.descriptor === undefined ? p.add(m.value) : p.addDescriptor(m.descriptor, m.value)} DESC`,
       ),
     ];
   }
@@ -215,6 +228,8 @@ export interface CompiledSearchParts {
    */
   frameTime: number[];
   frameSecs: number[];
+  /** Which `values` are a descriptor of the frame as it is (`MatchFirst.descriptor`). */
+  frameDescriptors: { index: number; name: string }[];
 }
 
 /**
@@ -253,6 +268,7 @@ export function compileSearchParts(
     values: p.values,
     frameTime: p.frameTime,
     frameSecs: p.frameSecs,
+    frameDescriptors: p.frameDescriptors,
   };
 }
 

@@ -17,9 +17,15 @@
  * tree comparing its own values; where its path ends it reuses the leaf,
  * with its id and time put in; where an edge is missing it is planned fresh
  * and its path added. Rules that read the time (GMOS's nod-and-shuffle
- * rule reads the year) get it as an input like any other.
+ * rule asks whether the year is before 2020) get that as an input like any
+ * other.
  */
-import type { Frame } from "../core/frame.js";
+import {
+  type Frame,
+  type Input,
+  type InputKey,
+  parseInput,
+} from "../core/frame.js";
 import { parseTypes, type PyTags, ReferenceRaised } from "../core/python.js";
 import { type CompiledSearchParts, compileSearchParts } from "../core/query.js";
 import {
@@ -49,6 +55,7 @@ interface Template {
   values: CompiledSearchParts["values"];
   frameTime: number[];
   frameSecs: number[];
+  frameDescriptors: { index: number; name: string }[];
 }
 
 interface Leaf {
@@ -59,9 +66,9 @@ interface Leaf {
 
 interface Branch {
   kind: "branch";
-  /** The input the rules read here (a descriptor name, `#TAG`, `@year`, …). */
-  input: string;
-  next: Map<string, Node>;
+  /** The input the rules read here (a descriptor name, `#TAG`, `@ut`, …). */
+  input: Input;
+  next: Map<InputKey, Node>;
 }
 
 type Node = Leaf | Branch;
@@ -73,7 +80,7 @@ const MAX_NODES = 250_000;
 const MAX_TYPES = 20_000;
 
 export class FramePlanner {
-  private readonly roots = new Map<string, Node>();
+  private readonly roots = new Map<InputKey, Node>();
   private readonly specs = new Map<string, ShapeSpec>();
   private readonly types = new Map<string | null, PyTags | ReferenceRaised>();
   private nodes = 0;
@@ -152,7 +159,7 @@ export class FramePlanner {
     const context = contextOf(rules, header, frame);
     frame.record();
     let plan: FramePlan;
-    let reads: [string, string][];
+    let reads: [string, InputKey][];
     try {
       plan = planWithFrame(rules, frame, context, header.id);
     } finally {
@@ -166,8 +173,8 @@ export class FramePlanner {
     }
     // The recorded path agrees with the tree as far as the tree goes: the
     // same values read so far lead the rules to the same next read.
-    let at: Map<string, Node> = this.roots;
-    let edge = root;
+    let at: Map<InputKey, Node> = this.roots;
+    let edge: InputKey = root;
     let i = 0;
     for (;;) {
       const node = at.get(edge);
@@ -178,10 +185,10 @@ export class FramePlanner {
       if (
         node.kind === "leaf" ||
         read === undefined ||
-        node.input !== read[0]
+        node.input.key !== read[0]
       ) {
         throw new Error(
-          `calcache planner: frame ${header.id} read ${read?.[0] ?? "nothing more"} where an earlier frame with the same inputs read ${node.kind === "leaf" ? "nothing more" : node.input}; a rule reads something the frame does not record`,
+          `calcache planner: frame ${header.id} read ${read?.[0] ?? "nothing more"} where an earlier frame with the same inputs read ${node.kind === "leaf" ? "nothing more" : node.input.key}; a rule reads something the frame does not record`,
         );
       }
       at = node.next;
@@ -191,7 +198,11 @@ export class FramePlanner {
     let tail: Node = leaf;
     for (let j = reads.length - 1; j >= i; j--) {
       const [input, value] = reads[j]!;
-      tail = { kind: "branch", input, next: new Map([[value, tail]]) };
+      tail = {
+        kind: "branch",
+        input: parseInput(input),
+        next: new Map([[value, tail]]),
+      };
     }
     at.set(edge, tail);
     this.nodes += reads.length - i + 1;
@@ -219,6 +230,7 @@ export class FramePlanner {
         values: compiled.values,
         frameTime: compiled.frameTime,
         frameSecs: compiled.frameSecs,
+        frameDescriptors: compiled.frameDescriptors,
       });
     };
     for (const { caltype, lookup } of plan.steps) {
@@ -265,6 +277,10 @@ export class FramePlanner {
       }
       for (const i of t.frameSecs) {
         values[i] = frame.utDatetimeSecs;
+      }
+      for (const { index, name } of t.frameDescriptors) {
+        // A string by the recorded kind: textValue let only strings through.
+        values[index] = frame.peek(name) as string;
       }
       groups.add(t.spec, {
         obsHid,

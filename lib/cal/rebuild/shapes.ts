@@ -129,6 +129,21 @@ export async function runShape(
 export function arrayLiteral(
   values: readonly (string | number | boolean | null | undefined)[],
 ): string {
+  // Mostly no NULL and nothing to escape: then one join does it.
+  let plain = values.length > 0;
+  for (const v of values) {
+    if (
+      typeof v === "string"
+        ? v.includes("\\") || v.includes('"')
+        : typeof v !== "number" && typeof v !== "boolean"
+    ) {
+      plain = false;
+      break;
+    }
+  }
+  if (plain) {
+    return `{"${values.join('","')}"}`;
+  }
   const parts = new Array<string>(values.length);
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
