@@ -238,20 +238,31 @@ function statements(
   });
 }
 
+/** CPU seconds since `from`, user and system. */
+function cpuSince(from: NodeJS.CpuUsage): number {
+  const used = process.cpuUsage(from);
+  return (used.user + used.system) / 1e6;
+}
+
 async function runOld(old: OldModules, rows: BatchRows) {
   const report = emptyReport();
+  const c = process.cpuUsage();
   const shapes = await oldPlan(old, rows, report);
-  return { report, shapes, built: statements(shapes, old.shapeStatement) };
+  const planCpu = cpuSince(c);
+  const built = statements(shapes, old.shapeStatement);
+  return { report, shapes, built, planCpu };
 }
 
 async function runNew(rows: BatchRows, planner: FramePlanner) {
   const report = emptyReport();
+  const c = process.cpuUsage();
   const shapes = await planRows(rows, report, planner);
-  return {
-    report,
+  const planCpu = cpuSince(c);
+  const built = statements(
     shapes,
-    built: statements(shapes, shapeStatement as OldModules["shapeStatement"]),
-  };
+    shapeStatement as OldModules["shapeStatement"],
+  );
+  return { report, shapes, built, planCpu };
 }
 
 function compare(
@@ -292,16 +303,16 @@ function gc(): void {
   (globalThis as { gc?: () => void }).gc?.();
 }
 
-async function timed<T>(
-  work: () => Promise<T>,
-): Promise<{ cpu: number; wall: number }> {
+async function timed(
+  work: () => Promise<{ planCpu: number }>,
+): Promise<{ cpu: number; plan: number; wall: number }> {
   gc();
   const c = process.cpuUsage();
   const t = performance.now();
-  await work();
-  const used = process.cpuUsage(c);
+  const { planCpu } = await work();
   return {
-    cpu: (used.user + used.system) / 1e6,
+    cpu: cpuSince(c),
+    plan: planCpu,
     wall: (performance.now() - t) / 1000,
   };
 }
@@ -356,8 +367,8 @@ try {
     );
   });
   const totals = {
-    old: { cpu: 0, wall: 0 },
-    new: { cpu: 0, wall: 0 },
+    old: { cpu: 0, plan: 0, wall: 0 },
+    new: { cpu: 0, plan: 0, wall: 0 },
   };
   let memo = "";
   for (let r = 0; r < rounds; r++) {
@@ -371,8 +382,11 @@ try {
           side === "old" ? runOld(old, rows) : runNew(rows, planner),
         );
         totals[side].cpu += m.cpu;
+        totals[side].plan += m.plan;
         totals[side].wall += m.wall;
-        line.push(`${side} ${m.cpu.toFixed(2)} s CPU`);
+        line.push(
+          `${side} ${m.cpu.toFixed(2)} s CPU (plan ${m.plan.toFixed(2)}, statements ${(m.cpu - m.plan).toFixed(2)})`,
+        );
       }
       console.log(
         `round ${r + 1}, batch ${b + 1} (${rows.headers.length} frames): ${line.join(", ")}`,
@@ -381,14 +395,14 @@ try {
     memo = `memo: ${planner.hits.toLocaleString("en-US")} frames reused a plan, ${planner.misses.toLocaleString("en-US")} planned fresh`;
   }
   console.log("");
+  for (const side of ["old", "new"] as const) {
+    const t = totals[side];
+    console.log(
+      `${side}: ${t.cpu.toFixed(2)} s CPU over ${rounds} rounds: planning ${t.plan.toFixed(2)} s, statements and parameters ${(t.cpu - t.plan).toFixed(2)} s (${t.wall.toFixed(2)} s wall)`,
+    );
+  }
   console.log(
-    `old: ${totals.old.cpu.toFixed(2)} s CPU (${totals.old.wall.toFixed(2)} s wall) over ${rounds} rounds`,
-  );
-  console.log(
-    `new: ${totals.new.cpu.toFixed(2)} s CPU (${totals.new.wall.toFixed(2)} s wall)`,
-  );
-  console.log(
-    `ratio: ${(totals.old.cpu / totals.new.cpu).toFixed(2)}x less CPU`,
+    `ratio: ${(totals.old.cpu / totals.new.cpu).toFixed(2)}x less CPU (planning ${(totals.old.plan / totals.new.plan).toFixed(2)}x, statements ${((totals.old.cpu - totals.old.plan) / (totals.new.cpu - totals.new.plan)).toFixed(2)}x)`,
   );
   console.log(`${memo} (last round)`);
 } finally {

@@ -20,9 +20,14 @@
 import type { AnyClient } from "../db/connect.js";
 import { PreconditionError } from "../errors.js";
 import { utDatetimeSecs } from "../gemini/rows.js";
-import { Frame, HEADER_DESCRIPTORS, type Value } from "./core/frame.js";
 import {
-  Decimal,
+  Frame,
+  HEADER_DESCRIPTORS,
+  SlottedDescriptors,
+  type Value,
+} from "./core/frame.js";
+import {
+  decimalOf,
   parseTypes,
   type PyTags,
   ReferenceRaised,
@@ -334,6 +339,31 @@ function raisedReason(error: unknown): string {
   throw error;
 }
 
+/**
+ * Where each descriptor of an instrument's frames sits: "header_id", the
+ * header's, then the instrument's (the instrument table's value replaces a
+ * header descriptor of the same name, as in the reference's dict).
+ */
+const SLOTS = new WeakMap<InstrumentRules, Map<string, number>>();
+
+function slotsOf(rules: InstrumentRules): Map<string, number> {
+  let slots = SLOTS.get(rules);
+  if (slots === undefined) {
+    slots = new Map<string, number>();
+    for (const name of [
+      "header_id",
+      ...HEADER_DESCRIPTORS,
+      ...rules.descriptors,
+    ]) {
+      if (!slots.has(name)) {
+        slots.set(name, slots.size);
+      }
+    }
+    SLOTS.set(rules, slots);
+  }
+  return slots;
+}
+
 export function frameOf(
   rules: InstrumentRules,
   header: FrameHeaderRow,
@@ -341,17 +371,21 @@ export function frameOf(
   instrumentRow: Record<string, unknown> | undefined,
 ): Frame {
   const utDatetime = new Timestamp(header.ut_iso!);
-  const descriptors = new Map<string, Value>([["header_id", header.id]]);
+  const slots = slotsOf(rules);
+  const values = new Array<Value>(slots.size);
+  values[0] = header.id;
+  // Every value is converted, in this order, whether or not it is replaced,
+  // so a value that cannot be raises as it always did.
   for (const name of HEADER_DESCRIPTORS) {
     const raw = name === "ut_datetime" ? header.ut_iso : header[name];
-    descriptors.set(name, toValue(name, raw));
+    values[slots.get(name)!] = toValue(name, raw);
   }
   for (const name of rules.descriptors) {
-    descriptors.set(name, toValue(name, instrumentRow?.[name] ?? null));
+    values[slots.get(name)!] = toValue(name, instrumentRow?.[name] ?? null);
   }
   return new Frame(
     header.id,
-    descriptors,
+    new SlottedDescriptors(slots, values),
     types,
     utDatetime,
     utDatetimeSecs(utDatetime.iso),
@@ -366,7 +400,7 @@ function toValue(name: string, raw: unknown): Value {
     return new Timestamp(String(raw));
   }
   if (NUMERIC_DESCRIPTORS.has(name)) {
-    return new Decimal(String(raw));
+    return decimalOf(String(raw));
   }
   if (
     typeof raw === "string" ||

@@ -92,13 +92,34 @@ export function parseInput(key: string): Input {
   }
 }
 
+/** The frame's descriptors by name; undefined for a name it does not have. */
+export interface Descriptors {
+  get(name: string): Value | undefined;
+}
+
+/**
+ * Descriptors in an array laid out once per instrument (`slots`: name →
+ * index), so a frame costs an array, not a map of its own.
+ */
+export class SlottedDescriptors implements Descriptors {
+  constructor(
+    private readonly slots: ReadonlyMap<string, number>,
+    private readonly values: readonly Value[],
+  ) {}
+
+  get(name: string): Value | undefined {
+    const slot = this.slots.get(name);
+    return slot === undefined ? undefined : this.values[slot];
+  }
+}
+
 export class Frame {
   /** Set while the rebuild's planner records what the rules read. */
   private reads: Reads | undefined;
 
   constructor(
     private readonly id: number,
-    private readonly descriptors: ReadonlyMap<string, Value>,
+    private readonly descriptors: Descriptors,
     private readonly tags: PyTags,
     private readonly ut: Timestamp,
     private readonly secs: number,

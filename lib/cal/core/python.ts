@@ -134,6 +134,25 @@ export class Decimal {
 }
 
 /**
+ * The Decimal of a NUMERIC column's text, one object per distinct text: a
+ * Decimal never changes (its exact value is worked out once), and an
+ * archive's frames share few distinct values.
+ */
+const DECIMALS = new Map<string, Decimal>();
+
+export function decimalOf(text: string): Decimal {
+  let d = DECIMALS.get(text);
+  if (d === undefined) {
+    d = new Decimal(text);
+    if (DECIMALS.size >= 100_000) {
+      DECIMALS.clear();
+    }
+    DECIMALS.set(text, d);
+  }
+  return d;
+}
+
+/**
  * A float parameter as psycopg2 sends it: the literal `repr(x)`, which the
  * server reads as an exact numeric. JavaScript's shortest round-trip digits
  * are the same as Python's repr; only the exponent spelling can differ, and
