@@ -377,7 +377,11 @@ try {
     for (const [b, rows] of batches.entries()) {
       const order = (r + b) % 2 === 0 ? ["old", "new"] : ["new", "old"];
       const line: string[] = [];
-      for (const side of order as ("old" | "new")[]) {
+      // CALPLAN_SIDES=new times one side only (for a profile of it).
+      const sides = process.env.CALPLAN_SIDES?.split(",") ?? order;
+      for (const side of order.filter((x) => sides.includes(x)) as (
+        "old" | "new"
+      )[]) {
         const m = await timed(() =>
           side === "old" ? runOld(old, rows) : runNew(rows, planner),
         );
@@ -392,7 +396,7 @@ try {
         `round ${r + 1}, batch ${b + 1} (${rows.headers.length} frames): ${line.join(", ")}`,
       );
     }
-    memo = `memo: ${planner.hits.toLocaleString("en-US")} frames reused a plan, ${planner.misses.toLocaleString("en-US")} planned fresh`;
+    memo = `memo: ${planner.hits.toLocaleString("en-US")} frames reused a plan, ${planner.misses.toLocaleString("en-US")} planned fresh, ${planner.size.toLocaleString("en-US")} nodes in the memo`;
   }
   console.log("");
   for (const side of ["old", "new"] as const) {

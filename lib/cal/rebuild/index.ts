@@ -12,8 +12,8 @@
  *    `--instrument` / `--since` filters.
  * 2. In batches of frames, one after another: read the frames' header and
  *    first instrument rows in bulk, plan each frame with the evaluator's own
- *    `planFrame`, compile its searches with the evaluator's own compiler,
- *    group them by SQL shape and run one statement per shape, the shapes
+ *    planning and compiler (through the planner's memo, plan.ts), group the
+ *    searches by SQL shape and run one statement per shape, the shapes
  *    spread over `jobs` connections (the next batch is planned meanwhile).
  * 3. Weave, de-duplicate and rank in one statement into `calcache_new`.
  * 4. Replace the covered frames' rows in one transaction (tables.ts).

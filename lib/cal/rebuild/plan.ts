@@ -90,6 +90,11 @@ export class FramePlanner {
 
   constructor(private readonly memo = true) {}
 
+  /** Branches and leaves in the memo now. */
+  get size(): number {
+    return this.nodes;
+  }
+
   /** The same as `parseTypes`, once per distinct text. */
   private readonly parse = (text: string | null): PyTags => {
     let parsed = this.types.get(text);
