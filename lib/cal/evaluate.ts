@@ -20,9 +20,14 @@
 import type { AnyClient } from "../db/connect.js";
 import { PreconditionError } from "../errors.js";
 import { utDatetimeSecs } from "../gemini/rows.js";
-import { Frame, HEADER_DESCRIPTORS, type Value } from "./core/frame.js";
 import {
-  Decimal,
+  Frame,
+  HEADER_DESCRIPTORS,
+  SlottedDescriptors,
+  type Value,
+} from "./core/frame.js";
+import {
+  decimalOf,
   parseTypes,
   type PyTags,
   ReferenceRaised,
@@ -201,11 +206,43 @@ export function planFrame(
     | undefined
     | Promise<Record<string, unknown> | undefined>,
 ): FramePlan | Promise<FramePlan> {
+  const prelude = framePrelude(header);
+  if (prelude.kind === "evaluated") {
+    return prelude;
+  }
+  const { rules, types } = prelude;
+  const row = instrumentRow(rules.table);
+  const plan = (r: Record<string, unknown> | undefined): FramePlan => {
+    const frame = frameOf(rules, header, types, r);
+    return planWithFrame(
+      rules,
+      frame,
+      contextOf(rules, header, frame),
+      header.id,
+    );
+  };
+  return row instanceof Promise ? row.then(plan) : plan(row);
+}
+
+/** What `planFrame` decides before it builds the frame. */
+export type FramePrelude =
+  | { kind: "evaluated"; evaluation: FrameEvaluation }
+  | { kind: "rules"; rules: InstrumentRules; types: PyTags };
+
+/**
+ * The skips, the types' parse and the instrument's rules. `parse` is
+ * `parseTypes` (the rebuild passes a cached one: the same text always
+ * parses the same).
+ */
+export function framePrelude(
+  header: FrameHeaderRow,
+  parse: (text: string | null) => PyTags = parseTypes,
+): FramePrelude {
   const headerId = header.id;
   const evaluated = (
     outcome: FrameEvaluation["outcome"],
     reason?: string,
-  ): FramePlan => ({
+  ): FramePrelude => ({
     kind: "evaluated",
     evaluation: { headerId, outcome, reason, caltypes: [] },
   });
@@ -221,7 +258,7 @@ export function planFrame(
   }
   let types: PyTags;
   try {
-    types = parseTypes(header.types);
+    types = parse(header.types);
   } catch (error) {
     return evaluated("failed", raisedReason(error));
   }
@@ -235,20 +272,34 @@ export function planFrame(
   if (found.kind === "none") {
     return evaluated("associated");
   }
-  const rules = found.rules;
-  const row = instrumentRow(rules.table);
-  return row instanceof Promise
-    ? row.then((r) => planSearches(rules, header, types, r))
-    : planSearches(rules, header, types, row);
+  return { kind: "rules", rules: found.rules, types };
 }
 
-function planSearches(
+/** The science frame's side of every statement. */
+export function contextOf(
   rules: InstrumentRules,
   header: FrameHeaderRow,
-  types: PyTags,
-  instrumentRow: Record<string, unknown> | undefined,
+  frame: Frame,
+): FrameContext {
+  return {
+    table: rules.table,
+    utDatetime: frame.utDatetime,
+    utDatetimeSecs: frame.utDatetimeSecs,
+    engineering: header.engineering as boolean | null,
+  };
+}
+
+/**
+ * `set_applicable` and each applicable type's lookup. The rules see the
+ * frame only through its methods, so while the frame records, what it
+ * records is everything this result depends on besides `context`.
+ */
+export function planWithFrame(
+  rules: InstrumentRules,
+  frame: Frame,
+  context: FrameContext,
+  headerId: number,
 ): FramePlan {
-  const frame = frameOf(rules, header, types, instrumentRow);
   let applicable: CalType[];
   try {
     applicable = [...new Set(applicableTypes(rules, frame))];
@@ -256,19 +307,13 @@ function planSearches(
     return {
       kind: "evaluated",
       evaluation: {
-        headerId: header.id,
+        headerId,
         outcome: "failed",
         reason: raisedReason(error),
         caltypes: [],
       },
     };
   }
-  const context: FrameContext = {
-    table: rules.table,
-    utDatetime: frame.utDatetime,
-    utDatetimeSecs: frame.utDatetimeSecs,
-    engineering: header.engineering as boolean | null,
-  };
   const steps: PlannedStep[] = [];
   for (const caltype of applicable) {
     try {
@@ -276,14 +321,14 @@ function planSearches(
     } catch (error) {
       return {
         kind: "searches",
-        headerId: header.id,
+        headerId,
         context,
         steps,
         failure: { caltype, reason: raisedReason(error) },
       };
     }
   }
-  return { kind: "searches", headerId: header.id, context, steps };
+  return { kind: "searches", headerId, context, steps };
 }
 
 /** The reason of what the reference raised; anything else is our bug and propagates. */
@@ -294,24 +339,53 @@ function raisedReason(error: unknown): string {
   throw error;
 }
 
-function frameOf(
+/**
+ * Where each descriptor of an instrument's frames sits: "header_id", the
+ * header's, then the instrument's (the instrument table's value replaces a
+ * header descriptor of the same name, as in the reference's dict).
+ */
+const SLOTS = new WeakMap<InstrumentRules, Map<string, number>>();
+
+function slotsOf(rules: InstrumentRules): Map<string, number> {
+  let slots = SLOTS.get(rules);
+  if (slots === undefined) {
+    slots = new Map<string, number>();
+    for (const name of [
+      "header_id",
+      ...HEADER_DESCRIPTORS,
+      ...rules.descriptors,
+    ]) {
+      if (!slots.has(name)) {
+        slots.set(name, slots.size);
+      }
+    }
+    SLOTS.set(rules, slots);
+  }
+  return slots;
+}
+
+export function frameOf(
   rules: InstrumentRules,
   header: FrameHeaderRow,
   types: PyTags,
   instrumentRow: Record<string, unknown> | undefined,
 ): Frame {
   const utDatetime = new Timestamp(header.ut_iso!);
-  const descriptors = new Map<string, Value>([["header_id", header.id]]);
+  const slots = slotsOf(rules);
+  const values = new Array<Value>(slots.size);
+  values[0] = header.id;
+  // Every value is converted, in this order, whether or not it is replaced,
+  // so a value that cannot be raises as it always did.
   for (const name of HEADER_DESCRIPTORS) {
     const raw = name === "ut_datetime" ? header.ut_iso : header[name];
-    descriptors.set(name, toValue(name, raw));
+    values[slots.get(name)!] = toValue(name, raw);
   }
   for (const name of rules.descriptors) {
-    descriptors.set(name, toValue(name, instrumentRow?.[name] ?? null));
+    values[slots.get(name)!] = toValue(name, instrumentRow?.[name] ?? null);
   }
   return new Frame(
     header.id,
-    descriptors,
+    new SlottedDescriptors(slots, values),
     types,
     utDatetime,
     utDatetimeSecs(utDatetime.iso),
@@ -326,7 +400,7 @@ function toValue(name: string, raw: unknown): Value {
     return new Timestamp(String(raw));
   }
   if (NUMERIC_DESCRIPTORS.has(name)) {
-    return new Decimal(String(raw));
+    return decimalOf(String(raw));
   }
   if (
     typeof raw === "string" ||

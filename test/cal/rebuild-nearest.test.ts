@@ -25,6 +25,7 @@ import {
   ParameterTypes,
   runShape,
   ShapeGroups,
+  shapeSpec,
   shapeStatement,
 } from "../../lib/cal/rebuild/shapes.js";
 import {
@@ -103,11 +104,13 @@ it("untimed shapes keep exactly the per-frame statement's nearest calibrations, 
       });
       const groups = new ShapeGroups();
       for (const f of frames) {
-        groups.add(compileSearchParts(search(f.camera), f.context), {
+        const parts = compileSearchParts(search(f.camera), f.context);
+        groups.add(shapeSpec(parts), {
           obsHid: f.id,
           caltype: "flat" as CalType,
           part: 0,
           weaveLimit: null,
+          values: parts.values,
         });
       }
       await c.query(`TRUNCATE ${WORK_TABLE}`);

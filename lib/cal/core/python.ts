@@ -23,11 +23,15 @@ interface Exact {
 
 const DECIMAL_TEXT = /^([+-]?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$/;
 
-function exactOfDecimal(text: string): Exact {
+function decimalParts(text: string): RegExpExecArray {
   const m = DECIMAL_TEXT.exec(text.trim());
   if (m === null || `${m[2] ?? ""}${m[3] ?? ""}` === "") {
     throw new ReferenceRaised(`not a decimal number: ${JSON.stringify(text)}`);
   }
+  return m;
+}
+
+function exactOfDecimal(m: RegExpExecArray): Exact {
   const digits = `${m[2] ?? ""}${m[3] ?? ""}`;
   const exponent = Number(m[4] ?? "0") - (m[3] ?? "").length;
   let num = BigInt(digits);
@@ -65,12 +69,40 @@ function compareExact(a: Exact, b: Exact): -1 | 0 | 1 {
   return left < right ? -1 : left > right ? 1 : 0;
 }
 
+/**
+ * Exact values of doubles the rules compare with (a handful of literals),
+ * so the bit-level conversion runs once per literal.
+ */
+const DOUBLES = new Map<number, Exact>();
+
+function exactOfLiteral(x: number): Exact {
+  let exact = DOUBLES.get(x);
+  if (exact === undefined) {
+    exact = exactOfDouble(x);
+    if (DOUBLES.size < 4096 && !Object.is(x, -0)) {
+      DOUBLES.set(x, exact);
+    }
+  }
+  return exact;
+}
+
 /** A NUMERIC value as PostgreSQL printed it: Python's `Decimal`. */
 export class Decimal {
-  private readonly exact: Exact;
+  private parts: RegExpExecArray | undefined;
+  private value: Exact | undefined;
 
   constructor(readonly text: string) {
-    this.exact = exactOfDecimal(text);
+    // Checked here, so a bad text raises where it always did.
+    this.parts = decimalParts(text);
+  }
+
+  /** The rational value, worked out on first use: most Decimals are never compared. */
+  private get exact(): Exact {
+    if (this.value === undefined) {
+      this.value = exactOfDecimal(this.parts!);
+      this.parts = undefined;
+    }
+    return this.value;
   }
 
   /** `float(d)`: the nearest double, as Number() also rounds. */
@@ -80,7 +112,7 @@ export class Decimal {
 
   /** Exact comparison with a Python float (or int), as `Decimal < 2.7` does. */
   compare(x: number): -1 | 0 | 1 {
-    return compareExact(this.exact, exactOfDouble(x));
+    return compareExact(this.exact, exactOfLiteral(x));
   }
 
   lt(x: number): boolean {
@@ -99,6 +131,25 @@ export class Decimal {
   get truthy(): boolean {
     return this.exact.num !== 0n;
   }
+}
+
+/**
+ * The Decimal of a NUMERIC column's text, one object per distinct text: a
+ * Decimal never changes (its exact value is worked out once), and an
+ * archive's frames share few distinct values.
+ */
+const DECIMALS = new Map<string, Decimal>();
+
+export function decimalOf(text: string): Decimal {
+  let d = DECIMALS.get(text);
+  if (d === undefined) {
+    d = new Decimal(text);
+    if (DECIMALS.size >= 100_000) {
+      DECIMALS.clear();
+    }
+    DECIMALS.set(text, d);
+  }
+  return d;
 }
 
 /**

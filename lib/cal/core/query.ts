@@ -44,6 +44,12 @@ export type Clause =
 export interface MatchFirst {
   column: Column;
   value: SqlValue;
+  /**
+   * Set when `value` is this descriptor of the frame as it is (read with
+   * `Frame.textValue`): the compiled search marks where it goes, so the
+   * rebuild's memo can put another frame's value there.
+   */
+  descriptor?: string;
 }
 
 export type Order =
@@ -96,13 +102,42 @@ export interface CompiledSearch {
 
 const ENTRYTIME_TIEBREAK = "d.entrytime DESC";
 
+/** Column text by column: the rules name a few dozen columns, each validated once. */
+const COLUMN_SQL = new Map<Column, string>();
+
 function columnSql(column: Column): string {
-  const [alias, name] = column.split(".") as [string, string];
-  return `${alias}.${quoteIdent(name, "column name")}`;
+  let sql = COLUMN_SQL.get(column);
+  if (sql === undefined) {
+    const [alias, name] = column.split(".") as [string, string];
+    sql = `${alias}.${quoteIdent(name, "column name")}`;
+    COLUMN_SQL.set(column, sql);
+  }
+  return sql;
 }
 
 class Params {
   readonly values: (string | number | boolean | null)[] = [];
+  /** Indexes of the values that are the frame's ut_datetime, and its seconds. */
+  readonly frameTime: number[] = [];
+  readonly frameSecs: number[] = [];
+  readonly frameDescriptors: { index: number; name: string }[] = [];
+
+  /** A descriptor of the frame bound as it is. */
+  addDescriptor(name: string, value: SqlValue): string {
+    this.frameDescriptors.push({ index: this.values.length, name });
+    return this.add(value);
+  }
+
+  /** The frame's own ut_datetime (every frame has its own). */
+  addFrameTime(frame: FrameContext): string {
+    this.frameTime.push(this.values.length);
+    return this.add(frame.utDatetime);
+  }
+
+  addFrameSecs(frame: FrameContext): string {
+    this.frameSecs.push(this.values.length);
+    return this.add(frame.utDatetimeSecs);
+  }
 
   /** A NULL that still needs a type for the arithmetic around it. */
   addNumeric(value: Decimal | null): string {
@@ -145,30 +180,30 @@ function clauseSql(clause: Clause, p: Params, frame: FrameContext): string {
     case "or":
       return `(${clause.clauses.map((c) => clauseSql(c, p, frame)).join(" OR ")})`;
     case "within": {
-      const t = p.add(frame.utDatetime);
+      const t = p.addFrameTime(frame);
       const days = p.add(clause.days);
       return `h.ut_datetime > ${t} - make_interval(days => ${days}) AND h.ut_datetime < ${t} + make_interval(days => ${days})`;
     }
     case "notAfterFrame":
-      return `h.ut_datetime <= ${p.add(frame.utDatetime)}`;
+      return `h.ut_datetime <= ${p.addFrameTime(frame)}`;
   }
 }
 
 function orderSql(order: Order, p: Params, frame: FrameContext): string[] {
   if (order.kind === "time") {
     return [
-      `abs(h.ut_datetime_secs - ${p.add(frame.utDatetimeSecs)})`,
+      `abs(h.ut_datetime_secs - ${p.addFrameSecs(frame)})`,
       "h.processing DESC",
       ...order.extra.map((m) =>
         m.value === null
           ? `${columnSql(m.column)} IS NULL DESC`
-          : `${columnSql(m.column)} = ${p.add(m.value)} DESC`,
+          : `${columnSql(m.column)} = ${m.descriptor === undefined ? p.add(m.value) : p.addDescriptor(m.descriptor, m.value)} DESC`,
       ),
     ];
   }
   // With a NULL science wavelength the whole score is NULL, so the order
   // falls through to the tiebreak, as it does in the reference.
-  const secs = p.add(frame.utDatetimeSecs);
+  const secs = p.addFrameSecs(frame);
   const norm = `${p.add(order.timeRangeDays * 86400)}::float8`;
   const range = `${p.add(order.wlenRange)}::float8`;
   return [
@@ -186,6 +221,15 @@ export interface CompiledSearchParts {
   /** The `$n` of the LIMIT. */
   limit: string;
   values: (string | number | boolean | null)[];
+  /**
+   * Which `values` are the frame's ut_datetime (ISO text) and its whole
+   * seconds: everything else is the same for two frames whose rules read
+   * the same descriptors, so a plan can be reused with these replaced.
+   */
+  frameTime: number[];
+  frameSecs: number[];
+  /** Which `values` are a descriptor of the frame as it is (`MatchFirst.descriptor`). */
+  frameDescriptors: { index: number; name: string }[];
 }
 
 /**
@@ -230,7 +274,16 @@ export function compileSearchParts(
   ];
   const from = baseFrom(frame.table);
   const limit = p.add(search.limit);
-  return { from, where, order, limit, values: p.values };
+  return {
+    from,
+    where,
+    order,
+    limit,
+    values: p.values,
+    frameTime: p.frameTime,
+    frameSecs: p.frameSecs,
+    frameDescriptors: p.frameDescriptors,
+  };
 }
 
 /** One statement for one search (the per-frame evaluator's). */

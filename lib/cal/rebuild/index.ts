@@ -14,8 +14,8 @@
  *    the first batch is planned.
  * 3. In batches of frames, one after another: read the frames' header and
  *    first instrument rows in bulk, plan each frame with the evaluator's own
- *    `planFrame`, compile its searches with the evaluator's own compiler,
- *    group them by SQL shape and run one statement per shape, the shapes
+ *    planning and compiler (through the planner's memo, plan.ts), group the
+ *    searches by SQL shape and run one statement per shape, the shapes
  *    spread over `jobs` connections (the next batch is planned meanwhile).
  * 4. Weave, de-duplicate and rank in one statement into `calcache_new`.
  * 5. Replace the covered frames' rows in one transaction (tables.ts).
@@ -27,14 +27,14 @@ import { CALCACHE_REBUILD_LOCK_KEY } from "../../db/locks.js";
 import { PreconditionError, UsageError } from "../../errors.js";
 import { RateMeter } from "../../progress.js";
 import { startModuleThread } from "../../threads.js";
-import { baseFrom, compileSearchParts } from "../core/query.js";
+import { baseFrom } from "../core/query.js";
 import {
   FRAME_HEADER_COLUMNS,
   type FrameEvaluation,
   type FrameHeaderRow,
-  planFrame,
 } from "../evaluate.js";
 import { INSTRUMENT_RULES, rulesForInstrument } from "../rules/index.js";
+import type { FramePlanner } from "./plan.js";
 import {
   errorData,
   type SearchThreadCommand,
@@ -486,12 +486,30 @@ export interface BatchTally {
   searches: number;
 }
 
-/** Reads a batch's frames, plans each one and groups its searches by shape. */
+/**
+ * Reads a batch's frames, plans each one and groups its searches by shape.
+ * One `planner` serves all of a search thread's batches, so later batches
+ * reuse earlier batches' plans.
+ */
 export async function planBatch(
   client: AnyClient,
   hids: number[],
   report: BatchTally,
+  planner: FramePlanner,
 ): Promise<Shape[]> {
+  return planRows(await readBatch(client, hids), report, planner);
+}
+
+/** A batch's header rows and first instrument rows (by table, then header id). */
+export interface BatchRows {
+  headers: FrameHeaderRow[];
+  instrumentRows: Map<string, Map<number, Record<string, unknown>>>;
+}
+
+export async function readBatch(
+  client: AnyClient,
+  hids: number[],
+): Promise<BatchRows> {
   const { rows: headers } = await client.query<FrameHeaderRow>(
     `SELECT ${FRAME_HEADER_COLUMNS.join(", ")} FROM header h WHERE h.id = ANY($1::int[]) ORDER BY h.id`,
     [hids],
@@ -512,6 +530,19 @@ export async function planBatch(
       new Map(rows.map((r) => [r.header_id as number, r])),
     );
   }
+  return { headers, instrumentRows };
+}
+
+/**
+ * Plans a batch's frames and groups their searches by shape, counting the
+ * outcomes into `report`. The planner (and its memo) lives as long as the
+ * report, so later batches of one rebuild reuse earlier batches' plans.
+ */
+export async function planRows(
+  { headers, instrumentRows }: BatchRows,
+  report: BatchTally,
+  planner: FramePlanner,
+): Promise<Shape[]> {
   const groups = new ShapeGroups();
   for (const [n, header] of headers.entries()) {
     if (n % PLAN_SLICE === PLAN_SLICE - 1) {
@@ -519,37 +550,12 @@ export async function planBatch(
       // in and the next statements out between slices of frames.
       await new Promise((resolve) => setImmediate(resolve));
     }
-    const plan = planFrame(header, (table) =>
-      instrumentRows.get(table)?.get(header.id),
+    const { outcome, reason } = planner.plan(
+      header,
+      (table) => instrumentRows.get(table)?.get(header.id),
+      groups,
     );
-    if (plan.kind === "evaluated") {
-      count(report, plan.evaluation.outcome, header.id, plan.evaluation.reason);
-      continue;
-    }
-    for (const { caltype, lookup } of plan.steps) {
-      if (lookup.kind === "search") {
-        groups.add(compileSearchParts(lookup.search, plan.context), {
-          obsHid: header.id,
-          caltype,
-          part: 0,
-          weaveLimit: null,
-        });
-      } else if (lookup.kind === "interleave") {
-        lookup.parts.forEach((search, part) =>
-          groups.add(compileSearchParts(search, plan.context), {
-            obsHid: header.id,
-            caltype,
-            part,
-            weaveLimit: lookup.limit,
-          }),
-        );
-      }
-    }
-    if (plan.failure === undefined) {
-      count(report, "associated", header.id);
-    } else {
-      count(report, "failed", header.id, plan.failure.reason);
-    }
+    count(report, outcome, header.id, reason);
   }
   report.searches += groups.searches;
   return [...groups.shapes.values()];

@@ -8,6 +8,7 @@
  */
 import { type AnyClient, connect } from "../../db/connect.js";
 import { type BatchTally, planBatch } from "./index.js";
+import { FramePlanner } from "./plan.js";
 import type {
   SearchThreadData,
   SearchThreadMessage,
@@ -45,6 +46,8 @@ export async function searchBatches(
 ): Promise<void> {
   const candidateOf = new Map(data.candidates);
   const types = new ParameterTypes();
+  // One memo for all of this thread's batches.
+  const frames = new FramePlanner();
   const clients: AnyClient[] = [];
   let planned: Promise<[Shape[], BatchTally]> | undefined;
   try {
@@ -61,7 +64,7 @@ export async function searchBatches(
         failures: [],
         searches: 0,
       };
-      const promise = planBatch(planner, batch, tally).then(
+      const promise = planBatch(planner, batch, tally, frames).then(
         (shapes): [Shape[], BatchTally] => [shapes, tally],
       );
       // Awaited below, or abandoned when a statement fails.

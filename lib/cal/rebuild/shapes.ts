@@ -31,10 +31,30 @@ export interface ShapeMember {
   values: CompiledSearchParts["values"];
 }
 
+/** The SQL of a shape: the per-frame statement's pieces, without values. */
+export type ShapeParts = Pick<
+  CompiledSearchParts,
+  "from" | "where" | "order" | "limit"
+>;
+
+/** A shape's identity: its SQL pieces and the key they make, built once. */
+export interface ShapeSpec {
+  key: string;
+  parts: ShapeParts;
+}
+
 export interface Shape {
   key: string;
-  parts: Omit<CompiledSearchParts, "values">;
+  parts: ShapeParts;
   members: ShapeMember[];
+}
+
+export function shapeSpec(parts: ShapeParts): ShapeSpec {
+  const { from, where, order, limit } = parts;
+  return {
+    key: `${from}\u0000${where.join("\u0000")}\u0000${order.join("\u0000")}\u0000${limit}`,
+    parts: { from, where, order, limit },
+  };
 }
 
 /** Groups compiled searches by their SQL text. */
@@ -42,15 +62,13 @@ export class ShapeGroups {
   readonly shapes = new Map<string, Shape>();
   searches = 0;
 
-  add(parts: CompiledSearchParts, member: Omit<ShapeMember, "values">): void {
-    const key = `${parts.from}\u0000${parts.where.join("\u0000")}\u0000${parts.order.join("\u0000")}\u0000${parts.limit}`;
-    let shape = this.shapes.get(key);
+  add(spec: ShapeSpec, member: ShapeMember): void {
+    let shape = this.shapes.get(spec.key);
     if (shape === undefined) {
-      const { values: _values, ...rest } = parts;
-      shape = { key, parts: rest, members: [] };
-      this.shapes.set(key, shape);
+      shape = { key: spec.key, parts: spec.parts, members: [] };
+      this.shapes.set(spec.key, shape);
     }
-    shape.members.push({ ...member, values: parts.values });
+    shape.members.push(member);
     this.searches += 1;
   }
 }
@@ -106,6 +124,50 @@ export async function runShape(
   );
   const result = await client.query(text, params);
   return result.rowCount ?? 0;
+}
+
+/**
+ * An array parameter as the text node-postgres would send for it, byte for
+ * byte (its `prepareValue`: every element double-quoted, `\\` and `"`
+ * escaped, NULL bare), without its per-element type tests and regular
+ * expressions. Only the element types searches bind: strings, numbers,
+ * booleans and NULL.
+ */
+export function arrayLiteral(
+  values: readonly (string | number | boolean | null | undefined)[],
+): string {
+  // Mostly no NULL and nothing to escape: then one join does it.
+  let plain = values.length > 0;
+  for (const v of values) {
+    if (
+      typeof v === "string"
+        ? v.includes("\\") || v.includes('"')
+        : typeof v !== "number" && typeof v !== "boolean"
+    ) {
+      plain = false;
+      break;
+    }
+  }
+  if (plain) {
+    return `{"${values.join('","')}"}`;
+  }
+  const parts = new Array<string>(values.length);
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (v === null || v === undefined) {
+      parts[i] = "NULL";
+    } else if (typeof v === "string") {
+      parts[i] =
+        v.includes("\\") || v.includes('"')
+          ? `"${v.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`
+          : `"${v}"`;
+    } else if (typeof v === "number" || typeof v === "boolean") {
+      parts[i] = `"${v}"`;
+    } else {
+      throw new Error(`array parameter: unexpected ${typeof v} element`);
+    }
+  }
+  return `{${parts.join(",")}}`;
 }
 
 /** A column of the per-frame statement: `h."name"`, `pt.priority`, … */
@@ -181,8 +243,12 @@ export function shapeStatement(
   const params: unknown[] = [];
   const unnest: string[] = [];
   const columns: string[] = [];
-  const column = (name: string, type: string, values: unknown[]) => {
-    params.push(values);
+  const column = (
+    name: string,
+    type: string,
+    values: (string | number | boolean | null)[],
+  ) => {
+    params.push(arrayLiteral(values));
     unnest.push(`$${params.length}::${type}[]`);
     columns.push(name);
   };
@@ -191,7 +257,7 @@ export function shapeStatement(
   const carry = (
     name: string,
     type: string,
-    value: (m: ShapeMember) => unknown,
+    value: (m: ShapeMember) => string | number | null,
   ) => {
     const first = value(members[0]!);
     if (members.every((m) => value(m) === first)) {

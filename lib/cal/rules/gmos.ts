@@ -371,7 +371,7 @@ export const GMOS: InstrumentRules = {
       when: (f) =>
         f.is("nodandshuffle", true) &&
         f.is("observation_type", "OBJECT") &&
-        f.utDatetime.year < 2020,
+        f.yearBefore(2020),
       add: ["dark", "processed_dark"],
     },
     { source: `${F}:152-153`, when: (f) => f.tag("MOS"), add: ["mask"] },

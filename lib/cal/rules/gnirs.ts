@@ -25,7 +25,13 @@ const WAVELENGTH = { descriptor: "central_wavelength", plusMinus: 0.001 };
 
 /** `desc(Header.observation_id == science's)`: same observation first. */
 function sameObservationFirst(f: Frame): MatchFirst[] {
-  return [{ column: "h.observation_id", value: f.text("observation_id") }];
+  return [
+    {
+      column: "h.observation_id",
+      value: f.textValue("observation_id"),
+      descriptor: "observation_id",
+    },
+  ];
 }
 
 /**
