@@ -20,3 +20,24 @@ it("the README opens with the two fresh-machine commands", () => {
   assert.match(quickStart, /\.\/scripts\/setup\.sh && npm run demo/);
   assert.match(quickStart, /\.\/scripts\/setup\.sh && npm test/);
 });
+
+it("every table row in the README has as many cells as its header (a `|` in a cell splits it)", () => {
+  const cells = (line: string) =>
+    line
+      .trim()
+      .replace(/^\||\|$/g, "")
+      .split(/(?<!\\)\|/).length;
+  let header: number | undefined;
+  const wrong: string[] = [];
+  for (const line of readme.split("\n")) {
+    if (!line.trimStart().startsWith("|")) {
+      header = undefined;
+      continue;
+    }
+    header ??= cells(line);
+    if (cells(line) !== header) {
+      wrong.push(line.trim().slice(0, 80));
+    }
+  }
+  assert.deepEqual(wrong, []);
+});

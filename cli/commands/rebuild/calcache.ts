@@ -110,7 +110,7 @@ export function calcacheCommand(): Command {
     )
     .option(
       "--jobs <n>",
-      "connections searching at once (default: this machine's cores; with a remote database, its cores)",
+      "search threads, each planning frames and running its statements on its own connections (default: this machine's cores; with a remote database, the fewer of its cores and this machine's)",
     )
     .option(
       "--instrument <name...>",

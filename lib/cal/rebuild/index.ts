@@ -65,7 +65,7 @@ export type RebuildStrategy = "swap" | "in-place";
 
 export interface RebuildCalcacheOptions {
   databaseUrl: string;
-  /** Connections searching at once; the default is this machine's cores. */
+  /** Search threads (each with its own connections); the default is this machine's cores. */
   jobs?: number;
   /** header.instrument values (any case); GMOS also covers GMOS-N and GMOS-S. */
   instruments?: string[];
