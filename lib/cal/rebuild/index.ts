@@ -370,7 +370,10 @@ async function searchAll(
   hids: number[],
   report: RebuildCalcacheReport,
 ): Promise<void> {
-  const threads = Math.max(1, Math.min(jobs, hids.length));
+  if (hids.length === 0) {
+    return;
+  }
+  const threads = Math.min(jobs, hids.length);
   // As many batches as needed, rounded up to a multiple of the threads.
   const count =
     Math.ceil(
@@ -414,28 +417,37 @@ async function searchAll(
       worker.postMessage({ kind: "stop" } satisfies SearchThreadCommand);
     }
   };
+  // Frames of the batches the threads are searching now, by thread.
+  const partial = workers.map(() => 0);
+  const tell = () => {
+    const frames = done + partial.reduce((a, b) => a + b, 0);
+    meter.sample(frames);
+    options.onProgress?.(progressOf("search", frames, report, meter));
+  };
   const ended = workers.map(
-    (worker) =>
+    (worker, t) =>
       new Promise<void>((resolve) => {
         let finished = false;
         worker.on("message", (message: SearchThreadMessage) => {
-          if (message.kind === "batch") {
+          if (message.kind === "searching") {
+            partial[t] = message.frames;
+            tell();
+          } else if (message.kind === "batch") {
             for (const key of message.shapeKeys) {
               shapeKeys.add(key);
             }
             for (const [outcome, n] of Object.entries(message.outcomes)) {
               report.outcomes[outcome as FrameEvaluation["outcome"]] += n;
             }
-            for (const f of message.failures) {
-              if (report.failures.length < MAX_FAILURES_LISTED) {
-                report.failures.push(f);
-              }
-            }
+            // The first failures by header id, whichever thread met them.
+            report.failures = [...report.failures, ...message.failures]
+              .sort((a, b) => a.headerId - b.headerId)
+              .slice(0, MAX_FAILURES_LISTED);
             report.searches += message.searches;
             report.statements += message.statements;
             done += message.frames;
-            meter.sample(done);
-            options.onProgress?.(progressOf("search", done, report, meter));
+            partial[t] = 0;
+            tell();
           } else if (message.kind === "done") {
             finished = true;
           } else {

@@ -11,8 +11,13 @@ export interface SearchThreadData {
   candidates: [string, string][];
 }
 
-/** What a thread says after each batch, at the end, or when it fails. */
+/**
+ * What a thread says while a batch's statements run (`frames`: the part of
+ * the batch done, by its searches), after each batch, at the end, or when
+ * it fails.
+ */
 export type SearchThreadMessage =
+  | { kind: "searching"; frames: number }
   | {
       kind: "batch";
       frames: number;

@@ -22,6 +22,9 @@ import { WORK_TABLE } from "./tables.js";
  */
 const SEARCH_WORK_MEM = "256MB";
 
+/** How often a thread tells its progress within a batch. */
+const PROGRESS_MS = 1000;
+
 async function searcherConnection(url: string): Promise<AnyClient> {
   const client = await connect(url, {
     applicationName: "fitsfleet rebuild calcache",
@@ -78,6 +81,10 @@ export async function searchBatches(
       planned = plan(b + 1);
       shapes.sort((x, y) => y.members.length - x.members.length);
       let statements = 0;
+      const frames = data.batches[b]!.length;
+      const searches = shapes.reduce((n, s) => n + s.members.length, 0);
+      let searched = 0;
+      let told = Date.now();
       for (const shape of shapes) {
         if (stopped()) {
           return;
@@ -92,10 +99,18 @@ export async function searchBatches(
           candidateOf.get(shape.parts.from),
         );
         statements += 1;
+        searched += shape.members.length;
+        if (Date.now() - told >= PROGRESS_MS) {
+          told = Date.now();
+          post({
+            kind: "searching",
+            frames: Math.floor((frames * searched) / Math.max(1, searches)),
+          });
+        }
       }
       post({
         kind: "batch",
-        frames: data.batches[b]!.length,
+        frames,
         ...tally,
         statements,
         shapeKeys: shapes.map((s) => s.key),
