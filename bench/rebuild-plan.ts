@@ -65,12 +65,15 @@ try {
       );
       const url = new URL(urls.databaseUrl);
       url.pathname = `/${name}`;
+      // The endpoints the run will use: the plan's start-up probe connects to them.
       const sampled = await planRebuild({
         storage,
         provider: "local",
         localWorkers: [WORKERS],
         measure: true,
         sampleFiles: 20,
+        databaseUrl: url.toString(),
+        redisUrl: urls.redisUrl,
       });
       const fromLedger =
         previousDb === undefined
@@ -80,6 +83,7 @@ try {
               provider: "local",
               localWorkers: [WORKERS],
               databaseUrl: previousDb,
+              redisUrl: urls.redisUrl,
             });
       const report = await runPipeline(
         {

@@ -18,12 +18,15 @@ export function wholeNumber(
   return n;
 }
 
-/** A duration such as `90s`, `15m` or `2h` in milliseconds, at least `minMs`. */
+/** A duration such as `500ms`, `90s`, `15m` or `2h` in milliseconds, at least `minMs`. */
 export function duration(flag: string, value: string, minMs = 1000): number {
   const ms = parseDuration(value);
   if (ms === undefined || ms < minMs) {
+    const subSecond = minMs < 1000;
+    const least = subSecond ? `${minMs}ms` : `${minMs / 1000} s`;
+    const examples = subSecond ? "500ms, 90s, 15m or 2h" : "90s, 15m or 2h";
     throw new UsageError(
-      `${flag} ${value}: a duration of at least ${minMs / 1000} s, such as 90s, 15m or 2h`,
+      `${flag} ${value}: a duration of at least ${least}, such as ${examples}`,
     );
   }
   return ms;

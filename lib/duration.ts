@@ -1,11 +1,15 @@
-/** Durations as operators write them: `90s`, `15m`, `2h`, `1h30m`, or plain seconds. */
+/** Durations as operators write them: `300ms`, `90s`, `15m`, `2h`, `1h30m`, `1s500ms`, or plain seconds. */
 
-const UNIT_SECONDS: Record<string, number> = {
-  s: 1,
-  m: 60,
-  h: 3600,
-  d: 86_400,
+const UNIT_MS: Record<string, number> = {
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
 };
+
+// `ms` comes before `m` so that `300ms` is read as milliseconds, not as minutes followed by a stray `s`.
+const PART = String.raw`(\d+(?:\.\d+)?)(ms|s|m|h|d)`;
 
 /** Milliseconds, or undefined when `text` is not a duration. */
 export function parseDuration(text: string): number | undefined {
@@ -13,12 +17,13 @@ export function parseDuration(text: string): number | undefined {
   if (/^\d+(\.\d+)?$/.test(trimmed)) {
     return Number(trimmed) * 1000;
   }
-  if (!/^(\d+(\.\d+)?[smhd])+$/.test(trimmed)) {
+  if (!new RegExp(`^(?:${PART})+$`).test(trimmed)) {
     return undefined;
   }
-  let seconds = 0;
-  for (const [, value, , unit] of trimmed.matchAll(/(\d+(\.\d+)?)([smhd])/g)) {
-    seconds += Number(value) * UNIT_SECONDS[unit!]!;
+  let ms = 0;
+  for (const [, value, unit] of trimmed.matchAll(new RegExp(PART, "g"))) {
+    ms += Number(value) * UNIT_MS[unit!]!;
   }
-  return seconds * 1000;
+  // Decimal parts (`1.5s`) can leave float noise; a timer wants whole milliseconds.
+  return Math.round(ms);
 }

@@ -45,6 +45,10 @@ function duration(seconds: number | null): string {
   if (seconds === null || !Number.isFinite(seconds)) {
     return "unknown";
   }
+  if (seconds > 0 && seconds < 0.95) {
+    // A step that took a fraction of a second reads as such, not as 0s.
+    return seconds < 0.05 ? "<0.1s" : `${seconds.toFixed(1)}s`;
+  }
   const s = Math.round(seconds);
   if (s < 60) {
     return `${s}s`;

@@ -7,7 +7,10 @@
  *
  * Every request needs the token made at start: once in the URL (`?token=`,
  * which the page swaps for a cookie and drops from the address bar), then
- * the cookie or an `Authorization: Bearer` header. The database is polled
+ * the cookie or an `Authorization: Bearer` header. A one-time link
+ * (`/once/NONCE`, see `oneTimeUrl`) sets the same cookie without the token
+ * ever leaving this process: it is what `--open` hands the browser, since a
+ * command line is readable by every local user. The database is polled
  * by one loop for all viewers (lib/dashboard/source.ts says what a poll
  * reads), never per request.
  */
@@ -51,6 +54,9 @@ export interface DashboardServerOptions {
   logger?: Logger;
 }
 
+/** How long a one-time link lives by default: enough for a cold browser to start. */
+export const ONE_TIME_TTL_MS = 120_000;
+
 export interface DashboardServer {
   host: string;
   port: number;
@@ -59,6 +65,12 @@ export interface DashboardServer {
   /** The page's address with `?token=`: the one place the token is shown. */
   tokenUrl: string;
   token: string;
+  /**
+   * A link that sets the token's cookie and redirects to the page, once,
+   * within `ttlMs` (default ONE_TIME_TTL_MS); then it is dead (404). It
+   * holds no part of the token, so it may go on a command line.
+   */
+  oneTimeUrl(ttlMs?: number): string;
   /** The latest snapshot (after the first poll). */
   snapshot(): DashboardSnapshot;
   /** Resolves after the next poll has run (tests, and a fresh /api read). */
@@ -196,6 +208,12 @@ export async function startDashboardServer(
   const source = new DashboardSource(options.source);
   const streams = new Set<ServerResponse>();
   let cookieName = COOKIE_PREFIX;
+  // One-time links by their nonce's digest: live ones with their expiry,
+  // and the used ones, so that a second request can be told apart (and
+  // reported: someone may have raced the browser to it).
+  const onceLive = new Map<string, number>();
+  const onceUsed = new Set<string>();
+  const ONCE_PATH = /^\/once\/([A-Za-z0-9_-]{43})$/;
 
   // Both sides hashed first: equal lengths for timingSafeEqual, and no
   // early exit that would tell how much of a guess was right.
@@ -305,8 +323,53 @@ export async function startDashboardServer(
     res.end(body);
   };
 
+  const setCookie = (res: ServerResponse) =>
+    res.setHeader(
+      "Set-Cookie",
+      `${cookieName}=${token}; Path=/; HttpOnly; SameSite=Strict`,
+    );
+
+  /** `/once/NONCE`: GET only (a HEAD or a prefetch must not spend it). */
+  const handleOnce = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    nonce: string,
+  ) => {
+    if (req.method !== "GET") {
+      send(res, 405, "text/plain; charset=utf-8", "only GET\n", {
+        Allow: "GET",
+      });
+      return;
+    }
+    const key = digest(nonce).toString("hex");
+    const expires = onceLive.get(key);
+    onceLive.delete(key);
+    if (expires !== undefined && Date.now() <= expires) {
+      onceUsed.add(key);
+      setCookie(res);
+      send(res, 303, "text/plain; charset=utf-8", "", { Location: "/" });
+      return;
+    }
+    if (onceUsed.has(key)) {
+      logger?.warn(
+        "the one-time link of --open was requested again after its use; if the browser shows it as used, someone else on this machine opened it first: stop the dashboard (its token dies with it) and start it again",
+      );
+    }
+    send(
+      res,
+      404,
+      "text/plain; charset=utf-8",
+      "404: this one-time link has been used or has expired: open the URL that `fitsfleet rebuild dashboard` printed. If you did not open it before, someone else may have: stop the dashboard and start it again\n",
+    );
+  };
+
   const handle = (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? "/", "http://dashboard.invalid");
+    const once = ONCE_PATH.exec(url.pathname);
+    if (once !== null) {
+      handleOnce(req, res, once[1]!);
+      return;
+    }
     if (req.method !== "GET" && req.method !== "HEAD") {
       send(res, 405, "text/plain; charset=utf-8", "only GET\n", {
         Allow: "GET, HEAD",
@@ -327,10 +390,7 @@ export async function startDashboardServer(
       // The token moves to a cookie for this port (cookies ignore ports, so
       // the name carries it) and out of the address bar and history.
       url.searchParams.delete("token");
-      res.setHeader(
-        "Set-Cookie",
-        `${cookieName}=${token}; Path=/; HttpOnly; SameSite=Strict`,
-      );
+      setCookie(res);
       if (url.pathname === "/") {
         send(res, 303, "text/plain; charset=utf-8", "", {
           Location: `${url.pathname}${url.search}`,
@@ -476,6 +536,18 @@ export async function startDashboardServer(
     url: base,
     tokenUrl: `${base}?token=${encodeURIComponent(token)}`,
     token,
+    oneTimeUrl: (ttlMs = ONE_TIME_TTL_MS) => {
+      const nonce = randomBytes(32).toString("base64url");
+      const now = Date.now();
+      // Expired links are dropped as new ones are made: the map stays small.
+      for (const [key, expires] of onceLive) {
+        if (expires < now) {
+          onceLive.delete(key);
+        }
+      }
+      onceLive.set(digest(nonce).toString("hex"), now + ttlMs);
+      return `${base}once/${nonce}`;
+    },
     snapshot: () => source.snapshot(),
     nextPoll: () =>
       stopped

@@ -107,7 +107,7 @@ export interface DashboardStep {
   status: StepStatus;
   startedAt: string | null;
   endedAt: string | null;
-  /** Ended minus started, or now minus started while it runs. */
+  /** Ended minus started, or now minus started while it runs; to the millisecond. */
   seconds: number | null;
   figures: Record<string, number>;
   reason: string | null;
@@ -702,17 +702,15 @@ export class DashboardSource {
           status: s.status,
           startedAt: s.startedAt ?? null,
           endedAt: s.endedAt ?? null,
+          // To the millisecond: a step of a fraction of a second (init on
+          // a migrated database) is not 0.
           seconds:
             started === null
               ? null
               : Math.max(
                   0,
-                  Math.floor(
-                    ((ended ?? (s.status === "running" ? now : started)) -
-                      started) /
-                      1000,
-                  ),
-                ),
+                  (ended ?? (s.status === "running" ? now : started)) - started,
+                ) / 1000,
           figures: s.figures ?? {},
           reason: s.reason ?? null,
         };

@@ -214,7 +214,10 @@ export async function runPipeline(
     options.onStep?.("init", "running", "");
     const initStarted = new Date();
     const init = await initStep(options.databaseUrl, options);
-    // After init: on a new database, init makes the lease's table.
+    const initEnded = new Date();
+    // After init: on a new database, init makes the lease's table. So init
+    // is recorded afterwards, with the times it really started and ended,
+    // in its events and its run_steps row alike.
     coordination = await coordinate(runId, options, "start");
     const journal = coordination.journal;
     await transition(
@@ -223,11 +226,11 @@ export async function runPipeline(
       runId,
       [
         { type: "run-started", runId, at: now(), provider: settings.provider },
-        { type: "step-started", step: "init", at: now() },
+        { type: "step-started", step: "init", at: initStarted.toISOString() },
         {
           type: "step-finished",
           step: "init",
-          at: now(),
+          at: initEnded.toISOString(),
           figures: init.figures,
         },
       ],
@@ -244,6 +247,7 @@ export async function runPipeline(
         await markStepEnded(c, runId, "init", {
           status: "done",
           figures: init.figures,
+          at: initEnded,
         });
       },
     );

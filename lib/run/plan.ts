@@ -14,8 +14,9 @@ import { join } from "node:path";
 
 import type { EC2Client } from "@aws-sdk/client-ec2";
 
+import { workerLaunchSpec } from "../../infra/launch-spec.js";
 import { connect } from "../db/connect.js";
-import { UsageError } from "../errors.js";
+import { ExternalServiceError, UsageError } from "../errors.js";
 import { readFitsStream } from "../fits/read.js";
 import { archiveRows } from "../gemini/rows.js";
 import { packageRoot } from "../paths.js";
@@ -83,8 +84,10 @@ export interface RebuildPlan {
 export interface PlanOptions {
   storage: string;
   s3Endpoint?: string;
-  /** Use the last finished run's rates from this database, when it has one. */
+  /** Use the last finished run's rates from this database, when it has one; the start-up probe connects to it. */
   databaseUrl?: string;
+  /** Local: the queue's Redis, which the start-up probe's workers connect to. */
+  redisUrl?: string;
   /** Measure on a sample even when a ledger has rates. */
   measure?: boolean;
   /** Files to measure the ingest on (default 20). */
@@ -525,24 +528,73 @@ export function recommend(
 }
 
 /**
- * A local fleet's start-up on this machine now: `workers` starts of the
- * CLI at once, to the worker's help (loading what a worker loads first),
- * plus a second for their connections and the drain's first look.
+ * A local fleet's start-up on this machine now: `workers` real ingest
+ * workers started at once, as the run starts them (the same launch spec),
+ * each loading what a worker loads and connecting to the database and
+ * Redis it is given (`worker ingest --startup-probe`), then exiting; plus
+ * a second for the drain's first look. A probe that fails is an error: a
+ * run on these endpoints would fail the same way.
  */
-export async function localStartup(workers = 1): Promise<number> {
+export async function localStartup(
+  workers = 1,
+  endpoints: { databaseUrl?: string; redisUrl?: string } = {},
+): Promise<number> {
   const cli = join(packageRoot(), "dist", "cli", "main.js");
+  const probe = (n: number) => {
+    const spec = workerLaunchSpec({
+      role: "ingest",
+      name: `plan-startup-${n}`,
+      // Replaced below: the spec wants one, the probe may have none.
+      databaseUrl: "",
+      redisUrl: endpoints.redisUrl,
+      logLevel: "error",
+      extraArgs: ["--startup-probe"],
+    });
+    const env: NodeJS.ProcessEnv = { ...process.env, ...spec.env };
+    delete env.FITSFLEET_DATABASE_URL;
+    delete env.FITSFLEET_REDIS_URL;
+    if (endpoints.databaseUrl !== undefined) {
+      env.FITSFLEET_DATABASE_URL = endpoints.databaseUrl;
+    }
+    if (endpoints.redisUrl !== undefined) {
+      env.FITSFLEET_REDIS_URL = endpoints.redisUrl;
+    }
+    return new Promise<void>((resolve, reject) => {
+      execFile(
+        process.execPath,
+        [...spec.nodeOptions, cli, ...spec.argv],
+        // The URLs in the environment, never in argv.
+        { env, timeout: 120_000 },
+        (error, _stdout, stderr) => {
+          if (error === null) {
+            resolve();
+            return;
+          }
+          // The CLI's own error line (secrets masked there), not its hint.
+          const lines = stderr.trim().split("\n");
+          const why = (
+            lines.find((l) => l.startsWith("error: ")) ??
+            lines.at(-1) ??
+            error.message
+          ).replace(/^error: /, "");
+          reject(
+            new ExternalServiceError(
+              "worker",
+              `timing a worker's start-up: \`fitsfleet worker ingest --startup-probe\` failed (${why})`,
+              {
+                suggestion:
+                  "a run's workers would fail to start the same way: check --database-url and --redis-url (or pass the plan no database)",
+              },
+            ),
+          );
+        },
+      );
+    });
+  };
   const started = performance.now();
   // As many at once as the run starts: they share the cores as they will then.
   await Promise.all(
-    Array.from(
-      { length: Math.max(1, workers) },
-      () =>
-        new Promise<void>((resolve) => {
-          execFile(process.execPath, [cli, "worker", "ingest", "--help"], () =>
-            resolve(),
-          );
-        }),
-    ),
+    Array.from({ length: Math.max(1, workers) }, (_, i) => probe(i + 1)),
   );
   return LOCAL_STARTUP_FLOOR_SECONDS + (performance.now() - started) / 1000;
 }
@@ -569,7 +621,11 @@ export async function planRebuild(options: PlanOptions): Promise<RebuildPlan> {
       options.localWorkers ??
       Array.from({ length: Math.max(1, cpus().length) }, (_, i) => i + 1);
     startupSeconds =
-      options.startupSeconds ?? (await localStartup(Math.max(...counts)));
+      options.startupSeconds ??
+      (await localStartup(Math.max(...counts), {
+        databaseUrl: options.databaseUrl,
+        redisUrl: options.redisUrl,
+      }));
     for (const n of counts) {
       shapes.push(
         estimateShape(

@@ -230,11 +230,14 @@ export async function markStepEnded(
     status: "done" | "skipped" | "failed";
     figures?: StepFigures;
     reason?: string;
+    /** When it ended, if not now (init, recorded after the fact). */
+    at?: Date;
   },
 ): Promise<void> {
   await client.query(
     `UPDATE fitsfleet.run_steps
-        SET status = $3, ended_at = now(), started_at = coalesce(started_at, now()),
+        SET status = $3, ended_at = coalesce($6, now()),
+            started_at = coalesce(started_at, $6, now()),
             figures = figures || $4::jsonb, reason = $5
       WHERE run_id = $1 AND step = $2`,
     [
@@ -243,6 +246,7 @@ export async function markStepEnded(
       end.status,
       JSON.stringify(end.figures ?? {}),
       end.reason ?? null,
+      end.at ?? null,
     ],
   );
 }

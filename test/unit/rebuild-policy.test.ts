@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
+import { duration } from "../../cli/parse.js";
 import { workerLaunchSpec } from "../../infra/launch-spec.js";
 import { parseDuration } from "../../lib/duration.js";
 import {
@@ -27,6 +28,49 @@ describe("retry policy", () => {
     assert.equal(parseDuration("15 minutes"), undefined);
     assert.equal(parseDuration("-5s"), undefined);
     assert.equal(parseDuration(""), undefined);
+    assert.equal(parseDuration("1d"), 86_400_000);
+    assert.equal(parseDuration("1.5s"), 1500);
+  });
+
+  it("reads milliseconds, alone and inside combinations, and still refuses nonsense", () => {
+    assert.equal(parseDuration("300ms"), 300);
+    assert.equal(parseDuration("1s500ms"), 1500);
+    assert.equal(parseDuration("1m30s250ms"), 90_250);
+    assert.equal(parseDuration("2m"), 120_000); // `m` alone is still minutes
+    assert.equal(parseDuration("1m5s"), 65_000);
+    for (const bad of [
+      "ms",
+      "5x",
+      "-300ms",
+      "300 ms",
+      "5msx",
+      "s500",
+      "1.ms",
+    ]) {
+      assert.equal(parseDuration(bad), undefined, bad);
+    }
+  });
+
+  it("names the flag and the smallest duration it takes when a duration is refused", () => {
+    assert.equal(duration("--interval", "300ms", 100), 300);
+    assert.equal(duration("--interval", "1s500ms", 1000), 1500);
+    assert.throws(
+      () => duration("--interval", "50ms", 100),
+      (e: unknown) =>
+        e instanceof UsageError &&
+        e.message ===
+          "--interval 50ms: a duration of at least 100ms, such as 500ms, 90s, 15m or 2h",
+    );
+    for (const bad of ["5x", "ms", "", "-1s"]) {
+      assert.throws(
+        () => duration("--stall-after", bad, 10_000),
+        (e: unknown) =>
+          e instanceof UsageError &&
+          e.message ===
+            `--stall-after ${bad}: a duration of at least 10 s, such as 90s, 15m or 2h`,
+        bad,
+      );
+    }
   });
 
   it("classifies faults in one place: markers, SQLSTATE classes, errno, AWS, driver words, causes", () => {

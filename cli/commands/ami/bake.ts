@@ -87,7 +87,7 @@ export function bakeCommand(): Command {
     )
     .option(
       "--interval <duration>",
-      "between checks of the builder and the image",
+      "between checks of the builder and the image (500ms, 5s, 1m)",
       "5s",
     )
     .option(...REGION_OPTION)

@@ -138,7 +138,11 @@ export function withGuardOptions(command: Command, note = ""): Command {
       `${note}end the fleet when no file has finished for this long`,
       "15m",
     )
-    .option("--interval <duration>", `${note}between checks`, "10s");
+    .option(
+      "--interval <duration>",
+      `${note}between checks (1500ms, 10s, 1m)`,
+      "10s",
+    );
 }
 
 export function guardTiming(flags: { stallAfter: string; interval: string }): {

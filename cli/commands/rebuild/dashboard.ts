@@ -61,14 +61,31 @@ export async function startRebuildDashboard(
   return Object.assign(server, { warnings });
 }
 
-/** Opens the URL in the desktop's browser, if there is one; failing is no error. */
-function openBrowser(url: string, logger: Logger): void {
-  const opener =
-    process.platform === "darwin"
-      ? "open"
-      : process.platform === "win32"
-        ? "explorer"
-        : "xdg-open";
+/** The program that opens a URL: `$BROWSER` when set, else the desktop's opener. */
+export function browserOpener(env: NodeJS.ProcessEnv = process.env): string {
+  const chosen = env.BROWSER?.trim();
+  if (chosen !== undefined && chosen !== "") {
+    return chosen;
+  }
+  return process.platform === "darwin"
+    ? "open"
+    : process.platform === "win32"
+      ? "explorer"
+      : "xdg-open";
+}
+
+/**
+ * Opens the page in the desktop's browser, if there is one; failing is no
+ * error. The opener gets a one-time link, never the token: its command line
+ * is visible to every local user (`ps`) while it runs, and the link is dead
+ * once the browser has used it (or after two minutes).
+ */
+export function openDashboard(
+  server: Pick<DashboardServer, "oneTimeUrl">,
+  logger: Logger,
+  opener = browserOpener(),
+): void {
+  const url = server.oneTimeUrl();
   try {
     const child = spawn(opener, [url], { stdio: "ignore", detached: true });
     child.on("error", () =>
@@ -83,7 +100,7 @@ function openBrowser(url: string, logger: Logger): void {
 export function dashboardCommand(): Command {
   return new Command("dashboard")
     .description(
-      "a live web page of the rebuild: progress with a files/s and ETA chart, failures with their reasons, the fleet's instances, spend against the cap, the run's steps; updated through server-sent events, the same data as JSON under /api/ (snapshot, progress, failures, fleet, spend, steps). Served on 127.0.0.1 on a free port; every request needs the token in the URL it prints once. Runs until interrupted",
+      "a live web page of the rebuild: progress with a files/s and ETA chart, failures with their reasons, the fleet's instances, spend against the cap, the run's steps; updated through server-sent events, the same data as JSON under /api/ (snapshot, progress, failures, fleet, spend, steps). Served on 127.0.0.1 on a free port; every request needs the token in the URL it prints once, on this terminal only (--open hands the browser a one-time link instead). Runs until interrupted",
     )
     .option("--run <id>", "the run whose steps are shown (and whose fleet)")
     .option(
@@ -94,7 +111,10 @@ export function dashboardCommand(): Command {
       "--listen <host:port>",
       "where to listen (default 127.0.0.1 and a free port); another address than loopback exposes it to the network, with a warning",
     )
-    .option("--open", "open the page in this desktop's browser")
+    .option(
+      "--open",
+      "open the page in this desktop's browser ($BROWSER, else xdg-open/open) through a one-time link that holds no token (usable once, within 2 minutes): a command line is visible to every local user",
+    )
     .action(
       async (
         flags: {
@@ -127,7 +147,7 @@ export function dashboardCommand(): Command {
         registerSecret(server.token);
         output.note("Ctrl-C to stop");
         if (flags.open === true) {
-          openBrowser(server.tokenUrl, logger);
+          openDashboard(server, logger);
         }
         // SIGINT/SIGTERM (cli/main.ts runs the handler): a clean stop.
         await new Promise<void>((resolve) => onInterrupt(resolve));

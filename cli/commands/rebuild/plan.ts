@@ -115,7 +115,8 @@ export function planCommand(): Command {
       "6000",
     )
     .action(async (flags: PlanFlags, command: Command) => {
-      const { config, output, databaseUrl } = await runContext(command);
+      const { config, output, databaseUrl, redisUrl } =
+        await runContext(command);
       if (flags.provider !== "local" && flags.provider !== "ec2") {
         throw new UsageError(`--provider ${flags.provider}: local or ec2`);
       }
@@ -138,6 +139,12 @@ export function planCommand(): Command {
       } catch {
         // No database configured: the plan measures a sample instead.
       }
+      let queueUrl: string | undefined;
+      try {
+        queueUrl = redisUrl();
+      } catch {
+        // No Redis configured: the start-up probe's workers skip it.
+      }
       const { planRebuild } = await import("../../../lib/run/plan.js");
       let ec2;
       if (flags.provider === "ec2") {
@@ -149,6 +156,7 @@ export function planCommand(): Command {
           storage: storageLocation(config),
           s3Endpoint: config.s3Endpoint,
           databaseUrl: url,
+          redisUrl: flags.provider === "local" ? queueUrl : undefined,
           measure: flags.measure,
           sampleFiles: wholeNumber("--sample-files", flags.sampleFiles, {
             max: 10_000,

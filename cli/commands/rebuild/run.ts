@@ -246,7 +246,11 @@ export function runCommand(): Command {
       "fail the drain when no file has finished for this long",
       "15m",
     )
-    .option("--interval <duration>", "between looks at the queue", "2s")
+    .option(
+      "--interval <duration>",
+      "between looks at the queue (500ms, 2s, 1m)",
+      "2s",
+    )
     .option("--no-calcache", "leave the calibration cache out")
     .option(
       "--verify-sample <n>",

@@ -1,4 +1,4 @@
-import { Command } from "commander";
+import { Command, Option } from "commander";
 
 import { formatCount } from "../../../lib/progress.js";
 import type { IngestWorkerSummary } from "../../../worker/ingest.js";
@@ -24,6 +24,16 @@ interface WorkerFlags extends PreviewFlags, CommonWorkerFlags {
   fastRebuild?: boolean;
   makePreviews?: boolean;
   stallTimeout: string;
+  startupProbe?: boolean;
+}
+
+/** The endpoint when one is configured; the probe connects to what there is. */
+function configured(url: () => string): string | undefined {
+  try {
+    return url();
+  } catch {
+    return undefined;
+  }
 }
 
 export function describeWorker(s: IngestWorkerSummary): string {
@@ -63,6 +73,13 @@ export function ingestCommand(): Command {
     .option(
       "--make-previews",
       "render each ingested file's preview from the copy in hand (an existing one is kept unless the file is forced or a new version); failures go to the preview queue with their reason",
+    )
+    // For `rebuild plan`, which times it: not an operator's flag.
+    .addOption(
+      new Option(
+        "--startup-probe",
+        "load what a worker loads, connect to the database and Redis once, and exit",
+      ).hideHelp(),
     );
   return addPreviewOptions(command).action(
     async (flags: WorkerFlags, cmd: Command) => {
@@ -79,6 +96,19 @@ export function ingestCommand(): Command {
       const common = commonWorkerSettings(flags);
       // Loaded here, not at the top: `--help` need not load BullMQ or sharp.
       const { runIngestWorker } = await import("../../../worker/ingest.js");
+      if (flags.startupProbe === true) {
+        const { probeWorkerStartup } = await import("../../../worker/probe.js");
+        const probed = await probeWorkerStartup({
+          databaseUrl: configured(databaseUrl),
+          redisUrl: configured(redisUrl),
+        });
+        output.result(
+          probed,
+          (p) =>
+            `started: database ${p.database ? "reached" : "not configured"}, redis ${p.redis ? "reached" : "not configured"}`,
+        );
+        return;
+      }
       const summary = await withWorkerSignals((stop, abandon) =>
         runIngestWorker({
           name: flags.name,
