@@ -17,7 +17,10 @@
  * --max-retry-time in a row. A frame whose dependents cannot be queued at
  * once (another worker's batch holds one of their entries, and may be
  * queueing this batch's frames) is put back untouched and taken again,
- * rather than waited for into a deadlock.
+ * rather than waited for into a deadlock. While a `rebuild calcache` runs,
+ * a batch takes nothing (lib/cal/queue.ts, `enterCalcacheWriters`): the
+ * worker waits as it does on an empty queue, even with --empty, and carries
+ * on once the rebuild is over.
  */
 import { syncFrameAssociations } from "../lib/cal/calcache.js";
 import { evaluateFrame, type FrameEvaluation } from "../lib/cal/evaluate.js";
@@ -25,6 +28,7 @@ import {
   calcacheWorkLeft,
   deleteEntries,
   dependentsOf,
+  enterCalcacheWriters,
   failEntry,
   knownToCache,
   queueDependents,
@@ -89,6 +93,8 @@ export interface CalcacheWorkerSummary {
   dependentsQueued: number;
   /** Frames put back to be taken again, because a dependent's entry was held by another worker. */
   postponed: number;
+  /** Times the worker found a `rebuild calcache` running and waited for it. */
+  rebuildWaits: number;
   seconds: number;
 }
 
@@ -113,6 +119,13 @@ const POSTPONED_PAUSE_MS = 100;
 
 /** Thrown inside a batch to roll it back when its work is handed back. */
 class HandedBack extends Error {}
+
+interface BatchResult {
+  taken: number;
+  finished: number;
+  /** A rebuild held the writers' gate: nothing was taken. */
+  gated: boolean;
+}
 
 interface FrameResult {
   entry: QueueEntry;
@@ -153,6 +166,7 @@ export async function runCalcacheWorker(
     },
     dependentsQueued: 0,
     postponed: 0,
+    rebuildWaits: 0,
     seconds: 0,
   };
 
@@ -234,7 +248,8 @@ export async function runCalcacheWorker(
     }
   }
 
-  async function oneBatch(): Promise<{ taken: number; finished: number }> {
+  async function oneBatch(): Promise<BatchResult> {
+    let gated = false;
     const results = await rt.db.transaction(async (c) => {
       await c.query(
         `SET LOCAL idle_in_transaction_session_timeout = '${STALLED_TRANSACTION}'`,
@@ -244,6 +259,10 @@ export async function runCalcacheWorker(
       await c.query(
         `SET LOCAL client_connection_check_interval = '${CONNECTION_CHECK}'`,
       );
+      if (!(await enterCalcacheWriters(c))) {
+        gated = true;
+        return [];
+      }
       const entries = await takeCalcacheEntries(c, batchSize);
       const done: FrameResult[] = [];
       for (const entry of entries) {
@@ -276,14 +295,33 @@ export async function runCalcacheWorker(
     if (results.length > 0) {
       summary.batches++;
     }
-    return { taken: results.length, finished: finished.length };
+    return { taken: results.length, finished: finished.length, gated };
+  }
+
+  /** Logs once when the worker starts waiting for a rebuild, once when it carries on. */
+  let waitingForRebuild = false;
+  function noteGate(gated: boolean): void {
+    if (gated === waitingForRebuild) {
+      return;
+    }
+    waitingForRebuild = gated;
+    if (gated) {
+      summary.rebuildWaits++;
+      options.logger.info("waiting: a calcache rebuild is running", {
+        worker: options.name,
+      });
+    } else {
+      options.logger.info("carrying on: the calcache rebuild is over", {
+        worker: options.name,
+      });
+    }
   }
 
   async function loop(): Promise<void> {
     let failingSince: number | undefined;
     let attempt = 0;
     while (!rt.stopping.aborted) {
-      let taken: { taken: number; finished: number };
+      let taken: BatchResult;
       try {
         taken = await oneBatch();
         failingSince = undefined;
@@ -303,7 +341,11 @@ export async function runCalcacheWorker(
         await sleep(retryDelayMs(++attempt), rt.stopping);
         continue;
       }
-      if (taken.taken === 0) {
+      noteGate(taken.gated);
+      if (taken.gated) {
+        // Entries may be queued still: --empty waits for the rebuild too.
+        await sleep(options.idleMs ?? DEFAULT_IDLE_MS, rt.stopping);
+      } else if (taken.taken === 0) {
         if (options.empty) {
           return;
         }

@@ -35,7 +35,10 @@
  */
 import { NOT_FAILED } from "../archive-writer.js";
 import type { AnyClient } from "../db/connect.js";
-import { CALCACHE_FRAME_LOCK_CLASS } from "../db/locks.js";
+import {
+  CALCACHE_FRAME_LOCK_CLASS,
+  CALCACHE_WRITERS_GATE_KEY,
+} from "../db/locks.js";
 import { sortKey } from "../rebuild/names.js";
 import { INSTRUMENT_RULES } from "./rules/index.js";
 
@@ -67,6 +70,26 @@ export const WIDEST_WINDOW_DAYS: Record<string, number> = {
   f2: 90,
   gnirs: 365,
 };
+
+/**
+ * Enters the calcache writers' gate for the rest of the caller's
+ * transaction, shared (workers never wait for each other), without waiting:
+ * false while a `rebuild calcache` holds it or waits for it. A rebuild
+ * computes every covered frame's rows from one moment and puts them in
+ * place at its end, so a frame a worker re-associated meanwhile would get
+ * rows older than the calibration that queued it; the worker takes nothing
+ * then, and its entries stay queued for after the rebuild (whose queue
+ * snapshot is taken once it holds the gate, so they are not cleared).
+ */
+export async function enterCalcacheWriters(
+  client: AnyClient,
+): Promise<boolean> {
+  const { rows } = await client.query<{ ok: boolean }>(
+    "SELECT pg_try_advisory_xact_lock_shared($1::bigint) AS ok",
+    [CALCACHE_WRITERS_GATE_KEY],
+  );
+  return rows[0]?.ok === true;
+}
 
 export interface QueueEntry {
   id: number;

@@ -42,3 +42,12 @@ export const RUN_LOCK_KEY = "7379557503411709288";
 
 /** `rebuild calcache`: one rebuild of the cache at a time (a session lock). */
 export const CALCACHE_REBUILD_LOCK_KEY = "7379557503411709290";
+
+/**
+ * The calcache writers' gate: `worker calcache` holds it shared for each
+ * batch's transaction (`pg_try_advisory_xact_lock_shared`), `rebuild
+ * calcache` exclusively for its whole run (a session lock, taken blocking so
+ * that it waits for the batches in flight). So no worker writes a frame's
+ * rows while a rebuild computes rows it will put in place of them.
+ */
+export const CALCACHE_WRITERS_GATE_KEY = "7379557503411709291";

@@ -136,13 +136,15 @@ export function calcacheCommand(): Command {
         onProgress: (p) =>
           output.progress(
             { ...p },
-            p.phase === "search"
-              ? `searched ${formatCount(p.framesDone)}/${formatCount(p.framesTotal)} frames, ${formatRate(p.framesPerSecond)} frames/s, ETA ${formatDuration(p.etaSeconds)}`
-              : p.phase === "rank"
-                ? "ranking and de-duplicating"
-                : p.phase === "index"
-                  ? "indexing the new table"
-                  : "replacing the cache (one transaction)",
+            p.phase === "wait"
+              ? "waiting for calcache workers' current batches"
+              : p.phase === "search"
+                ? `searched ${formatCount(p.framesDone)}/${formatCount(p.framesTotal)} frames, ${formatRate(p.framesPerSecond)} frames/s, ETA ${formatDuration(p.etaSeconds)}`
+                : p.phase === "rank"
+                  ? "ranking and de-duplicating"
+                  : p.phase === "index"
+                    ? "indexing the new table"
+                    : "replacing the cache (one transaction)",
           ),
       });
       output.result(report, describeCalcacheRebuild);

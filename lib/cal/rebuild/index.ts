@@ -6,6 +6,8 @@
  * rebuild").
  *
  * Steps:
+ * 0. Close the calcache writers' gate (`closeWritersGate`): wait for the
+ *    `worker calcache` batches in flight, and keep workers out until the end.
  * 1. Fix the covered frames (`calcache_frames`), as the reference's
  *    `add_to_calcache_queue.py --all` picks them: canonical diskfiles,
  *    metadata not known bad, not engineering unless asked, and the
@@ -23,7 +25,10 @@
 import { availableParallelism } from "node:os";
 
 import { type AnyClient, connect } from "../../db/connect.js";
-import { CALCACHE_REBUILD_LOCK_KEY } from "../../db/locks.js";
+import {
+  CALCACHE_REBUILD_LOCK_KEY,
+  CALCACHE_WRITERS_GATE_KEY,
+} from "../../db/locks.js";
 import { PreconditionError, UsageError } from "../../errors.js";
 import { RateMeter } from "../../progress.js";
 import { startModuleThread } from "../../threads.js";
@@ -84,7 +89,8 @@ export interface RebuildCalcacheOptions {
 }
 
 export interface RebuildProgress {
-  phase: "search" | "rank" | "index" | "replace";
+  /** wait: for the calcache workers' batches in flight to commit. */
+  phase: "wait" | "search" | "rank" | "index" | "replace";
   framesDone: number;
   framesTotal: number;
   framesPerSecond: number;
@@ -248,6 +254,7 @@ export async function rebuildCalcache(
       return report;
     }
 
+    await closeWritersGate(main, options.onProgress);
     const { rows: high } = await main.query<{ id: number }>(
       "SELECT coalesce(max(id), 0) AS id FROM calcachequeue",
     );
@@ -339,6 +346,38 @@ export async function rebuildCalcache(
   } finally {
     await main.end().catch(() => undefined);
   }
+}
+
+/**
+ * Holds the calcache writers' gate exclusively until `main` ends (a session
+ * lock, so a failed rebuild releases it with its connection): `worker
+ * calcache` batches that began before commit first (this waits for them),
+ * later ones take nothing until the rebuild is over. Taken before the
+ * queue's high-water mark is read, so what the workers queue from here on
+ * stays queued. While this waits, workers cannot enter either (PostgreSQL
+ * queues a new shared request behind a waiting exclusive one).
+ */
+async function closeWritersGate(
+  main: AnyClient,
+  onProgress: RebuildCalcacheOptions["onProgress"],
+): Promise<void> {
+  const { rows } = await main.query<{ ok: boolean }>(
+    "SELECT pg_try_advisory_lock($1::bigint) AS ok",
+    [CALCACHE_WRITERS_GATE_KEY],
+  );
+  if (rows[0]?.ok === true) {
+    return;
+  }
+  onProgress?.({
+    phase: "wait",
+    framesDone: 0,
+    framesTotal: 0,
+    framesPerSecond: 0,
+    etaSeconds: null,
+  });
+  await main.query("SELECT pg_advisory_lock($1::bigint)", [
+    CALCACHE_WRITERS_GATE_KEY,
+  ]);
 }
 
 function progressOf(
