@@ -106,7 +106,7 @@ export function describeCalcacheRebuild(r: RebuildCalcacheReport): string {
 export function calcacheCommand(): Command {
   return new Command("calcache")
     .description(
-      "rebuild the calibration cache (calcache) with set-based statements: the rows the per-frame association gives, for every canonical, non-engineering frame (or those of --instrument / --since), swapped in (or replaced in place when filtered) in one transaction; clears the covered calcachequeue entries",
+      "rebuild the calibration cache (calcache) with set-based statements: the rows the per-frame association gives, for every canonical, non-engineering frame (or those of --instrument / --since), swapped in (or replaced in place when filtered) in one transaction; clears the covered calcachequeue entries. It first waits for the batches `worker calcache` has in hand, and workers take nothing until it ends",
     )
     .option(
       "--jobs <n>",

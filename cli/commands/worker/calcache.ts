@@ -28,7 +28,7 @@ export function describeCalcacheWorker(s: CalcacheWorkerSummary): string {
 export function calcacheCommand(): Command {
   return addCommonWorkerOptions(
     new Command("calcache").description(
-      "fill the calibration cache from the archive's calcachequeue until stopped (SIGINT/SIGTERM finish the batch in hand, or hand it back at --shutdown-timeout), or with --empty until nothing is left: each frame's associations are evaluated with the reference's rules and replace its calcache rows; a frame the reference fails on keeps its entry with fail_dt and the reason. A newly ingested frame also queues the frames whose associations it can change (its dependents; --no-dependents does as the reference does). After a rebuild, `rebuild calcache` is faster; ingest (with or without --fast-rebuild) still queues every new frame here, so run this worker for what arrives after that",
+      "fill the calibration cache from the archive's calcachequeue until stopped (SIGINT/SIGTERM finish the batch in hand, or hand it back at --shutdown-timeout), or with --empty until nothing is left: each frame's associations are evaluated with the reference's rules and replace its calcache rows; a frame the reference fails on keeps its entry with fail_dt and the reason. A newly ingested frame also queues the frames whose associations it can change (its dependents; --no-dependents does as the reference does). After a rebuild, `rebuild calcache` is faster; ingest (with or without --fast-rebuild) still queues every new frame here, so run this worker for what arrives after that. While a `rebuild calcache` runs, the worker takes nothing (even with --empty) and carries on after it",
     ),
     "calcache",
   )
