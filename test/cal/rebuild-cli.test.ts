@@ -1,13 +1,16 @@
 /**
  * `fitsfleet rebuild calcache` as a subprocess: bad flags exit 2 with the
  * flag named, a dry run writes nothing and counts frames per instrument,
- * and a rebuild fills the cache and prints its summary (also as JSON).
+ * and a rebuild fills the cache and prints its summary (also as JSON); a
+ * rebuild says so while it waits for a calcache worker's batch in flight.
  */
 import assert from "node:assert/strict";
 import { it } from "node:test";
 
 import { calcacheOptions } from "../../cli/commands/rebuild/calcache.js";
-import { withClient } from "../../lib/db/connect.js";
+import { enterCalcacheWriters } from "../../lib/cal/queue.js";
+import { connect, withClient } from "../../lib/db/connect.js";
+import { CALCACHE_WRITERS_GATE_KEY } from "../../lib/db/locks.js";
 import { UsageError } from "../../lib/errors.js";
 import { generateCalArchive } from "../helpers/cal-archive.js";
 import { runCli } from "../helpers/cli.js";
@@ -89,4 +92,39 @@ it("dry-runs, then rebuilds with a summary per instrument and caltype", async (t
   // The same frames again: the same rows replace themselves.
   assert.equal(report.rowsReplaced, report.rowsWritten);
   assert.equal(await count(), rows);
+});
+
+it("waits for a calcache worker's batch in flight, and says so", async (t) => {
+  const db = await testDatabase(t);
+  await withClient(db.url, (c) => generateCalArchive(c, 5, 10));
+  const batch = await connect(db.url);
+  try {
+    // What a worker's batch holds for its transaction.
+    await batch.query("BEGIN");
+    assert.equal(await enterCalcacheWriters(batch), true);
+    const run = runCli(["rebuild", "calcache", "--jobs", "1"], {
+      FITSFLEET_DATABASE_URL: db.url,
+    });
+    for (;;) {
+      const { rows } = await batch.query<{ waiting: boolean }>(
+        `SELECT EXISTS (
+           SELECT 1 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+            WHERE a.application_name = 'fitsfleet rebuild calcache'
+              AND l.locktype = 'advisory' AND NOT l.granted
+              AND ((l.classid::bigint << 32) | l.objid::bigint) = $1::bigint) AS waiting`,
+        [CALCACHE_WRITERS_GATE_KEY],
+      );
+      if (rows[0]!.waiting) {
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await batch.query("COMMIT");
+    const r = await run;
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /waiting for calcache workers' current batches/);
+    assert.match(r.stdout, /calibration cache rebuilt for \d+ frame/);
+  } finally {
+    await batch.end();
+  }
 });
