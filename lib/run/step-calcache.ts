@@ -24,7 +24,7 @@ export interface RunCalcacheReport {
 }
 
 export interface RunCalcacheOptions {
-  /** Now and then: the phase (search, rank, index, replace) and how far it has got. */
+  /** Now and then: the phase (wait, search, rank, index, replace) and how far it has got. */
   onProgress?: (phase: string, done: number, total: number) => void;
 }
 
@@ -60,7 +60,10 @@ export async function calcacheStep(ctx: StepContext): Promise<StepResult> {
   const { report, rebuild } = await buildRunCalcache(ctx.databaseUrl, {
     onProgress: (phase, done, total) => {
       ctx.progress({
-        message: `calcache: ${phase}, ${done} of ${total} frames`,
+        message:
+          phase === "wait"
+            ? "calcache: waiting for calcache workers' current batches"
+            : `calcache: ${phase}, ${done} of ${total} frames`,
         fields: { phase, done, total },
       });
       ctx.fault("calcache:working");
