@@ -256,6 +256,13 @@ export async function runIngestWorker(
       async (job, token) => {
         inFlight++;
         try {
+          if (rt.stopping.aborted) {
+            // Fetched as the stop came (BullMQ takes the next job as it
+            // completes one): back to the queue at once, untouched.
+            summary.handedBack++;
+            await job.moveToDelayed(Date.now(), token);
+            throw new DelayedError();
+          }
           return await processBatch(job, token);
         } finally {
           inFlight--;
@@ -312,9 +319,14 @@ export async function runIngestWorker(
           return;
         }
         closing = true;
-        // With nothing in hand there is nothing to wait for, even when Redis
-        // is away; otherwise close() lets the batches in hand finish.
-        void worker.close(inFlight === 0).then(resolve, resolve);
+        // With nothing in hand and Redis away there is nothing to wait for.
+        // Otherwise close() lets the batches in hand finish, and also a job
+        // BullMQ fetched as it completed the last one, which the processor
+        // then hands back: a forced close would leave that job active under
+        // this worker's lock until the lock ran out.
+        void worker
+          .close(inFlight === 0 && connections[0]!.status !== "ready")
+          .then(resolve, resolve);
       };
       rt.stopping.addEventListener("abort", close, { once: true });
       if (rt.stopping.aborted) {
