@@ -40,32 +40,19 @@ import type { AnyClient } from "../lib/db/connect.js";
 import { sqlState } from "../lib/db/errors.js";
 import { isTransient } from "../lib/errors.js";
 import { sleep } from "../lib/exec.js";
-import type { Logger } from "../lib/logger.js";
 import { RateMeter } from "../lib/progress.js";
 import { DEFAULT_MAX_RETRY_MS, retryDelayMs } from "../lib/rebuild/queue.js";
-import { type RuntimeOptions, WorkerRuntime } from "./runtime.js";
+import { type WorkerBaseOptions, WorkerRuntime } from "./runtime.js";
 import { waitForDatabase } from "./wait.js";
 
-export interface CalcacheWorkerOptions {
-  name: string;
-  databaseUrl: string;
-  /** Batches worked on at once, each on its own connection. */
-  concurrency: number;
+export interface CalcacheWorkerOptions extends WorkerBaseOptions {
   /** Queue entries per batch (one transaction); 1 is the reference's one frame per commit. */
   batchSize?: number;
-  empty: boolean;
   /**
    * Queue the frames a newly ingested frame can change (lib/cal/queue.ts);
    * false does as the reference does: only the queued frame. Default true.
    */
   dependents?: boolean;
-  lockDir?: string;
-  logger: Logger;
-  signal?: AbortSignal;
-  /** Hands back the batches in hand at once (like a second SIGTERM). */
-  abandon?: AbortSignal;
-  shutdownMs?: number;
-  spotWatch?: RuntimeOptions["spotWatch"];
   /** How long an empty queue is left before looking again (the reference: 10 s). */
   idleMs?: number;
   /** Transient faults in a row are retried for this long, then the worker exits (default 15 min). */

@@ -47,17 +47,12 @@ import {
   rangeIds,
   retryDelayMs,
 } from "../lib/rebuild/queue.js";
-import { type RuntimeOptions, WorkerRuntime } from "./runtime.js";
+import { type WorkerBaseOptions, WorkerRuntime } from "./runtime.js";
 import { waitForDatabase } from "./wait.js";
 
-export interface IngestWorkerOptions {
-  name: string;
-  databaseUrl: string;
+export interface IngestWorkerOptions extends WorkerBaseOptions {
   redisUrl: string;
   queue: string;
-  concurrency: number;
-  /** Exit when nothing is left that can still succeed. */
-  empty: boolean;
   fastRebuild: boolean;
   makePreviews: boolean;
   /** --previews: where previews go; default previews/ under each file's storage. */
@@ -66,10 +61,7 @@ export interface IngestWorkerOptions {
   render?: PreviewPoolOptions;
   /** Where files from S3 are staged for rendering. */
   stagingDir?: string;
-  /** Take the per-name lock in this folder (the reference's --lockfile). */
-  lockDir?: string;
   s3Endpoint?: string;
-  logger: Logger;
   /** BullMQ's job lock and the ledger lease: a killed worker's batch is handed on after about this long. */
   lockDurationMs?: number;
   stalledIntervalMs?: number;
@@ -77,14 +69,6 @@ export interface IngestWorkerOptions {
   maxRetryMs?: number;
   /** How long to wait for Redis at the start (default 30 s). */
   redisTimeoutMs?: number;
-  /** Stops the worker (like SIGTERM) when aborted. */
-  signal?: AbortSignal;
-  /** Hands back the batches in hand at once (like a second SIGTERM). */
-  abandon?: AbortSignal;
-  /** From a stop to handing back unfinished batches (default 90 s). */
-  shutdownMs?: number;
-  /** Stop on a spot interruption notice or rebalance recommendation (worker/interruption.ts). */
-  spotWatch?: RuntimeOptions["spotWatch"];
 }
 
 export interface IngestWorkerSummary {

@@ -26,38 +26,25 @@ import {
 } from "../lib/archive-writer.js";
 import { isTransient } from "../lib/errors.js";
 import { sleep } from "../lib/exec.js";
-import type { Logger } from "../lib/logger.js";
 import type { PreviewPoolOptions } from "../lib/preview/render-thread.js";
 import { previewers, type PreviewResult } from "../lib/preview/store.js";
 import { storageOfDiskfiles } from "../lib/rebuild/ledger.js";
 import { DEFAULT_MAX_RETRY_MS, retryDelayMs } from "../lib/rebuild/queue.js";
-import { type RuntimeOptions, WorkerRuntime } from "./runtime.js";
+import { type WorkerBaseOptions, WorkerRuntime } from "./runtime.js";
 import { waitForDatabase } from "./wait.js";
 
-export interface PreviewWorkerOptions {
-  name: string;
-  databaseUrl: string;
+export interface PreviewWorkerOptions extends WorkerBaseOptions {
   /** The archive's storage, for queue rows whose file no rebuild ledger names. */
   storage?: string;
   /** --previews: where previews go; default previews/ under each file's storage. */
   previews?: string;
-  concurrency: number;
   /** Queue rows per batch (one transaction). */
   batchSize?: number;
-  empty: boolean;
-  lockDir?: string;
   s3Endpoint?: string;
   /** Rendering: size, quality, threads. */
   render?: PreviewPoolOptions;
   /** Where files from S3 are staged for rendering. */
   stagingDir?: string;
-  logger: Logger;
-  signal?: AbortSignal;
-  /** Hands back the batches in hand at once (like a second SIGTERM). */
-  abandon?: AbortSignal;
-  shutdownMs?: number;
-  /** Stop on a spot interruption notice or rebalance recommendation (worker/interruption.ts). */
-  spotWatch?: RuntimeOptions["spotWatch"];
   /** How long an empty queue is left before looking again (the reference: 5 s). */
   idleMs?: number;
   /** Transient faults in a row are retried for this long, then the worker exits (default 15 min). */

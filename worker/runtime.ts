@@ -52,6 +52,27 @@ export interface RuntimeOptions {
   spotWatch?: boolean | SpotWatchOptions;
 }
 
+/** What every worker's options share: who it is, and how it stops. */
+export interface WorkerBaseOptions {
+  name: string;
+  databaseUrl: string;
+  /** Units of work (batches) at once. */
+  concurrency: number;
+  /** Exit when nothing is left that can still succeed. */
+  empty: boolean;
+  /** Take the per-name lock in this folder (the reference's --lockfile). */
+  lockDir?: string;
+  logger: Logger;
+  /** Stops the worker (like SIGTERM) when aborted. */
+  signal?: AbortSignal;
+  /** Hands back the batches in hand at once (like a second SIGTERM). */
+  abandon?: AbortSignal;
+  /** From a stop to handing back unfinished batches (default 90 s). */
+  shutdownMs?: number;
+  /** Stop on a spot interruption notice or rebalance recommendation (worker/interruption.ts). */
+  spotWatch?: RuntimeOptions["spotWatch"];
+}
+
 export interface SpotWatchOptions {
   /** Default: AWS_EC2_METADATA_SERVICE_ENDPOINT, else http://169.254.169.254. */
   endpoint?: string;
