@@ -355,17 +355,31 @@ async function takeRunLockWhenFree(
   client: PgClient,
   options: PipelineOptions,
 ): Promise<void> {
-  const deadline =
-    Date.now() + 2 * (options.coordinator?.ttlMs ?? DEFAULT_TTL_MS) + 5_000;
+  await whileRefused(
+    () => takeRunLock(client),
+    2 * (options.coordinator?.ttlMs ?? DEFAULT_TTL_MS) + 5_000,
+    options.signal,
+  );
+}
+
+/**
+ * Runs `work` again every 250 ms while it is refused (a PreconditionError:
+ * a lock or lease still held), until `forMs` have passed or `signal` aborts.
+ */
+async function whileRefused<T>(
+  work: () => Promise<T>,
+  forMs: number,
+  signal: AbortSignal | undefined,
+): Promise<T> {
+  const deadline = Date.now() + forMs;
   for (;;) {
     try {
-      await takeRunLock(client);
-      return;
+      return await work();
     } catch (error) {
       if (
         !(error instanceof PreconditionError) ||
         Date.now() > deadline ||
-        options.signal?.aborted === true
+        signal?.aborted === true
       ) {
         throw error;
       }
@@ -385,22 +399,11 @@ async function coordinateAfterDeath(
   runId: string,
   options: PipelineOptions,
 ): Promise<Coordination> {
-  const deadline =
-    Date.now() + (options.coordinator?.ttlMs ?? DEFAULT_TTL_MS) + 2_000;
-  for (;;) {
-    try {
-      return await coordinate(runId, options, "start");
-    } catch (error) {
-      if (
-        !(error instanceof PreconditionError) ||
-        Date.now() > deadline ||
-        options.signal?.aborted === true
-      ) {
-        throw error;
-      }
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
-  }
+  return whileRefused(
+    () => coordinate(runId, options, "start"),
+    (options.coordinator?.ttlMs ?? DEFAULT_TTL_MS) + 2_000,
+    options.signal,
+  );
 }
 
 function checkRunId(flag: string, runId: string): void {
