@@ -27,7 +27,6 @@ import { promisify } from "node:util";
 
 import { writeSyntheticArchive } from "../fixtures/synthetic/archive.js";
 import { Ec2FleetProvider } from "../infra/ec2.js";
-import { guardFleet, launchFleet } from "../infra/fleet.js";
 import { LocalFleetProvider } from "../infra/local.js";
 import type { FleetProvider, FleetSpec } from "../infra/provider.js";
 import { putFleetSecrets } from "../infra/secrets.js";
@@ -35,6 +34,7 @@ import { withClient } from "../lib/db/connect.js";
 import { packageRoot } from "../lib/paths.js";
 import { stackDown, stackUp, stackUrls } from "../lib/stack/index.js";
 import { startAwsEndpoint } from "../test/aws/endpoint.js";
+import { launchUntilDrained } from "./fleet-drain.js";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 const run = promisify(execFile);
@@ -149,17 +149,12 @@ try {
         deadline: new Date(Date.now() + 3_600_000),
       };
       const started = Date.now();
-      await launchFleet(provider, spec, { databaseUrl });
-      const outcome = await guardFleet(provider, spec.name, {
+      await launchUntilDrained(
+        provider,
+        spec,
         databaseUrl,
-        intervalMs: 200,
-        stallMs: 120_000,
-      });
-      if (outcome?.reason !== "drained") {
-        throw new Error(
-          `${name} round ${round}: the fleet ended because ${outcome?.message ?? "the guard stopped"}`,
-        );
-      }
+        `${name} round ${round}`,
+      );
       if (name === "ec2") {
         await aws.waitFor(
           (all) => all.every((i) => i.state === "terminated"),
