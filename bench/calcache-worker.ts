@@ -24,8 +24,8 @@ import { evaluateFrame } from "../lib/cal/evaluate.js";
 import { connect, withClient } from "../lib/db/connect.js";
 import { runMigrations } from "../lib/db/migrate.js";
 import { createLogger } from "../lib/logger.js";
-import { sortKey } from "../lib/rebuild/names.js";
 import { stackDown, stackUp, stackUrls } from "../lib/stack/index.js";
+import { queueAll } from "../test/cal/worker-helpers.js";
 import { generateCalArchive } from "../test/helpers/cal-archive.js";
 import { runCalcacheWorker } from "../worker/calcache.js";
 
@@ -156,22 +156,9 @@ try {
   const queued = await withClient(template, async (c) => {
     await runMigrations(c);
     await generateCalArchive(c, 20190615, perInstrument);
-    const { rows } = await c.query<{ id: number; filename: string }>(
-      "SELECT h.id, d.filename FROM header h JOIN diskfile d ON d.id = h.diskfile_id",
-    );
-    await c.query(
-      `INSERT INTO calcachequeue (obs_hid, inprogress, fail_dt, added, sortkey, filename)
-       SELECT id, false, $1, now(), sortkey, filename
-         FROM unnest($2::int[], $3::text[], $4::text[]) AS q(id, filename, sortkey)`,
-      [
-        NOT_FAILED,
-        rows.map((r) => r.id),
-        rows.map((r) => r.filename),
-        rows.map((r) => sortKey(r.filename)),
-      ],
-    );
+    const ids = await queueAll(c);
     await c.query("VACUUM ANALYZE");
-    return rows.length;
+    return ids.length;
   });
   console.log(
     `${queued} queued frames (${perInstrument} per instrument), batch size ${batchSize}, ${rounds} round(s), fsync ${durable ? "on" : "off"}`,
