@@ -252,12 +252,13 @@ export function shapeStatement(
     unnest.push(`$${params.length}::${type}[]`);
     columns.push(name);
   };
-  // What each frame's rows carry: its column, or one parameter when every
-  // frame has the same value (caltype, part and weave limit usually do).
+  // A value of each frame's search: its column, or one parameter when every
+  // frame has the same value (the planner then sees a constant; caltype,
+  // part and weave limit usually are).
   const carry = (
     name: string,
     type: string,
-    value: (m: ShapeMember) => string | number | null,
+    value: (m: ShapeMember) => string | number | boolean | null,
   ) => {
     const first = value(members[0]!);
     if (members.every((m) => value(m) === first)) {
@@ -278,24 +279,13 @@ export function shapeStatement(
   const part = carry("part", "smallint", (m) => m.part);
   const weaveLimit = carry("weave_limit", "int", (m) => m.weaveLimit);
   const frameColumns = `${obsHid} AS obs_hid, ${caltype} AS caltype, ${part} AS part, ${weaveLimit} AS weave_limit`;
-  // $n of the per-frame text → what stands for it here: one parameter when
-  // every frame has the same value (the planner then sees a constant),
-  // else the frame's column.
+  // $n of the per-frame text → what stands for it here.
   const replacement = new Map<number, string>();
   types.forEach((type, index) => {
-    const n = index + 1;
-    const first = members[0]!.values[index];
-    if (members.every((m) => m.values[index] === first)) {
-      params.push(first);
-      replacement.set(n, `$${params.length}::${type}`);
-    } else {
-      column(
-        `v${n}`,
-        type,
-        members.map((m) => m.values[index] ?? null),
-      );
-      replacement.set(n, `p.v${n}`);
-    }
+    replacement.set(
+      index + 1,
+      carry(`v${index + 1}`, type, (m) => m.values[index] ?? null),
+    );
   });
   const rewrite = (sql: string) =>
     sql.replace(/\$(\d+)/g, (_, n: string) => {
