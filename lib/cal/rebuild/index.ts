@@ -24,7 +24,7 @@
  */
 import { availableParallelism } from "node:os";
 
-import { type AnyClient, connect } from "../../db/connect.js";
+import type { AnyClient } from "../../db/connect.js";
 import {
   CALCACHE_REBUILD_LOCK_KEY,
   CALCACHE_WRITERS_GATE_KEY,
@@ -59,6 +59,7 @@ import {
   indexNewTable,
   NEW_TABLE,
   PENDING_ENTRY,
+  rebuildConnection,
   type ReplaceHook,
   replaceInPlace,
   type ReplaceResult,
@@ -224,9 +225,7 @@ export async function rebuildCalcache(
     seconds: 0,
   };
 
-  const main = await connect(options.databaseUrl, {
-    applicationName: "fitsfleet rebuild calcache",
-  });
+  const main = await rebuildConnection(options.databaseUrl);
   try {
     const { rows: lock } = await main.query<{ ok: boolean }>(
       "SELECT pg_try_advisory_lock($1::bigint) AS ok",
@@ -283,11 +282,7 @@ export async function rebuildCalcache(
     const helpers: AnyClient[] = [];
     try {
       for (let j = 1; j < jobs; j++) {
-        helpers.push(
-          await connect(options.databaseUrl, {
-            applicationName: "fitsfleet rebuild calcache",
-          }),
-        );
+        helpers.push(await rebuildConnection(options.databaseUrl));
       }
       const all = [main, ...helpers];
       for (const client of all) {
@@ -506,11 +501,7 @@ async function searchAll(
   try {
     // The candidates are joined while the threads plan their first batch.
     for (let j = 0; j < Math.min(jobs, tables.length); j++) {
-      clients.push(
-        await connect(options.databaseUrl, {
-          applicationName: "fitsfleet rebuild calcache",
-        }),
-      );
+      clients.push(await rebuildConnection(options.databaseUrl));
     }
     await eachOn(clients, tables, buildCandidateTable);
     for (const worker of workers) {

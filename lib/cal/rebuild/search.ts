@@ -6,7 +6,7 @@
  * database's statements, instead of holding up every statement behind one
  * event loop.
  */
-import { type AnyClient, connect } from "../../db/connect.js";
+import type { AnyClient } from "../../db/connect.js";
 import { type BatchTally, planBatch } from "./index.js";
 import { FramePlanner } from "./plan.js";
 import type {
@@ -14,7 +14,7 @@ import type {
   SearchThreadMessage,
 } from "./search-protocol.js";
 import { ParameterTypes, runShape, type Shape } from "./shapes.js";
-import { WORK_TABLE } from "./tables.js";
+import { rebuildConnection, WORK_TABLE } from "./tables.js";
 
 /**
  * A shape statement hashes and sorts up to a batch's frames times their
@@ -26,9 +26,7 @@ const SEARCH_WORK_MEM = "256MB";
 const PROGRESS_MS = 1000;
 
 async function searcherConnection(url: string): Promise<AnyClient> {
-  const client = await connect(url, {
-    applicationName: "fitsfleet rebuild calcache",
-  });
+  const client = await rebuildConnection(url);
   await client.query(`SET work_mem = '${SEARCH_WORK_MEM}'`);
   // The planner misjudges the frames' side (an unnest) and sorts both
   // sides for a merge join; hashing the few candidates is cheaper.

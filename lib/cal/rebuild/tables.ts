@@ -24,7 +24,7 @@
  * when the rebuild started are deleted in the same transaction.
  */
 import { NOT_FAILED } from "../../archive-writer.js";
-import type { AnyClient } from "../../db/connect.js";
+import { type AnyClient, connect } from "../../db/connect.js";
 import { quoteIdent } from "../../db/sql.js";
 import { BASE_CLAUSES, baseFrom } from "../core/query.js";
 import { INSTRUMENT_RULES } from "../rules/index.js";
@@ -36,6 +36,11 @@ import { eachOn } from "./spread.js";
  * as waiting too.
  */
 export const PENDING_ENTRY = `(q.fail_dt IS NULL OR q.fail_dt = '${NOT_FAILED}'::timestamp)`;
+
+/** A connection of the rebuild's, named so that `pg_stat_activity` shows whose it is. */
+export function rebuildConnection(url: string): Promise<AnyClient> {
+  return connect(url, { applicationName: "fitsfleet rebuild calcache" });
+}
 
 export const WORK_SCHEMA = "fitsfleet";
 export const FRAMES_TABLE = `${WORK_SCHEMA}.calcache_frames`;
